@@ -1,0 +1,66 @@
+# Descent: `make book` builds the website, `make test` runs everything CI checks.
+# Both create .venv on first use; nothing else needs installing by hand.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+# nbgrader shells out to alembic: the venv's bin must come first on PATH.
+export PATH := $(BIN):$(PATH)
+CHAPTERS := $(notdir $(wildcard solutions/[0-9]*))
+ASSIGNMENT ?=
+SUBMISSIONS ?=
+OUT ?= .grading/results/$(ASSIGNMENT)
+
+.PHONY: help venv book book-clean lab release grade test lint lock clean
+
+help:
+	@echo "make book      build the website into _build/html (creates .venv on first use)"
+	@echo "make test      everything CI checks: lint, checks, notebooks, grading, strict book build"
+	@echo "make lab       open JupyterLab on the student notebooks"
+	@echo "make release   regenerate notebooks/ from solutions/ (nbgrader generate_assignment)"
+	@echo "make grade ASSIGNMENT=01_activations SUBMISSIONS=path [OUT=dir]"
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version' 
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+book: venv
+	DESCENT_STATIC=1 $(BIN)/jupyter-book build . --keep-going
+	@echo "Open file://$(CURDIR)/_build/html/index.html"
+
+book-clean:
+	rm -rf _build
+
+lab: venv
+	$(BIN)/jupyter lab notebooks/
+
+release: venv
+	@mkdir -p .grading
+	cd autograder && for id in $(CHAPTERS); do \
+		$(BIN)/nbgrader generate_assignment $$id --force || exit 1; done
+
+grade: venv
+	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSIONS)" || \
+		{ echo "usage: make grade ASSIGNMENT=01_activations SUBMISSIONS=path/to/submissions [OUT=dir]"; exit 2; }
+	$(BIN)/python -m autograder grade $(ASSIGNMENT) $(SUBMISSIONS) --out $(OUT)
+
+lint: venv
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/python -m pytest
+
+lock: venv
+	( echo "# Every package of the course's environment, pinned: pip install -c constraints.txt."; \
+	  echo "# Regenerate with \`make lock\` after changing requirements*.txt."; \
+	  $(BIN)/pip freeze --exclude-editable | sed 's/+cpu$$//' | grep -v '^descent' ) > constraints.txt
+
+clean:
+	rm -rf _build .grading .pytest_cache

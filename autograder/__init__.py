@@ -1,0 +1,1 @@
+"""The course's grading command: ``python -m autograder grade ASSIGNMENT SUBMISSIONS --out DIR``."""

@@ -1,0 +1,220 @@
+"""Grade a class's submissions of one assignment through nbgrader.
+
+Each run builds a private nbgrader course folder (``--work``, by default
+``.grading/<assignment>`` in the repository, git-ignored)::
+
+    work/source/<assignment>/      copy of solutions/<assignment>/
+    work/submitted/<student>/<assignment>/<notebook>.ipynb
+    work/autograded/...  work/feedback/...  work/gradebook.db
+
+then runs ``generate_assignment`` (registers the tests and their points in the
+gradebook), ``autograde`` and ``generate_feedback`` one student at a time, so a
+submission that crashes its kernel costs only that student's run. Results:
+
+    out/grades.csv              student_id,score,max_score,status,message
+    out/report.json             per-test scores for every student
+    out/feedback/<student>.html nbgrader's feedback, hidden tests' code removed
+
+The students' files are only ever read, never moved or changed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from descent.paths import repo_root
+
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$")
+COURSE_ID = "descent"
+
+
+class GraderError(Exception):
+    """The grader itself cannot run (bad assignment, unreadable folder, broken install)."""
+
+
+@dataclass
+class StudentResult:
+    student_id: str
+    status: str  # graded | malformed | crashed
+    score: float = 0.0
+    max_score: float = 0.0
+    message: str = ""
+    tests: dict[str, dict] = field(default_factory=dict)
+
+
+def _nbgrader(args: list[str], work: Path, timeout: int) -> subprocess.CompletedProcess:
+    """Run one nbgrader command in the course folder, with this venv's tools (alembic) on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.pop("DESCENT_STATIC", None)
+    return subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args],
+        cwd=work, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def _write_config(work: Path, db_url: str, timeout: int) -> None:
+    (work / "nbgrader_config.py").write_text(
+        "c = get_config()  # noqa: F821\n"
+        f"c.CourseDirectory.course_id = {COURSE_ID!r}\n"
+        f"c.CourseDirectory.root = {str(work)!r}\n"
+        f"c.CourseDirectory.db_url = {db_url!r}\n"
+        f"c.ExecutePreprocessor.timeout = {timeout}\n"
+        "# Feedback goes to students: strip the hidden tests' code from it.\n"
+        "c.GenerateFeedback.preprocessors = [\n"
+        "    'nbgrader.preprocessors.GetGrades',\n"
+        "    'nbgrader.preprocessors.ClearHiddenTests',\n"
+        "    'nbconvert.preprocessors.CSSHTMLHeaderPreprocessor',\n"
+        "]\n"
+    )
+
+
+def _prepare_work(assignment: str, work: Path, db_url: str, timeout: int) -> list[str]:
+    source = repo_root() / "solutions" / assignment
+    if not source.is_dir():
+        known = sorted(p.name for p in (repo_root() / "solutions").iterdir() if p.is_dir())
+        raise GraderError(f"no assignment {assignment!r} in solutions/; known: {', '.join(known)}")
+    for step in ("source", "release", "submitted", "autograded", "feedback"):
+        shutil.rmtree(work / step, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source, work / "source" / assignment,
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    _write_config(work, db_url, timeout)
+    result = _nbgrader(["generate_assignment", assignment, "--force"], work, timeout)
+    if result.returncode != 0:
+        raise GraderError(f"nbgrader generate_assignment failed:\n{result.stderr[-3000:]}")
+    return sorted(p.name for p in source.glob("*.ipynb"))
+
+
+def _collect(student_dir: Path, notebooks: list[str]) -> tuple[dict[str, Path], str]:
+    """Map each expected notebook name to the student's file, or explain what is wrong."""
+    found = sorted(p for p in student_dir.glob("*.ipynb") if not p.name.startswith("."))
+    if not found:
+        return {}, f"no .ipynb file in {student_dir.name}/ (expected {', '.join(notebooks)})"
+    by_name = {p.name: p for p in found}
+    if all(name in by_name for name in notebooks):
+        chosen = {name: by_name[name] for name in notebooks}
+    elif len(notebooks) == 1 and len(found) == 1:
+        chosen = {notebooks[0]: found[0]}  # renamed by the student or the LMS: still theirs
+    else:
+        return {}, (f"expected {', '.join(notebooks)} in {student_dir.name}/, "
+                    f"found {', '.join(by_name)}")
+    for path in chosen.values():
+        try:
+            nbformat.validate(nbformat.read(path, as_version=4))
+        except Exception as error:  # noqa: BLE001 - any unreadable file is the same verdict
+            return {}, f"{path.name} is not a valid notebook ({type(error).__name__}: {error})"
+    return chosen, ""
+
+
+def _read_scores(db_url: str, assignment: str, student_id: str, result: StudentResult) -> None:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url, COURSE_ID) as gradebook:
+        submission = gradebook.find_submission(assignment, student_id)
+        result.score, result.max_score = float(submission.score), float(submission.max_score)
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                result.tests[grade.name] = {
+                    "notebook": notebook.name,
+                    "score": float(grade.score),
+                    "max_score": float(grade.max_score),
+                    "passed": float(grade.score) == float(grade.max_score),
+                }
+
+
+def _assignment_max_score(db_url: str, assignment: str) -> float:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url, COURSE_ID) as gradebook:
+        return float(gradebook.find_assignment(assignment).max_score)
+
+
+def _grade_one(assignment, student_id, chosen, work, out, db_url, timeout) -> StudentResult:
+    result = StudentResult(student_id, "crashed")
+    target = work / "submitted" / student_id / assignment
+    target.mkdir(parents=True)
+    for name, path in chosen.items():
+        shutil.copyfile(path, target / name)
+    args = [assignment, "--student", student_id, "--force"]
+    try:
+        run = _nbgrader(["autograde", *args], work, timeout=timeout * 20)
+    except subprocess.TimeoutExpired:
+        result.status, result.message = "timeout", "grading took too long; no score recorded"
+        return result
+    if run.returncode != 0 or not (work / "autograded" / student_id / assignment).is_dir():
+        last_lines = run.stderr.strip().splitlines()[-3:]
+        result.message = "autograding failed: " + " | ".join(last_lines)
+        return result
+    _read_scores(db_url, assignment, student_id, result)
+    result.status = "graded"
+    feedback = _nbgrader(["generate_feedback", *args], work, timeout=timeout)
+    if feedback.returncode == 0:
+        pages = sorted((work / "feedback" / student_id / assignment).glob("*.html"))
+        (out / "feedback").mkdir(exist_ok=True)
+        if len(pages) == 1:
+            shutil.copyfile(pages[0], out / "feedback" / f"{student_id}.html")
+        for page in pages if len(pages) > 1 else []:
+            (out / "feedback" / student_id).mkdir(exist_ok=True)
+            shutil.copyfile(page, out / "feedback" / student_id / page.name)
+    else:
+        result.message = "graded; feedback could not be generated"
+    return result
+
+
+def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = None,
+          db_url: str | None = None, timeout: int = 300) -> list[StudentResult]:
+    """Grade every ``submissions/<student_id>/`` folder; return one result per student."""
+    submissions = Path(submissions)
+    if not submissions.is_dir():
+        raise GraderError(f"submissions folder {submissions} does not exist or is not a folder")
+    work = Path(work or repo_root() / ".grading" / assignment).resolve()
+    out = Path(out).resolve()
+    db_url = db_url or f"sqlite:///{work / 'gradebook.db'}"
+    notebooks = _prepare_work(assignment, work, db_url, timeout)
+    max_score = _assignment_max_score(db_url, assignment)
+    out.mkdir(parents=True, exist_ok=True)
+
+    results = []
+    for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir()):
+        if student_dir.name.startswith((".", "__")):
+            continue
+        student_id = student_dir.name
+        if not STUDENT_ID.match(student_id):
+            results.append(StudentResult(student_id, "malformed", 0.0, max_score,
+                                         "student folder name is not a valid id"))
+            continue
+        chosen, problem = _collect(student_dir, notebooks)
+        if problem:
+            results.append(StudentResult(student_id, "malformed", 0.0, max_score, problem))
+            continue
+        result = _grade_one(assignment, student_id, chosen, work, out, db_url, timeout)
+        result.max_score = result.max_score or max_score
+        results.append(result)
+
+    _write_results(out, assignment, max_score, results)
+    return results
+
+
+def _write_results(out: Path, assignment: str, max_score: float, results) -> None:
+    with open(out / "grades.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student_id", "score", "max_score", "status", "message"])
+        for r in results:
+            writer.writerow([r.student_id, f"{r.score:g}", f"{r.max_score:g}", r.status, r.message])
+    report = {
+        "assignment": assignment,
+        "max_score": max_score,
+        "students": {r.student_id: asdict(r) for r in results},
+    }
+    (out / "report.json").write_text(json.dumps(report, indent=2))

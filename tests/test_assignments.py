@@ -1,0 +1,163 @@
+"""Every chapter's assignment, end to end through nbgrader.
+
+For each chapter in solutions/:
+1. the solution notebook passes all its tests (visible and hidden);
+2. the release notebook as shipped fails every graded test: a stub never earns a point;
+3. notebooks/ is exactly what `make release` generates from solutions/;
+4. a fabricated class (correct, all stubs, one wrong function, one malformed file) is
+   graded by `python -m autograder grade` with full, zero, the exact partial score and
+   a `malformed` status.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from dataclasses import dataclass
+
+import nbformat
+import pytest
+from nbgrader.validator import Validator
+from nbtools import (
+    CHAPTERS,
+    ROOT,
+    fill_in,
+    grade_cells,
+    read,
+    run_tool,
+    solution_sources,
+)
+
+
+@dataclass(frozen=True)
+class WrongAnswer:
+    """A plausible mistake in one solution cell, and the test cells it must fail."""
+
+    grade_id: str
+    source: str
+    fails: tuple[str, ...]
+
+
+# One deliberate mistake per chapter: add an entry when you add a chapter.
+WRONG_ANSWERS = {
+    "01_activations": WrongAnswer(
+        "clip_by_value",
+        "def clip_by_value(grads, clip_value):\n"
+        "    # forgets the lower bound -clip_value\n"
+        "    return [np.minimum(np.asarray(g, dtype=float), clip_value) for g in grads]\n",
+        ("test_clip_by_value",),
+    ),
+}
+
+
+def solution_path(chapter):
+    return ROOT / "solutions" / chapter / f"{chapter}.ipynb"
+
+
+def release_path(chapter):
+    return ROOT / "notebooks" / chapter / f"{chapter}.ipynb"
+
+
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory):
+    """notebooks/ as `make release` would write it now, in a scratch folder."""
+    out = tmp_path_factory.mktemp("release")
+    for chapter in CHAPTERS:
+        result = run_tool(
+            [sys.executable, "-m", "nbgrader", "generate_assignment", chapter, "--force",
+             f"--CourseDirectory.release_directory={out}",
+             f"--CourseDirectory.db_url=sqlite:///{out / 'gradebook.db'}"],
+            cwd=ROOT / "autograder",
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def test_every_chapter_has_a_wrong_answer():
+    assert CHAPTERS, "no chapter found under solutions/"
+    missing = sorted(set(CHAPTERS) - set(WRONG_ANSWERS))
+    assert not missing, f"add a WrongAnswer for {missing} in tests/test_assignments.py"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_release_is_in_sync(chapter, regenerated):
+    fresh = read(regenerated / chapter / f"{chapter}.ipynb")
+    assert release_path(chapter).is_file(), f"notebooks/{chapter} is missing: run make release"
+    shipped = read(release_path(chapter))
+    assert nbformat.writes(shipped) == nbformat.writes(fresh), (
+        f"notebooks/{chapter}/{chapter}.ipynb differs from what solutions/ generates: "
+        "run `make release` and commit (never edit notebooks/ by hand)"
+    )
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_solution_passes_all_tests(chapter):
+    results = Validator().validate(str(solution_path(chapter)))
+    failures = "\n\n".join(f["source"] + "\n" + f.get("raw_error", "")
+                           for f in results.get("failed", []))
+    assert results == {}, f"solution notebook fails:\n{failures or results}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_release_stubs_fail_every_test(chapter):
+    release = read(release_path(chapter))
+    graded = grade_cells(release)
+    assert graded, f"{chapter}: the release has no graded test cell"
+    results = Validator().validate(str(release_path(chapter)))
+    assert "changed" not in results and "type_changed" not in results, results
+    assert len(results.get("failed", [])) == len(graded), (
+        f"{chapter}: {len(graded)} graded cells but only "
+        f"{len(results.get('failed', []))} fail on the stubs"
+    )
+    assert Validator(invert=True).validate(str(release_path(chapter))) == {}
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_grading_a_class(chapter, tmp_path):
+    source, release = read(solution_path(chapter)), read(release_path(chapter))
+    points = grade_cells(source)
+    answers = solution_sources(source)
+    wrong = WRONG_ANSWERS[chapter]
+    assert wrong.grade_id in answers, f"{wrong.grade_id} is not a solution cell of {chapter}"
+
+    submissions = tmp_path / "submissions"
+    class_ = {
+        "correct": fill_in(release, answers),
+        "stubs": release,
+        "one_wrong": fill_in(release, {**answers, wrong.grade_id: wrong.source}),
+    }
+    for student, notebook in class_.items():
+        (submissions / student).mkdir(parents=True)
+        nbformat.write(notebook, submissions / student / f"{chapter}.ipynb")
+    (submissions / "garbled").mkdir()
+    (submissions / "garbled" / f"{chapter}.ipynb").write_text("{ not a notebook")
+
+    out = tmp_path / "out"
+    result = run_tool([sys.executable, "-m", "autograder", "grade", chapter, str(submissions),
+                       "--out", str(out), "--work", str(tmp_path / "work")])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    with open(out / "grades.csv") as handle:
+        grades = {row["student_id"]: row for row in csv.DictReader(handle)}
+    max_score = sum(points.values())
+    expected = {
+        "correct": max_score,
+        "stubs": 0.0,
+        "one_wrong": max_score - sum(points[test] for test in wrong.fails),
+    }
+    for student, score in expected.items():
+        row = grades[student]
+        assert row["status"] == "graded", row
+        assert float(row["max_score"]) == max_score, row
+        assert float(row["score"]) == score, f"{student}: expected {score}, got {row}"
+    assert grades["garbled"]["status"] == "malformed"
+    assert float(grades["garbled"]["score"]) == 0.0
+
+    report = json.loads((out / "report.json").read_text())
+    failed = {t for t, r in report["students"]["one_wrong"]["tests"].items() if not r["passed"]}
+    assert failed == set(wrong.fails)
+
+    feedback = (out / "feedback" / "one_wrong.html").read_text()
+    assert "BEGIN HIDDEN TESTS" not in feedback
+    assert "checks." in feedback, "feedback should show the visible tests"

@@ -1,0 +1,61 @@
+"""The website builds from scratch, strictly: every page executes, no warning at all.
+
+Built into a scratch folder with an empty execution cache, so a change in the
+`descent` library (which jupyter-cache does not see) is always re-executed here.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+import yaml
+from nbtools import ROOT, run_tool
+
+
+def toc_pages() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    pages = [toc["root"]]
+    for part in toc.get("parts", []):
+        pages += [chapter["file"] for chapter in part.get("chapters", [])]
+    return pages
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    started = time.perf_counter()
+    result = run_tool(
+        [str(ROOT / ".venv" / "bin" / "jupyter-book"), "build", str(ROOT),
+         "--path-output", str(out), "-W", "-n", "--keep-going"],
+        DESCENT_STATIC="1",
+    )
+    elapsed = time.perf_counter() - started
+    print(f"\nclean book build: {elapsed:.1f} s")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    return out / "_build" / "html"
+
+
+@pytest.mark.parametrize("page", toc_pages())
+def test_page_is_built(site, page):
+    html = (site / f"{page}.html").read_text()
+    assert "Traceback" not in html, f"{page}: an execution error is shown on the page"
+    assert "NotImplementedError" not in html, f"{page}: a demo ran into a stub"
+
+
+def chapter_pages():
+    return [p for p in toc_pages() if re.match(r"book/\d\d_", p)]
+
+
+@pytest.mark.parametrize("page", chapter_pages())
+def test_every_demo_has_a_static_twin(site, page):
+    source = (ROOT / f"{page}.md").read_text()
+    demos = len(re.findall(r"^\s*(?:\w+\.)?explore\(", source, flags=re.M))
+    html = (site / f"{page}.html").read_text()
+    twins = html.count('class="descent-twin"')
+    assert demos >= 2, f"{page}: a chapter needs at least two demos, found {demos}"
+    assert twins == demos, f"{page}: {demos} explore() calls but {twins} static twins in the page"
+    assert "application/vnd.jupyter.widget-view+json" not in html, (
+        f"{page}: a live widget leaked into the static site; build with DESCENT_STATIC=1"
+    )
