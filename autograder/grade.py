@@ -70,10 +70,11 @@ def _write_config(work: Path, db_url: str, timeout: int) -> None:
         f"c.CourseDirectory.root = {str(work)!r}\n"
         f"c.CourseDirectory.db_url = {db_url!r}\n"
         f"c.ExecutePreprocessor.timeout = {timeout}\n"
-        "# Feedback goes to students: strip the hidden tests' code from it.\n"
+        "# Feedback goes to students: strip the hidden tests' code, in cells and tracebacks.\n"
         "c.GenerateFeedback.preprocessors = [\n"
         "    'nbgrader.preprocessors.GetGrades',\n"
         "    'nbgrader.preprocessors.ClearHiddenTests',\n"
+        "    'autograder.feedback.ShortTracebacks',\n"
         "    'nbconvert.preprocessors.CSSHTMLHeaderPreprocessor',\n"
         "]\n"
     )

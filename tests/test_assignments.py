@@ -160,4 +160,5 @@ def test_grading_a_class(chapter, tmp_path):
 
     feedback = (out / "feedback" / "one_wrong.html").read_text()
     assert "BEGIN HIDDEN TESTS" not in feedback
-    assert "checks." in feedback, "feedback should show the visible tests"
+    assert "AssertionError: " in feedback, "feedback should show each failing check's message"
+    assert "most recent call last" not in feedback, "tracebacks would quote the hidden tests' code"

@@ -1,0 +1,113 @@
+"""Comparisons shared by every chapter's checks.
+
+Whatever a student's function returns is converted once, with
+``np.asarray(value, dtype=float)``, into a fresh float64 array; only that copy is
+ever compared. The NumPy functions used are bound at import time so a notebook
+that reassigns, say, ``np.allclose`` does not change a verdict (real isolation
+of student code is the grader's job).
+
+Tolerances: results are compared in float64 with ``rtol=1e-7`` by default. A
+correct implementation differs from PyTorch only by rounding, a few units of
+1e-16 relative, amplified by at most a few orders of magnitude in the formulas
+of this course (e.g. 1 - σ² near saturation), so 1e-7 is loose for right answers
+and far tighter than any conceptual mistake.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_asarray = np.asarray
+_abs = np.abs
+_isfinite = np.isfinite
+_argmax = np.argmax
+_unravel = np.unravel_index
+_maximum = np.maximum
+
+
+def as_float_array(value, name: str, what: str = "result") -> np.ndarray:
+    """Return ``value`` as a fresh float64 array, or fail with a message that says why not."""
+    if value is None:
+        raise AssertionError(f"{name}: the {what} is None — did you forget `return`?")
+    try:
+        array = _asarray(value, dtype=float).copy()
+    except (TypeError, ValueError) as error:
+        raise AssertionError(
+            f"{name}: the {what} is a {type(value).__name__}, which cannot be read as an "
+            f"array of floats ({error})"
+        ) from None
+    return array
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def assert_close(
+    name: str,
+    got,
+    expected,
+    *,
+    inputs=None,
+    input_name: str = "z",
+    rtol: float = 1e-7,
+    atol: float = 1e-10,
+    hint: str = "",
+    what: str = "result",
+) -> None:
+    """Fail unless ``got`` matches ``expected`` element-wise within ``atol + rtol·|expected|``.
+
+    ``inputs`` (same shape as ``expected``) lets the message name the input at the
+    worst mismatch: "sigmoid_grad: at z = 0 expected 0.25, got 0.5 — hint".
+    """
+    expected = _asarray(expected, dtype=float)
+    got = as_float_array(got, name, what)
+    suffix = f" — {hint}" if hint else ""
+    if got.shape != expected.shape:
+        raise AssertionError(
+            f"{name}: the {what} has shape {got.shape}, expected {expected.shape}{suffix}"
+        )
+    bad_finite = _isfinite(expected) & ~_isfinite(got)
+    error = _abs(got - expected)
+    error = error if error.ndim else error.reshape(1)
+    tolerance = atol + rtol * _abs(expected)
+    excess = (error - (tolerance if tolerance.ndim else tolerance.reshape(1))).reshape(-1)
+    excess[bad_finite.reshape(-1)] = np.inf
+    excess = np.nan_to_num(excess, nan=np.inf)
+    worst = int(_argmax(excess))
+    if excess[worst] <= 0:
+        return
+    where = ""
+    if inputs is not None:
+        flat_inputs = _asarray(inputs, dtype=float).reshape(-1)
+        if flat_inputs.size == excess.size:
+            where = f" at {input_name} = {_fmt(flat_inputs[worst])}"
+    elif expected.ndim:
+        where = f" at index {tuple(int(i) for i in _unravel(worst, expected.shape))}"
+    expected_value = expected.reshape(-1)[worst]
+    got_value = got.reshape(-1)[worst]
+    raise AssertionError(
+        f"{name}:{where} expected {_fmt(expected_value)}, got {_fmt(got_value)}{suffix}"
+    )
+
+
+def assert_unchanged(name: str, before, after, what: str = "its input") -> None:
+    """Fail when a function modified ``what`` in place."""
+    before = _asarray(before, dtype=float)
+    after = _asarray(after, dtype=float)
+    if before.shape != after.shape or not bool((before == after).all()):
+        raise AssertionError(
+            f"{name}: {what} was modified in place; return a new array instead "
+            "(e.g. compute into a new variable, or copy first)"
+        )
+
+
+def as_array_list(value, name: str, count: int) -> list[np.ndarray]:
+    """Read a student's list of arrays (e.g. gradients), checking its length."""
+    if isinstance(value, np.ndarray) or not hasattr(value, "__len__"):
+        raise AssertionError(
+            f"{name}: expected a list of {count} arrays, got a {type(value).__name__}"
+        )
+    if len(value) != count:
+        raise AssertionError(f"{name}: expected a list of {count} arrays, got {len(value)}")
+    return [as_float_array(v, name, f"array number {i}") for i, v in enumerate(value)]
