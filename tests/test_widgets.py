@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from descent.plots import figure
 from descent.widgets import MAX_FRAMES, explore, static_twin
 
