@@ -42,3 +42,10 @@ def to_png(fig: Figure, dpi: int = DPI) -> bytes:
 def to_data_uri(fig: Figure, dpi: int = DPI) -> str:
     """Render a figure as a ``data:image/png;base64,...`` URI for inline HTML."""
     return "data:image/png;base64," + base64.b64encode(to_png(fig, dpi)).decode("ascii")
+
+
+def show(fig: Figure):
+    """Display a figure as a PNG output (works with any notebook backend, or none)."""
+    from IPython.display import Image
+
+    return Image(data=to_png(fig))
