@@ -11,18 +11,20 @@ CHAPTERS := $(notdir $(wildcard solutions/[0-9]*))
 ASSIGNMENT ?=
 SUBMISSIONS ?=
 OUT ?= .grading/results/$(ASSIGNMENT)
+# JupyterLab opens Markdown (the book's MyST pages) as notebooks, via jupytext.
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 
 .PHONY: help venv book book-clean lab release grade test lint lock clean
 
 help:
 	@echo "make book      build the website into _build/html (creates .venv on first use)"
 	@echo "make test      everything CI checks: lint, checks, notebooks, grading, strict book build"
-	@echo "make lab       open JupyterLab on the student notebooks"
+	@echo "make lab       JupyterLab on notebooks/ (book/*.md open as live notebooks too)"
 	@echo "make release   regenerate notebooks/ from solutions/ (nbgrader generate_assignment)"
 	@echo "make grade ASSIGNMENT=01_activations SUBMISSIONS=path [OUT=dir]"
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version' 
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt -c constraints.txt
@@ -38,8 +40,11 @@ book: venv
 book-clean:
 	rm -rf _build
 
-lab: venv
-	$(BIN)/jupyter lab notebooks/
+$(LAB_SETTINGS): lab-overrides.json $(STAMP)
+	@mkdir -p $(dir $@) && cp $< $@
+
+lab: venv $(LAB_SETTINGS)
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/notebooks
 
 release: venv
 	@mkdir -p .grading
@@ -57,7 +62,10 @@ lint: venv
 test: lint
 	$(BIN)/python -m pytest
 
-lock: venv
+# Resolve requirements*.txt afresh (no constraints) and pin the result.
+lock:
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	( echo "# Every package of the course's environment, pinned: pip install -c constraints.txt."; \
 	  echo "# Regenerate with \`make lock\` after changing requirements*.txt."; \
 	  $(BIN)/pip freeze --exclude-editable | sed 's/+cpu$$//' | grep -v '^descent' ) > constraints.txt
