@@ -141,6 +141,17 @@ def _assignment_max_score(db_url: str, assignment: str) -> float:
         return float(gradebook.find_assignment(assignment).max_score)
 
 
+def _explain_failure(log: str) -> str:
+    """One line an instructor can act on, from nbgrader's log of a failed autograde."""
+    if "DeadKernelError" in log or "Kernel died" in log:
+        return ("the notebook killed its kernel while being graded (exit(), os._exit, a crash "
+                "or running out of memory); no score recorded")
+    if "CellTimeoutError" in log or "Timeout waiting" in log:
+        return "a cell never finished; no score recorded"
+    errors = [line for line in log.splitlines() if "ERROR" in line]
+    return "autograding failed: " + (errors[0] if errors else log.strip()[-300:])
+
+
 def _grade_one(assignment, student_id, chosen, work, out, db_url, timeout) -> StudentResult:
     result = StudentResult(student_id, "crashed")
     target = work / "submitted" / student_id / assignment
@@ -154,8 +165,7 @@ def _grade_one(assignment, student_id, chosen, work, out, db_url, timeout) -> St
         result.status, result.message = "timeout", "grading took too long; no score recorded"
         return result
     if run.returncode != 0 or not (work / "autograded" / student_id / assignment).is_dir():
-        last_lines = run.stderr.strip().splitlines()[-3:]
-        result.message = "autograding failed: " + " | ".join(last_lines)
+        result.message = _explain_failure(run.stderr)
         return result
     _read_scores(db_url, assignment, student_id, result)
     result.status = "graded"

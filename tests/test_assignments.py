@@ -4,9 +4,10 @@ For each chapter in solutions/:
 1. the solution notebook passes all its tests (visible and hidden);
 2. the release notebook as shipped fails every graded test: a stub never earns a point;
 3. notebooks/ is exactly what `make release` generates from solutions/;
-4. a fabricated class (correct, all stubs, one wrong function, one malformed file) is
-   graded by `python -m autograder grade` with full, zero, the exact partial score and
-   a `malformed` status.
+4. a fabricated class (correct, all stubs, one wrong function, one function that never
+   returns, one notebook that kills its kernel, one malformed file) is graded by
+   `python -m autograder grade` with full, zero and the exact partial scores, and says
+   why the last two got no score.
 """
 
 from __future__ import annotations
@@ -49,6 +50,22 @@ WRONG_ANSWERS = {
         ("test_clip_by_value",),
     ),
 }
+
+
+def grade_class(chapter, submissions, out, work, timeout=300) -> dict[str, dict]:
+    """Run the grading command; return grades.csv as student_id -> row."""
+    result = run_tool([sys.executable, "-m", "autograder", "grade", chapter, str(submissions),
+                       "--out", str(out), "--work", str(work), "--timeout", str(timeout)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    with open(out / "grades.csv") as handle:
+        return {row["student_id"]: row for row in csv.DictReader(handle)}
+
+
+def points_after(notebook, grade_id: str) -> float:
+    """Points of the test cells that come after the solution cell ``grade_id``."""
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in notebook.cells]
+    later = {i for i in ids[ids.index(grade_id) + 1:] if i}
+    return sum(points for test, points in grade_cells(notebook).items() if test in later)
 
 
 def solution_path(chapter):
@@ -134,12 +151,7 @@ def test_grading_a_class(chapter, tmp_path):
     (submissions / "garbled" / f"{chapter}.ipynb").write_text("{ not a notebook")
 
     out = tmp_path / "out"
-    result = run_tool([sys.executable, "-m", "autograder", "grade", chapter, str(submissions),
-                       "--out", str(out), "--work", str(tmp_path / "work")])
-    assert result.returncode == 0, result.stdout + result.stderr
-
-    with open(out / "grades.csv") as handle:
-        grades = {row["student_id"]: row for row in csv.DictReader(handle)}
+    grades = grade_class(chapter, submissions, out, tmp_path / "work")
     max_score = sum(points.values())
     expected = {
         "correct": max_score,
@@ -162,3 +174,26 @@ def test_grading_a_class(chapter, tmp_path):
     assert "BEGIN HIDDEN TESTS" not in feedback
     assert "AssertionError: " in feedback, "feedback should show each failing check's message"
     assert "most recent call last" not in feedback, "tracebacks would quote the hidden tests' code"
+
+
+def test_grader_survives_notebooks_that_hang_or_crash(tmp_path):
+    """A cell that never ends costs only the tests after it; a dead kernel is reported."""
+    chapter = CHAPTERS[0]
+    source, release = read(solution_path(chapter)), read(release_path(chapter))
+    answers = solution_sources(source)
+    last_answer = list(answers)[-1]
+    bad = {
+        "looper": fill_in(release, {**answers, last_answer: "while True:\n    pass\n"}),
+        "killer": fill_in(release, {**answers, last_answer: "import os\nos._exit(1)\n"}),
+    }
+    for student, notebook in bad.items():
+        (tmp_path / "subs" / student).mkdir(parents=True)
+        nbformat.write(notebook, tmp_path / "subs" / student / f"{chapter}.ipynb")
+    grades = grade_class(chapter, tmp_path / "subs", tmp_path / "out", tmp_path / "work",
+                         timeout=20)
+    max_score = sum(grade_cells(source).values())
+    assert grades["looper"]["status"] == "graded"
+    assert float(grades["looper"]["score"]) == max_score - points_after(source, last_answer)
+    assert grades["killer"]["status"] == "crashed"
+    assert "killed its kernel" in grades["killer"]["message"]
+    assert float(grades["killer"]["max_score"]) == max_score
