@@ -8,8 +8,9 @@ Each run builds a private nbgrader course folder (``--work``, by default
     work/autograded/...  work/feedback/...  work/gradebook.db
 
 then runs ``generate_assignment`` (registers the tests and their points in the
-gradebook), ``autograde`` and ``generate_feedback`` one student at a time, so a
-submission that crashes its kernel costs only that student's run. Results:
+gradebook), one ``autograde`` for the whole class (nbgrader carries on past a
+notebook that fails; such a student is then retried alone, to learn why) and one
+``generate_feedback``. Results:
 
     out/grades.csv              student_id,score,max_score,status,message
     out/report.json             per-test scores for every student
@@ -36,6 +37,7 @@ from descent.paths import repo_root
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$")
 COURSE_ID = "descent"
+TIMED_OUT = "the grading run timed out"
 
 
 class GraderError(Exception):
@@ -146,41 +148,73 @@ def _explain_failure(log: str) -> str:
     if "DeadKernelError" in log or "Kernel died" in log:
         return ("the notebook killed its kernel while being graded (exit(), os._exit, a crash "
                 "or running out of memory); no score recorded")
+    if log == TIMED_OUT:
+        return "grading this notebook took too long; no score recorded"
     if "CellTimeoutError" in log or "Timeout waiting" in log:
         return "a cell never finished; no score recorded"
     errors = [line for line in log.splitlines() if "ERROR" in line]
     return "autograding failed: " + (errors[0] if errors else log.strip()[-300:])
 
 
-def _grade_one(assignment, student_id, chosen, work, out, db_url, timeout) -> StudentResult:
-    result = StudentResult(student_id, "crashed")
-    target = work / "submitted" / student_id / assignment
-    target.mkdir(parents=True)
-    for name, path in chosen.items():
-        shutil.copyfile(path, target / name)
-    args = [assignment, "--student", student_id, "--force"]
+def _autograde(assignment, students: list[str], work: Path, timeout: int) -> str:
+    """Autograde ``students`` in one nbgrader run (one start-up); return its log.
+
+    nbgrader carries on past a student whose notebook fails and removes that
+    student's autograded folder, so success is read off the folders afterwards.
+    """
+    args = ["autograde", assignment, "--force"]
+    if len(students) == 1:
+        args += ["--student", students[0]]
     try:
-        run = _nbgrader(["autograde", *args], work, timeout=timeout * 20)
+        return _nbgrader(args, work, timeout=timeout * 20 * len(students)).stderr
     except subprocess.TimeoutExpired:
-        result.status, result.message = "timeout", "grading took too long; no score recorded"
-        return result
-    if run.returncode != 0 or not (work / "autograded" / student_id / assignment).is_dir():
-        result.message = _explain_failure(run.stderr)
-        return result
-    _read_scores(db_url, assignment, student_id, result)
-    result.status = "graded"
-    feedback = _nbgrader(["generate_feedback", *args], work, timeout=timeout)
-    if feedback.returncode == 0:
-        pages = sorted((work / "feedback" / student_id / assignment).glob("*.html"))
-        (out / "feedback").mkdir(exist_ok=True)
-        if len(pages) == 1:
-            shutil.copyfile(pages[0], out / "feedback" / f"{student_id}.html")
-        for page in pages if len(pages) > 1 else []:
-            (out / "feedback" / student_id).mkdir(exist_ok=True)
-            shutil.copyfile(page, out / "feedback" / student_id / page.name)
-    else:
-        result.message = "graded; feedback could not be generated"
-    return result
+        return TIMED_OUT
+
+
+def _is_autograded(work: Path, student_id: str, assignment: str) -> bool:
+    return (work / "autograded" / student_id / assignment).is_dir()
+
+
+def _copy_feedback(work: Path, out: Path, student_id: str, assignment: str) -> bool:
+    pages = sorted((work / "feedback" / student_id / assignment).glob("*.html"))
+    (out / "feedback").mkdir(exist_ok=True)
+    if len(pages) == 1:
+        shutil.copyfile(pages[0], out / "feedback" / f"{student_id}.html")
+    for page in pages if len(pages) > 1 else []:
+        (out / "feedback" / student_id).mkdir(exist_ok=True)
+        shutil.copyfile(page, out / "feedback" / student_id / page.name)
+    return bool(pages)
+
+
+def _grade_all(assignment, chosen_by_student: dict, work, out, db_url, timeout):
+    """Autograde every well-formed submission in one run, then write their feedback."""
+    for student_id, chosen in chosen_by_student.items():
+        target = work / "submitted" / student_id / assignment
+        target.mkdir(parents=True)
+        for name, path in chosen.items():
+            shutil.copyfile(path, target / name)
+    students = list(chosen_by_student)
+    if students:
+        _autograde(assignment, students, work, timeout)
+    results = {}
+    for student_id in students:
+        result = results[student_id] = StudentResult(student_id, "crashed")
+        if not _is_autograded(work, student_id, assignment):
+            # Rare: run it alone, to learn why and to give it a second chance.
+            log = _autograde(assignment, [student_id], work, timeout)
+            if not _is_autograded(work, student_id, assignment):
+                result.status = "timeout" if log == TIMED_OUT else "crashed"
+                result.message = _explain_failure(log)
+                continue
+        _read_scores(db_url, assignment, student_id, result)
+        result.status = "graded"
+    graded = [s for s, r in results.items() if r.status == "graded"]
+    if graded:
+        _nbgrader(["generate_feedback", assignment, "--force"], work, timeout=timeout * 5)
+    for student_id in graded:
+        if not _copy_feedback(work, out, student_id, assignment):
+            results[student_id].message = "graded; feedback could not be generated"
+    return results
 
 
 def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = None,
@@ -196,22 +230,25 @@ def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = 
     max_score = _assignment_max_score(db_url, assignment)
     out.mkdir(parents=True, exist_ok=True)
 
-    results = []
+    results: dict[str, StudentResult] = {}
+    to_grade: dict[str, dict[str, Path]] = {}
     for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir()):
         if student_dir.name.startswith((".", "__")):
             continue
         student_id = student_dir.name
         if not STUDENT_ID.match(student_id):
-            results.append(StudentResult(student_id, "malformed", 0.0, max_score,
-                                         "student folder name is not a valid id"))
+            results[student_id] = StudentResult(student_id, "malformed", 0.0, max_score,
+                                                "student folder name is not a valid id")
             continue
         chosen, problem = _collect(student_dir, notebooks)
         if problem:
-            results.append(StudentResult(student_id, "malformed", 0.0, max_score, problem))
-            continue
-        result = _grade_one(assignment, student_id, chosen, work, out, db_url, timeout)
+            results[student_id] = StudentResult(student_id, "malformed", 0.0, max_score, problem)
+        else:
+            to_grade[student_id] = chosen
+    results.update(_grade_all(assignment, to_grade, work, out, db_url, timeout))
+    results = [results[student_id] for student_id in sorted(results)]
+    for result in results:
         result.max_score = result.max_score or max_score
-        results.append(result)
 
     _write_results(out, assignment, max_score, results)
     return results
