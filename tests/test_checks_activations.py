@@ -137,3 +137,17 @@ def test_gradcheck_helpers_match_closed_forms():
     assert rel_error(numerical_derivative(np.sin, x), np.cos(x)) < 1e-8
     assert rel_error([1.0, 2.0], [1.0, 2.0]) == 0.0
     assert rel_error([1.0], [1.1]) == pytest.approx(0.1 / 2.1)
+
+
+def test_reference_activations_travel_as_data():
+    """What checks hand to student functions must be plain data a sandboxed worker can receive."""
+    import pickle
+
+    z = np.array([-2.0, 0.0, 3.0])
+    for name in ("sigmoid", "tanh", "relu", "elu"):
+        for derivative in (False, True):
+            original = checks.ReferenceActivation(name, derivative)
+            copy = pickle.loads(pickle.dumps(original))
+            assert copy == original and np.array_equal(copy(z), original(z))
+    assert np.allclose(checks.ReferenceActivation("sigmoid", True)(z), numerical_derivative(
+        checks.ReferenceActivation("sigmoid"), z))

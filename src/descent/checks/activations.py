@@ -9,6 +9,7 @@ follow PyTorch's autograd: relu'(0) = 0 and elu'(0) = α.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -105,14 +106,29 @@ def check_elu_grad(elu_grad, seed=0, shape=(7,), edges=True, scalar=False, alpha
                        "takes α", seed, shape, edges, scalar, alpha=alpha)
 
 
-# Activations handed to scalar_chain_grad: computed by PyTorch, so the chain task is
-# graded on its own and a mistake in the student's sigmoid never costs points here.
-_CHAIN_ACTIVATIONS = {
+_TORCH_ACTIVATIONS = {
     "sigmoid": torch.sigmoid,
     "tanh": torch.tanh,
     "relu": torch.relu,
     "elu": F.elu,
 }
+
+
+@dataclass(frozen=True)
+class ReferenceActivation:
+    """An activation (or its derivative) computed by PyTorch, handed to a student's function.
+
+    scalar_chain_grad receives these instead of the student's own activations, so
+    the chain task is graded on its own. They are plain data (a name and a flag),
+    so a grader that runs student code in another process can send them there.
+    """
+
+    name: str
+    derivative: bool = False
+
+    def __call__(self, z):
+        torch_fn = _TORCH_ACTIVATIONS[self.name]
+        return (_derivative if self.derivative else _value)(torch_fn)(z)
 
 
 def _chain_oracle(x, weights, biases, torch_fn) -> np.ndarray:
@@ -131,14 +147,15 @@ def check_scalar_chain_grad(scalar_chain_grad, seed=0, depth=6, activation="sigm
                             weight_scale=1.5):
     """The gradient of a deep scalar chain, g[l] = ∂a_N/∂a_l, against autograd."""
     name = f"scalar_chain_grad ({activation}, depth {depth})"
-    torch_fn = _CHAIN_ACTIVATIONS[activation]
+    torch_fn = _TORCH_ACTIVATIONS[activation]
     rng = np.random.default_rng(seed)
     x = float(rng.normal())
     weights = rng.normal(0.0, weight_scale, size=depth)
     biases = rng.normal(0.0, 0.5, size=depth)
     saved = weights.copy(), biases.copy()
 
-    got = scalar_chain_grad(x, weights, biases, _value(torch_fn), _derivative(torch_fn))
+    got = scalar_chain_grad(x, weights, biases, ReferenceActivation(activation),
+                            ReferenceActivation(activation, derivative=True))
     assert_unchanged(name, saved[0], weights, "the weights")
     assert_unchanged(name, saved[1], biases, "the biases")
     expected = _chain_oracle(x, weights, biases, torch_fn)
