@@ -82,7 +82,7 @@ def _write_config(work: Path, db_url: str, timeout: int) -> None:
     )
 
 
-def _prepare_work(assignment: str, work: Path, db_url: str, timeout: int) -> list[str]:
+def _prepare_work(assignment: str, work: Path, db_url: str, timeout: int) -> dict[str, set]:
     source = repo_root() / "solutions" / assignment
     if not source.is_dir():
         known = sorted(p.name for p in (repo_root() / "solutions").iterdir() if p.is_dir())
@@ -96,11 +96,22 @@ def _prepare_work(assignment: str, work: Path, db_url: str, timeout: int) -> lis
     result = _nbgrader(["generate_assignment", assignment, "--force"], work, timeout)
     if result.returncode != 0:
         raise GraderError(f"nbgrader generate_assignment failed:\n{result.stderr[-3000:]}")
-    return sorted(p.name for p in source.glob("*.ipynb"))
+    return {
+        path.name: {
+            cell.metadata["nbgrader"]["grade_id"]
+            for cell in nbformat.read(path, as_version=4).cells
+            if cell.get("metadata", {}).get("nbgrader", {}).get("solution")
+        }
+        for path in sorted(source.glob("*.ipynb"))
+    }
 
 
-def _collect(student_dir: Path, notebooks: list[str]) -> tuple[dict[str, Path], str]:
-    """Map each expected notebook name to the student's file, or explain what is wrong."""
+def _collect(student_dir: Path, answer_ids: dict[str, set[str]]) -> tuple[dict[str, Path], str]:
+    """Map each expected notebook name to the student's file, or explain what is wrong.
+
+    ``answer_ids`` maps each notebook of the assignment to its solution cells' ids.
+    """
+    notebooks = sorted(answer_ids)
     found = sorted(p for p in student_dir.glob("*.ipynb") if not p.name.startswith("."))
     if not found:
         return {}, f"no .ipynb file in {student_dir.name}/ (expected {', '.join(notebooks)})"
@@ -112,11 +123,17 @@ def _collect(student_dir: Path, notebooks: list[str]) -> tuple[dict[str, Path], 
     else:
         return {}, (f"expected {', '.join(notebooks)} in {student_dir.name}/, "
                     f"found {', '.join(by_name)}")
-    for path in chosen.values():
+    for name, path in chosen.items():
         try:
-            nbformat.validate(nbformat.read(path, as_version=4))
+            notebook = nbformat.read(path, as_version=4)
+            nbformat.validate(notebook)
         except Exception as error:  # noqa: BLE001 - any unreadable file is the same verdict
             return {}, f"{path.name} is not a valid notebook ({type(error).__name__}: {error})"
+        ids = {cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+               for cell in notebook.cells}
+        if not ids & answer_ids[name]:
+            return {}, (f"{path.name} has none of the answer cells of {name} "
+                        "(a notebook of another assignment, or one rebuilt from scratch?)")
     return chosen, ""
 
 
@@ -186,19 +203,59 @@ def _copy_feedback(work: Path, out: Path, student_id: str, assignment: str) -> b
     return bool(pages)
 
 
+def _grade_id(cell) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def _restore_test_cells(submitted: Path, release: Path) -> list[str]:
+    """Put back the test cells a student deleted; return their ids.
+
+    nbgrader overwrites the test cells it finds (hidden tests included) but scores
+    a deleted one as failed, which would cost a correct answer its points. Each
+    missing cell goes back after the nearest earlier cell of the release that the
+    submission still has. Only the grader's copy is changed, never the student's file.
+    """
+    notebook = nbformat.read(submitted, as_version=4)
+    reference = nbformat.read(release, as_version=4)
+    restored = []
+    for index, cell in enumerate(reference.cells):
+        test_id = _grade_id(cell)
+        if not cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
+            continue
+        present = [_grade_id(c) for c in notebook.cells]
+        if test_id in present:
+            continue
+        position = 0
+        for earlier in reversed(reference.cells[:index]):
+            if _grade_id(earlier) in present:
+                position = present.index(_grade_id(earlier)) + 1
+                break
+        notebook.cells.insert(position, cell)
+        restored.append(test_id)
+    if restored:
+        nbformat.write(notebook, submitted)
+    return restored
+
+
 def _grade_all(assignment, chosen_by_student: dict, work, out, db_url, timeout):
     """Autograde every well-formed submission in one run, then write their feedback."""
+    notes = {}
     for student_id, chosen in chosen_by_student.items():
         target = work / "submitted" / student_id / assignment
         target.mkdir(parents=True)
+        restored = []
         for name, path in chosen.items():
             shutil.copyfile(path, target / name)
+            restored += _restore_test_cells(target / name, work / "release" / assignment / name)
+        if restored:
+            notes[student_id] = "restored deleted test cells: " + ", ".join(restored)
     students = list(chosen_by_student)
     if students:
         _autograde(assignment, students, work, timeout)
     results = {}
     for student_id in students:
         result = results[student_id] = StudentResult(student_id, "crashed")
+        result.message = notes.get(student_id, "")
         if not _is_autograded(work, student_id, assignment):
             # Rare: run it alone, to learn why and to give it a second chance.
             log = _autograde(assignment, [student_id], work, timeout)
@@ -226,7 +283,7 @@ def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = 
     work = Path(work or repo_root() / ".grading" / assignment).resolve()
     out = Path(out).resolve()
     db_url = db_url or f"sqlite:///{work / 'gradebook.db'}"
-    notebooks = _prepare_work(assignment, work, db_url, timeout)
+    answer_ids = _prepare_work(assignment, work, db_url, timeout)
     max_score = _assignment_max_score(db_url, assignment)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -240,7 +297,7 @@ def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = 
             results[student_id] = StudentResult(student_id, "malformed", 0.0, max_score,
                                                 "student folder name is not a valid id")
             continue
-        chosen, problem = _collect(student_dir, notebooks)
+        chosen, problem = _collect(student_dir, answer_ids)
         if problem:
             results[student_id] = StudentResult(student_id, "malformed", 0.0, max_score, problem)
         else:

@@ -147,6 +147,21 @@ def test_grading_a_class(chapter, tmp_path):
     for student, notebook in class_.items():
         (submissions / student).mkdir(parents=True)
         nbformat.write(notebook, submissions / student / f"{chapter}.ipynb")
+    # A student who deleted a test cell: the grader puts it back, the answers count.
+    class_["deleted_a_test"] = fill_in(release, answers)
+    first_test = next(iter(points))
+    class_["deleted_a_test"].cells = [
+        c for c in class_["deleted_a_test"].cells
+        if c.metadata.get("nbgrader", {}).get("grade_id") != first_test
+    ]
+    for student, notebook in class_.items():
+        if not (submissions / student).exists():
+            (submissions / student).mkdir(parents=True)
+            nbformat.write(notebook, submissions / student / f"{chapter}.ipynb")
+    (submissions / "empty").mkdir()
+    (submissions / "other_course").mkdir()
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]),
+                   submissions / "other_course" / "homework.ipynb")
     (submissions / "garbled").mkdir()
     (submissions / "garbled" / f"{chapter}.ipynb").write_text("{ not a notebook")
 
@@ -157,13 +172,18 @@ def test_grading_a_class(chapter, tmp_path):
         "correct": max_score,
         "stubs": 0.0,
         "one_wrong": max_score - sum(points[test] for test in wrong.fails),
+        "deleted_a_test": max_score,
     }
     for student, score in expected.items():
         row = grades[student]
         assert row["status"] == "graded", row
         assert float(row["max_score"]) == max_score, row
         assert float(row["score"]) == score, f"{student}: expected {score}, got {row}"
-    assert grades["garbled"]["status"] == "malformed"
+    for student in ("garbled", "empty", "other_course"):
+        assert grades[student]["status"] == "malformed", grades[student]
+        assert float(grades[student]["max_score"]) == max_score
+    assert "another assignment" in grades["other_course"]["message"]
+    assert first_test in grades["deleted_a_test"]["message"]
     assert float(grades["garbled"]["score"]) == 0.0
 
     report = json.loads((out / "report.json").read_text())
