@@ -294,8 +294,13 @@ def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = 
             continue
         student_id = student_dir.name
         if not STUDENT_ID.match(student_id):
-            results[student_id] = StudentResult(student_id, "malformed", 0.0, max_score,
-                                                "student folder name is not a valid id")
+            # Reported under a printable form of the name (it may not even be UTF-8).
+            shown = os.fsencode(student_id).decode("utf-8", "backslashreplace")
+            results[shown] = StudentResult(
+                shown, "malformed", 0.0, max_score,
+                "folder name is not a usable student id (letters, digits and _ . @ + - only); "
+                "rename the folder and grade again",
+            )
             continue
         chosen, problem = _collect(student_dir, answer_ids)
         if problem:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from dataclasses import dataclass
 
@@ -162,6 +163,15 @@ def test_grading_a_class(chapter, tmp_path):
     (submissions / "other_course").mkdir()
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]),
                    submissions / "other_course" / "homework.ipynb")
+    # Its test cell edited to pass: nbgrader runs the real test regardless.
+    class_["edited_a_test"] = fill_in(release, {**answers, wrong.grade_id: wrong.source})
+    for cell in class_["edited_a_test"].cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in wrong.fails:
+            cell.source = "pass"
+    (submissions / "edited_a_test").mkdir()
+    nbformat.write(class_["edited_a_test"], submissions / "edited_a_test" / f"{chapter}.ipynb")
+    odd_name = os.fsdecode(b"bad\xffname")  # not UTF-8: must not break the CSV
+    (submissions / odd_name).mkdir()
     (submissions / "garbled").mkdir()
     (submissions / "garbled" / f"{chapter}.ipynb").write_text("{ not a notebook")
 
@@ -173,6 +183,7 @@ def test_grading_a_class(chapter, tmp_path):
         "stubs": 0.0,
         "one_wrong": max_score - sum(points[test] for test in wrong.fails),
         "deleted_a_test": max_score,
+        "edited_a_test": max_score - sum(points[test] for test in wrong.fails),
     }
     for student, score in expected.items():
         row = grades[student]
@@ -184,6 +195,7 @@ def test_grading_a_class(chapter, tmp_path):
         assert float(grades[student]["max_score"]) == max_score
     assert "another assignment" in grades["other_course"]["message"]
     assert first_test in grades["deleted_a_test"]["message"]
+    assert grades["bad\\xffname"]["status"] == "malformed"
     assert float(grades["garbled"]["score"]) == 0.0
 
     report = json.loads((out / "report.json").read_text())
