@@ -59,3 +59,14 @@ def test_every_demo_has_a_static_twin(site, page):
     assert "application/vnd.jupyter.widget-view+json" not in html, (
         f"{page}: a live widget leaked into the static site; build with DESCENT_STATIC=1"
     )
+
+
+def test_site_loads_no_script_from_the_network(site):
+    """Classrooms without internet get the whole course: MathJax is served by the site."""
+    assert (site / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    assert (site / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
+    for page in toc_pages():
+        html = (site / f"{page}.html").read_text()
+        remote = re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?:)?//[^"]+"', html)
+        assert not remote, f"{page} loads {remote} from the network"
+        assert "_static/mathjax/tex-chtml.js" in html, f"{page} does not load the local MathJax"

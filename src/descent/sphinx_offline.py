@@ -1,0 +1,39 @@
+"""Sphinx extension: serve MathJax from the built site itself.
+
+Sphinx loads MathJax from a CDN by default, so a classroom without internet sees
+raw TeX. `_config.yml` points ``mathjax_path`` at ``_static/mathjax/tex-chtml.js``
+and this extension copies the needed part of MathJax 3 (the TeX-to-CHTML bundle,
+its web fonts, TeX extensions, menu and accessibility components; about 3 MB)
+from the django-static-mathjax package, a plain PyPI copy of MathJax's files.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import mathjax  # provided by django-static-mathjax
+
+PARTS = ("tex-chtml.js", "output/chtml/fonts/woff-v2", "input/tex/extensions", "ui", "a11y")
+
+
+def _mathjax_es5() -> Path:
+    return Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+
+
+def copy_mathjax(app, exception) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    target = Path(app.outdir) / "_static" / "mathjax"
+    for part in PARTS:
+        source = _mathjax_es5() / part
+        if source.is_dir():
+            shutil.copytree(source, target / part, dirs_exist_ok=True)
+        else:
+            (target / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target / part)
+
+
+def setup(app):
+    app.connect("build-finished", copy_mathjax)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
