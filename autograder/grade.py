@@ -47,7 +47,7 @@ class GraderError(Exception):
 @dataclass
 class StudentResult:
     student_id: str
-    status: str  # graded | malformed | crashed
+    status: str  # graded | malformed | crashed | timeout
     score: float = 0.0
     max_score: float = 0.0
     message: str = ""
@@ -263,7 +263,11 @@ def _grade_all(assignment, chosen_by_student: dict, work, out, db_url, timeout):
                 result.status = "timeout" if log == TIMED_OUT else "crashed"
                 result.message = _explain_failure(log)
                 continue
-        _read_scores(db_url, assignment, student_id, result)
+        try:
+            _read_scores(db_url, assignment, student_id, result)
+        except Exception as error:  # noqa: BLE001 - one student's gradebook entry, not the batch
+            result.message = f"autograded, but its scores could not be read back ({error})"
+            continue
         result.status = "graded"
     graded = [s for s, r in results.items() if r.status == "graded"]
     if graded:
