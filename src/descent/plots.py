@@ -20,6 +20,7 @@ PALETTE = {
     "elu": "#d62728",
     "clipped": "#9467bd",
     "raw": "#7f7f7f",
+    "clipped_by_value": "#8c564b",
 }
 FIGSIZE = (7.0, 3.4)
 DPI = 100
