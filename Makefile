@@ -21,7 +21,7 @@ help:
 	@echo "make test      everything CI checks: lint, checks, notebooks, grading, strict book build"
 	@echo "make lab       JupyterLab on notebooks/ (book/*.md open as live notebooks too)"
 	@echo "make release   regenerate notebooks/ from solutions/ (nbgrader generate_assignment)"
-	@echo "make grade ASSIGNMENT=01_activations SUBMISSIONS=path [OUT=dir]"
+	@echo "make grade ASSIGNMENT=01_activations SUBMISSIONS=path [OUT=dir] [WORKERS=n] [DB=url]"
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version'
@@ -53,8 +53,9 @@ release: venv
 
 grade: venv
 	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSIONS)" || \
-		{ echo "usage: make grade ASSIGNMENT=01_activations SUBMISSIONS=path/to/submissions [OUT=dir]"; exit 2; }
-	$(BIN)/python -m autograder grade $(ASSIGNMENT) $(SUBMISSIONS) --out $(OUT)
+		{ echo "usage: make grade ASSIGNMENT=01_activations SUBMISSIONS=folder-or-zip [OUT=dir] [WORKERS=n] [DB=url]"; exit 2; }
+	$(BIN)/python -m autograder grade $(ASSIGNMENT) $(SUBMISSIONS) --out $(OUT) \
+		$(if $(WORKERS),--workers $(WORKERS)) $(if $(DB),--db $(DB))
 
 lint: venv
 	$(BIN)/ruff check .

@@ -1,4 +1,4 @@
-"""Command line: ``python -m autograder grade ASSIGNMENT SUBMISSIONS --out DIR``."""
+"""``python -m autograder grade ASSIGNMENT SUBMISSIONS --out DIR [--workers N] [--db URL]``."""
 
 from __future__ import annotations
 
@@ -7,44 +7,55 @@ import sys
 from pathlib import Path
 
 from autograder.grade import GraderError, grade
+from autograder.inputs import __doc__ as SHAPES
+from autograder.sandbox import Limits
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m autograder",
-        description="Grade a class's submissions of one assignment with nbgrader.",
+        description="Grade a class's submissions of one assignment: students' code runs in "
+                    "a sandbox, the tests run outside it, nbgrader keeps the gradebook.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     grade_cmd = commands.add_parser(
         "grade",
-        help="autograde every submission and write grades.csv, report.json and feedback/",
-        description=(
-            "SUBMISSIONS is a folder holding one folder per student, named by student id, "
-            "each with the student's notebook (e.g. alice/01_activations.ipynb)."
-        ),
+        help="grade every submission and write grades.csv, report.json and feedback/",
+        description=SHAPES.split("\n\n")[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     grade_cmd.add_argument(
-        "assignment", help="assignment id, a folder of solutions/, e.g. 01_activations"
-    )
-    grade_cmd.add_argument("submissions", type=Path, help="folder of <student_id>/<notebook>.ipynb")
+        "assignment", help="assignment id, a folder of solutions/, e.g. 01_activations")
+    grade_cmd.add_argument("submissions", type=Path,
+                           help="folder of <student_id>/ folders, <student_id>.zip or "
+                                "<student_id>.ipynb files, or an LMS bulk .zip")
     grade_cmd.add_argument("--out", type=Path, required=True, help="where to write the results")
-    grade_cmd.add_argument(
-        "--work",
-        type=Path,
-        default=None,
-        help="nbgrader working folder (default: .grading/<assignment> in the repository)",
-    )
-    grade_cmd.add_argument(
-        "--db", default=None, help="gradebook SQLAlchemy URL (default: SQLite in --work)"
-    )
-    grade_cmd.add_argument("--timeout", type=int, default=300, help="seconds per notebook cell run")
+    grade_cmd.add_argument("--workers", type=int, default=None,
+                           help="submissions graded at once (default: the number of cores)")
+    grade_cmd.add_argument("--db", default=None,
+                           help="gradebook SQLAlchemy URL, e.g. postgresql://user@host/db "
+                                "(default: SQLite in --work)")
+    grade_cmd.add_argument("--work", type=Path, default=None,
+                           help="grader's course folder (default: .grading/<assignment>)")
+    defaults = Limits()
+    grade_cmd.add_argument("--timeout", type=float, default=defaults.call_seconds,
+                           help="seconds for one cell or one call of a student's function "
+                                "(default %(default)g)")
+    grade_cmd.add_argument("--submission-timeout", type=float,
+                           default=defaults.submission_seconds,
+                           help="seconds for all of one student's work (default %(default)g)")
+    grade_cmd.add_argument("--memory", type=int, default=defaults.memory_bytes >> 20,
+                           help="MiB of memory a student's code may use (default %(default)d)")
+    grade_cmd.add_argument("--unsafe", action="store_true",
+                           help="run students' code without a sandbox (only for code you "
+                                "trust; refused otherwise when bubblewrap is missing)")
     args = parser.parse_args(argv)
 
+    limits = Limits(call_seconds=args.timeout, submission_seconds=args.submission_timeout,
+                    memory_bytes=args.memory << 20)
     try:
-        results = grade(
-            args.assignment, args.submissions, args.out,
-            work=args.work, db_url=args.db, timeout=args.timeout,
-        )
+        results = grade(args.assignment, args.submissions, args.out, work=args.work,
+                        db_url=args.db, workers=args.workers, limits=limits, unsafe=args.unsafe)
     except GraderError as error:
         print(f"autograder: {error}", file=sys.stderr)
         return 2

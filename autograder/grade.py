@@ -1,326 +1,360 @@
-"""Grade a class's submissions of one assignment through nbgrader.
+"""Grade a class's submissions of one assignment.
 
-Each run builds a private nbgrader course folder (``--work``, by default
-``.grading/<assignment>`` in the repository, git-ignored)::
+1. Find each student's notebook (:mod:`autograder.inputs`: folders, zips, LMS
+   bulk zips) and check it is one of this assignment's notebooks.
+2. Grade every notebook, ``workers`` at a time: the student's code runs in a
+   sandboxed worker, the instructor's tests run here (:mod:`autograder.engine`).
+   Each verdict is saved as soon as it is known, keyed by the notebook's and the
+   assignment's contents, so a run that is stopped (Ctrl-C, SIGKILL) and started
+   again only grades what is left, and a regrade of unchanged work is identical.
+3. nbgrader records the verdicts in the gradebook and writes the feedback
+   (:mod:`autograder.course`).
 
-    work/source/<assignment>/      copy of solutions/<assignment>/
-    work/submitted/<student>/<assignment>/<notebook>.ipynb
-    work/autograded/...  work/feedback/...  work/gradebook.db
-
-then runs ``generate_assignment`` (registers the tests and their points in the
-gradebook), one ``autograde`` for the whole class (nbgrader carries on past a
-notebook that fails; such a student is then retried alone, to learn why) and one
-``generate_feedback``. Results:
+Results:
 
     out/grades.csv              student_id,score,max_score,status,message
-    out/report.json             per-test scores for every student
+    out/report.json             per-test results for every student
     out/feedback/<student>.html nbgrader's feedback, hidden tests' code removed
 
+A status is ``graded``; ``timeout`` (the submission's time budget ran out: the
+tests reached still count); ``malformed`` (not a notebook of this assignment,
+unreadable, too large, a folder name that is not an id); ``duplicate`` (two
+submissions for one id); ``crashed`` (the grader could not grade or record it).
 The students' files are only ever read, never moved or changed.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
-import re
-import shutil
-import subprocess
+import queue
 import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbformat
 
+from autograder import course
+from autograder.engine import grade_id, grade_notebook, is_test, nbgrader_meta, trusted_namespace
+from autograder.inputs import STUDENT_ID, gather, shown
+from autograder.preprocessors import verdict_path
+from autograder.sandbox import Limits, SandboxUnavailable, Worker, check_sandbox
 from descent.paths import repo_root
 
-STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$")
-COURSE_ID = "descent"
-TIMED_OUT = "the grading run timed out"
+#: Changes whenever a change here could change a verdict: old verdicts are then regraded.
+ENGINE_VERSION = "2"
+MAX_NOTEBOOK_BYTES = 100 << 20
 
 
 class GraderError(Exception):
-    """The grader itself cannot run (bad assignment, unreadable folder, broken install)."""
+    """The grader itself cannot run (bad assignment, unreadable folder, no sandbox)."""
 
 
 @dataclass
 class StudentResult:
     student_id: str
-    status: str  # graded | malformed | crashed | timeout
+    status: str  # graded | timeout | malformed | duplicate | crashed
     score: float = 0.0
     max_score: float = 0.0
     message: str = ""
     tests: dict[str, dict] = field(default_factory=dict)
+    seconds: float = 0.0
+    reused: bool = False  # verdicts from an earlier run of the same files
 
 
-def _nbgrader(args: list[str], work: Path, timeout: int) -> subprocess.CompletedProcess:
-    """Run one nbgrader command in the course folder, with this venv's tools (alembic) on PATH."""
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.pop("DESCENT_STATIC", None)
-    return subprocess.run(
-        [sys.executable, "-m", "nbgrader", *args],
-        cwd=work, env=env, capture_output=True, text=True, timeout=timeout,
-    )
+@dataclass
+class Assignment:
+    name: str
+    work: Path
+    sources: dict[str, nbformat.NotebookNode]  # notebook file name -> instructor's version
+    trusted: dict[str, dict]  # notebook file name -> the setup cells' names, run here
+    digest: str  # of the source notebooks, the engine version and the limits
+
+    def answer_ids(self) -> dict[str, set[str]]:
+        return {name: {grade_id(c) for c in nb.cells if nbgrader_meta(c).get("solution")}
+                for name, nb in self.sources.items()}
+
+    def points(self, name: str) -> dict[str, float]:
+        return {grade_id(c): float(nbgrader_meta(c).get("points", 0))
+                for c in self.sources[name].cells if is_test(c)}
+
+    def max_score(self) -> float:
+        return sum(sum(self.points(name).values()) for name in self.sources)
 
 
-def _write_config(work: Path, db_url: str, timeout: int) -> None:
-    (work / "nbgrader_config.py").write_text(
-        "c = get_config()  # noqa: F821\n"
-        f"c.CourseDirectory.course_id = {COURSE_ID!r}\n"
-        f"c.CourseDirectory.root = {str(work)!r}\n"
-        f"c.CourseDirectory.db_url = {db_url!r}\n"
-        f"c.ExecutePreprocessor.timeout = {timeout}\n"
-        "# Feedback goes to students: strip the hidden tests' code, in cells and tracebacks.\n"
-        "c.GenerateFeedback.preprocessors = [\n"
-        "    'nbgrader.preprocessors.GetGrades',\n"
-        "    'nbgrader.preprocessors.ClearHiddenTests',\n"
-        "    'autograder.feedback.ShortTracebacks',\n"
-        "    'nbconvert.preprocessors.CSSHTMLHeaderPreprocessor',\n"
-        "]\n"
-    )
-
-
-def _prepare_work(assignment: str, work: Path, db_url: str, timeout: int) -> dict[str, set]:
-    source = repo_root() / "solutions" / assignment
-    if not source.is_dir():
-        known = sorted(p.name for p in (repo_root() / "solutions").iterdir() if p.is_dir())
-        raise GraderError(f"no assignment {assignment!r} in solutions/; known: {', '.join(known)}")
-    for step in ("source", "release", "submitted", "autograded", "feedback"):
-        shutil.rmtree(work / step, ignore_errors=True)
-    work.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(source, work / "source" / assignment,
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    _write_config(work, db_url, timeout)
-    result = _nbgrader(["generate_assignment", assignment, "--force"], work, timeout)
-    if result.returncode != 0:
-        raise GraderError(f"nbgrader generate_assignment failed:\n{result.stderr[-3000:]}")
-    return {
-        path.name: {
-            cell.metadata["nbgrader"]["grade_id"]
-            for cell in nbformat.read(path, as_version=4).cells
-            if cell.get("metadata", {}).get("nbgrader", {}).get("solution")
-        }
-        for path in sorted(source.glob("*.ipynb"))
-    }
-
-
-def _collect(student_dir: Path, answer_ids: dict[str, set[str]]) -> tuple[dict[str, Path], str]:
-    """Map each expected notebook name to the student's file, or explain what is wrong.
-
-    ``answer_ids`` maps each notebook of the assignment to its solution cells' ids.
-    """
+def _collect(found: list[Path], answer_ids: dict[str, set[str]], label: str):
+    """Map each expected notebook name to the student's file, or explain what is wrong."""
     notebooks = sorted(answer_ids)
-    found = sorted(p for p in student_dir.glob("*.ipynb") if not p.name.startswith("."))
     if not found:
-        return {}, f"no .ipynb file in {student_dir.name}/ (expected {', '.join(notebooks)})"
+        return {}, f"no .ipynb file in {label} (expected {', '.join(notebooks)})"
     by_name = {p.name: p for p in found}
     if all(name in by_name for name in notebooks):
         chosen = {name: by_name[name] for name in notebooks}
     elif len(notebooks) == 1 and len(found) == 1:
         chosen = {notebooks[0]: found[0]}  # renamed by the student or the LMS: still theirs
     else:
-        return {}, (f"expected {', '.join(notebooks)} in {student_dir.name}/, "
-                    f"found {', '.join(by_name)}")
+        return {}, (f"expected {', '.join(notebooks)} in {label}, "
+                    f"found {', '.join(shown(n) for n in by_name)}")
     for name, path in chosen.items():
+        size = path.stat().st_size
+        if size > MAX_NOTEBOOK_BYTES:
+            return {}, (f"{shown(path.name)} is {size >> 20} MiB, over the "
+                        f"{MAX_NOTEBOOK_BYTES >> 20} MiB limit; clear its outputs and submit again")
         try:
             notebook = nbformat.read(path, as_version=4)
             nbformat.validate(notebook)
         except Exception as error:  # noqa: BLE001 - any unreadable file is the same verdict
-            return {}, f"{path.name} is not a valid notebook ({type(error).__name__}: {error})"
-        ids = {cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-               for cell in notebook.cells}
+            return {}, (f"{shown(path.name)} is not a valid notebook "
+                        f"({type(error).__name__}: {str(error)[:300]})")
+        ids = {grade_id(cell) for cell in notebook.cells}
         if not ids & answer_ids[name]:
-            return {}, (f"{path.name} has none of the answer cells of {name} "
+            return {}, (f"{shown(path.name)} has none of the answer cells of {name} "
                         "(a notebook of another assignment, or one rebuilt from scratch?)")
     return chosen, ""
 
 
-def _read_scores(db_url: str, assignment: str, student_id: str, result: StudentResult) -> None:
-    from nbgrader.api import Gradebook
-
-    with Gradebook(db_url, COURSE_ID) as gradebook:
-        submission = gradebook.find_submission(assignment, student_id)
-        result.score, result.max_score = float(submission.score), float(submission.max_score)
-        for notebook in submission.notebooks:
-            for grade in notebook.grades:
-                result.tests[grade.name] = {
-                    "notebook": notebook.name,
-                    "score": float(grade.score),
-                    "max_score": float(grade.max_score),
-                    "passed": float(grade.score) == float(grade.max_score),
-                }
-
-
-def _assignment_max_score(db_url: str, assignment: str) -> float:
-    from nbgrader.api import Gradebook
-
-    with Gradebook(db_url, COURSE_ID) as gradebook:
-        return float(gradebook.find_assignment(assignment).max_score)
-
-
-def _explain_failure(log: str) -> str:
-    """One line an instructor can act on, from nbgrader's log of a failed autograde."""
-    if "DeadKernelError" in log or "Kernel died" in log:
-        return ("the notebook killed its kernel while being graded (exit(), os._exit, a crash "
-                "or running out of memory); no score recorded")
-    if log == TIMED_OUT:
-        return "grading this notebook took too long; no score recorded"
-    if "CellTimeoutError" in log or "Timeout waiting" in log:
-        return "a cell never finished; no score recorded"
-    errors = [line for line in log.splitlines() if "ERROR" in line]
-    return "autograding failed: " + (errors[0] if errors else log.strip()[-300:])
-
-
-def _autograde(assignment, students: list[str], work: Path, timeout: int) -> str:
-    """Autograde ``students`` in one nbgrader run (one start-up); return its log.
-
-    nbgrader carries on past a student whose notebook fails and removes that
-    student's autograded folder, so success is read off the folders afterwards.
-    """
-    args = ["autograde", assignment, "--force"]
-    if len(students) == 1:
-        args += ["--student", students[0]]
-    try:
-        return _nbgrader(args, work, timeout=timeout * 20 * len(students)).stderr
-    except subprocess.TimeoutExpired:
-        return TIMED_OUT
-
-
-def _is_autograded(work: Path, student_id: str, assignment: str) -> bool:
-    return (work / "autograded" / student_id / assignment).is_dir()
-
-
-def _copy_feedback(work: Path, out: Path, student_id: str, assignment: str) -> bool:
-    pages = sorted((work / "feedback" / student_id / assignment).glob("*.html"))
-    (out / "feedback").mkdir(exist_ok=True)
-    if len(pages) == 1:
-        shutil.copyfile(pages[0], out / "feedback" / f"{student_id}.html")
-    for page in pages if len(pages) > 1 else []:
-        (out / "feedback" / student_id).mkdir(exist_ok=True)
-        shutil.copyfile(page, out / "feedback" / student_id / page.name)
-    return bool(pages)
-
-
-def _grade_id(cell) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
-def _restore_test_cells(submitted: Path, release: Path) -> list[str]:
-    """Put back the test cells a student deleted; return their ids.
-
-    nbgrader overwrites the test cells it finds (hidden tests included) but scores
-    a deleted one as failed, which would cost a correct answer its points. Each
-    missing cell goes back after the nearest earlier cell of the release that the
-    submission still has. Only the grader's copy is changed, never the student's file.
-    """
-    notebook = nbformat.read(submitted, as_version=4)
-    reference = nbformat.read(release, as_version=4)
+def _stage(assignment: Assignment, student_id: str, chosen: dict[str, Path]) -> str:
+    """Copy a student's notebooks into the course, outputs dropped; note restored tests."""
+    target = assignment.work / "submitted" / student_id / assignment.name
+    target.mkdir(parents=True)
     restored = []
-    for index, cell in enumerate(reference.cells):
-        test_id = _grade_id(cell)
-        if not cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
-            continue
-        present = [_grade_id(c) for c in notebook.cells]
-        if test_id in present:
-            continue
-        position = 0
-        for earlier in reversed(reference.cells[:index]):
-            if _grade_id(earlier) in present:
-                position = present.index(_grade_id(earlier)) + 1
-                break
-        notebook.cells.insert(position, cell)
-        restored.append(test_id)
-    if restored:
-        nbformat.write(notebook, submitted)
-    return restored
+    for name, path in chosen.items():
+        notebook = nbformat.read(path, as_version=4)
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        nbformat.write(notebook, target / name)
+        restored += course.restore_test_cells(target / name, assignment.sources[name])
+    return "restored deleted test cells: " + ", ".join(restored) if restored else ""
 
 
-def _grade_all(assignment, chosen_by_student: dict, work, out, db_url, timeout):
-    """Autograde every well-formed submission in one run, then write their feedback."""
-    notes = {}
-    for student_id, chosen in chosen_by_student.items():
-        target = work / "submitted" / student_id / assignment
-        target.mkdir(parents=True)
-        restored = []
-        for name, path in chosen.items():
-            shutil.copyfile(path, target / name)
-            restored += _restore_test_cells(target / name, work / "release" / assignment / name)
-        if restored:
-            notes[student_id] = "restored deleted test cells: " + ", ".join(restored)
-    students = list(chosen_by_student)
-    if students:
-        _autograde(assignment, students, work, timeout)
-    results = {}
-    for student_id in students:
-        result = results[student_id] = StudentResult(student_id, "crashed")
-        result.message = notes.get(student_id, "")
-        if not _is_autograded(work, student_id, assignment):
-            # Rare: run it alone, to learn why and to give it a second chance.
-            log = _autograde(assignment, [student_id], work, timeout)
-            if not _is_autograded(work, student_id, assignment):
-                result.status = "timeout" if log == TIMED_OUT else "crashed"
-                result.message = _explain_failure(log)
-                continue
+def _verdict_key(assignment: Assignment, staged: Path) -> str:
+    return hashlib.sha256(assignment.digest.encode() + staged.read_bytes()).hexdigest()
+
+
+def _grade_student(assignment: Assignment, student_id: str, limits: Limits, sandboxed: bool,
+                   slots: queue.Queue) -> tuple[dict[str, dict], bool]:
+    """Each notebook's verdict (saved as it comes), and whether all were reused."""
+    verdicts, reused = {}, True
+    folder = assignment.work / "submitted" / student_id / assignment.name
+    for name in assignment.sources:
+        staged = folder / name
+        key = _verdict_key(assignment, staged)
+        path = verdict_path(assignment.work / "verdicts", student_id, Path(name).stem)
+        if path.is_file():
+            try:
+                saved = json.loads(path.read_text())
+                if saved.get("key") == key:
+                    verdicts[name] = saved
+                    continue
+            except ValueError:
+                pass  # a verdict cut off mid-write is graded again
+        reused = False
+        slot = slots.get()
         try:
-            _read_scores(db_url, assignment, student_id, result)
-        except Exception as error:  # noqa: BLE001 - one student's gradebook entry, not the batch
-            result.message = f"autograded, but its scores could not be read back ({error})"
-            continue
-        result.status = "graded"
-    graded = [s for s, r in results.items() if r.status == "graded"]
-    if graded:
-        _nbgrader(["generate_feedback", assignment, "--force"], work, timeout=timeout * 5)
-    for student_id in graded:
-        if not _copy_feedback(work, out, student_id, assignment):
-            results[student_id].message = "graded; feedback could not be generated"
-    return results
+            log = assignment.work / "logs" / f"{student_id}.log"
+            log.parent.mkdir(exist_ok=True)
+            with open(log, "ab") as log_file:
+                verdict = grade_notebook(
+                    nbformat.read(staged, as_version=4), assignment.sources[name],
+                    lambda slot=slot: Worker(slot, limits, sandboxed, log_file), limits,
+                    assignment.trusted[name])
+        finally:
+            slots.put(slot)
+        verdict["key"] = key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(verdict, indent=1))
+        os.replace(partial, path)  # atomic: a verdict is whole or absent
+        verdicts[name] = verdict
+    return verdicts, reused
+
+
+def _summary(assignment: Assignment, verdicts: dict[str, dict]) -> tuple[str, str, dict]:
+    """(status, message, per-test details) from one student's verdicts."""
+    status, problems, tests = "graded", [], {}
+    for name, verdict in verdicts.items():
+        points = assignment.points(name)
+        if verdict.get("out_of_time"):
+            status = "timeout"
+        for cell_id, cell in verdict["cells"].items():
+            error = cell.get("error") or {}
+            if error.get("ename") in ("CellTimeout", "WorkerDied", "CallFailed"):
+                problems.append(f"{cell_id}: {error.get('evalue')}")
+            if cell["kind"] == "test":
+                tests[cell_id] = {
+                    "notebook": Path(name).stem, "passed": cell["passed"],
+                    "score": points.get(cell_id, 0.0) if cell["passed"] else 0.0,
+                    "max_score": points.get(cell_id, 0.0),
+                    "message": f"{error.get('ename')}: {error.get('evalue')}" if error else "",
+                }
+    message = "; ".join(problems)
+    if status == "timeout":
+        message = "the submission's time limit ran out; tests not reached score 0. " + message
+    return status, message[:2000], tests
+
+
+def _load_assignment(name: str, work: Path, limits: Limits) -> Assignment:
+    source_dir = work / "source" / name
+    sources = {p.name: nbformat.read(p, as_version=4) for p in sorted(source_dir.glob("*.ipynb"))}
+    digest = hashlib.sha256(ENGINE_VERSION.encode() + repr(limits).encode())
+    for path in sorted(source_dir.glob("*.ipynb")):
+        digest.update(path.read_bytes())
+    trusted = {n: trusted_namespace(nb) for n, nb in sources.items()}
+    return Assignment(name, work, sources, trusted, digest.hexdigest())
 
 
 def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = None,
-          db_url: str | None = None, timeout: int = 300) -> list[StudentResult]:
-    """Grade every ``submissions/<student_id>/`` folder; return one result per student."""
+          db_url: str | None = None, workers: int | None = None, limits: Limits | None = None,
+          unsafe: bool = False) -> list[StudentResult]:
+    """Grade every submission found in ``submissions``; return one result per student."""
+    started = time.monotonic()
+    limits = limits or Limits()
     submissions = Path(submissions)
-    if not submissions.is_dir():
-        raise GraderError(f"submissions folder {submissions} does not exist or is not a folder")
+    if not submissions.exists():
+        raise GraderError(f"submissions {submissions} does not exist")
+    source = repo_root() / "solutions" / assignment
+    if not source.is_dir():
+        known = sorted(p.name for p in (repo_root() / "solutions").iterdir() if p.is_dir())
+        raise GraderError(f"no assignment {assignment!r} in solutions/; known: {', '.join(known)}")
+    if unsafe:
+        sandbox = "NONE: --unsafe, students' code ran with the grader's rights"
+        print("autograder: WARNING: --unsafe: students' code runs WITHOUT a sandbox, with "
+              "your user's rights (it can read solutions/ and write the gradebook)",
+              file=sys.stderr)
+    else:
+        try:
+            sandbox = check_sandbox()
+        except SandboxUnavailable as error:
+            raise GraderError(f"no sandbox: {error}") from None
+    workers = max(1, workers or os.cpu_count() or 1)
     work = Path(work or repo_root() / ".grading" / assignment).resolve()
     out = Path(out).resolve()
     db_url = db_url or f"sqlite:///{work / 'gradebook.db'}"
-    answer_ids = _prepare_work(assignment, work, db_url, timeout)
-    max_score = _assignment_max_score(db_url, assignment)
+    course.prepare(source, assignment, work, db_url)
+    task = _load_assignment(assignment, work, limits)
+    max_score = task.max_score()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        entries = gather(submissions, work / "inbox")
+    except (ValueError, OSError) as error:
+        raise GraderError(f"cannot read {submissions}: {error}") from None
 
     results: dict[str, StudentResult] = {}
-    to_grade: dict[str, dict[str, Path]] = {}
-    for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir()):
-        if student_dir.name.startswith((".", "__")):
-            continue
-        student_id = student_dir.name
+    staged: dict[str, str] = {}  # student id -> note about their notebooks
+    answer_ids = task.answer_ids()
+    for entry in entries:
+        student_id = entry.student_id
         if not STUDENT_ID.match(student_id):
-            # Reported under a printable form of the name (it may not even be UTF-8).
-            shown = os.fsencode(student_id).decode("utf-8", "backslashreplace")
-            results[shown] = StudentResult(
-                shown, "malformed", 0.0, max_score,
-                "folder name is not a usable student id (letters, digits and _ . @ + - only); "
-                "rename the folder and grade again",
-            )
+            name = shown(student_id)
+            results[name] = StudentResult(
+                name, "malformed", 0.0, max_score,
+                "not a usable student id (letters, digits and _ . @ + - only); "
+                "rename it and grade again")
             continue
-        chosen, problem = _collect(student_dir, answer_ids)
+        if entry.problem:
+            status = "duplicate" if entry.problem.startswith("duplicate") else "malformed"
+            results[student_id] = StudentResult(student_id, status, 0.0, max_score, entry.problem)
+            continue
+        chosen, problem = _collect(entry.notebooks(), answer_ids, ", ".join(entry.sources))
         if problem:
             results[student_id] = StudentResult(student_id, "malformed", 0.0, max_score, problem)
-        else:
-            to_grade[student_id] = chosen
-    results.update(_grade_all(assignment, to_grade, work, out, db_url, timeout))
-    results = [results[student_id] for student_id in sorted(results)]
-    for result in results:
-        result.max_score = result.max_score or max_score
+            continue
+        try:
+            staged[student_id] = _stage(task, student_id, chosen)
+        except Exception as error:  # noqa: BLE001 - one student's file, not the batch
+            results[student_id] = StudentResult(student_id, "malformed", 0.0, max_score,
+                                                f"could not be read: {error}")
 
-    _write_results(out, assignment, max_score, results)
+    results.update(_grade_all(task, staged, limits, not unsafe, workers, out, db_url))
+    ordered = [results[student_id] for student_id in sorted(results)]
+    for result in ordered:
+        result.max_score = result.max_score or max_score
+    _write_results(out, assignment, max_score, ordered, {
+        "sandbox": sandbox, "workers": workers, "limits": asdict(limits),
+        "seconds": round(time.monotonic() - started, 2)})
+    return ordered
+
+
+def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, workers, out,
+               db_url) -> dict[str, StudentResult]:
+    """Grade the staged students in parallel; record each through nbgrader as it is done.
+
+    One recorder thread owns nbgrader (and so every write to the gradebook): it
+    registers the assignment while the first submissions are graded, then takes
+    each graded student in turn: autograde (verdicts into the gradebook), scores
+    read back, feedback.
+    """
+    slots: queue.Queue = queue.Queue()
+    for slot in range(workers):
+        slots.put(slot)
+    results: dict[str, StudentResult] = {}
+    graded: queue.Queue = queue.Queue()
+    failure: list[BaseException] = []
+
+    def record() -> None:
+        try:
+            nbgrader = course.Course(task.work, task.name)
+            nbgrader.generate()
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            failure.append(error)
+            while graded.get() is not None:  # keep draining so the graders never block
+                pass
+            return
+        while (student_id := graded.get()) is not None:
+            _record(nbgrader, results[student_id], out)
+
+    def one(student_id: str) -> None:
+        began = time.monotonic()
+        result = results[student_id] = StudentResult(student_id, "crashed",
+                                                      message=staged[student_id])
+        try:
+            verdicts, result.reused = _grade_student(task, student_id, limits, sandboxed, slots)
+        except Exception as error:  # noqa: BLE001 - one student, never the batch
+            result.message = f"could not be graded: {type(error).__name__}: {error}"
+            return
+        result.status, problems, result.tests = _summary(task, verdicts)
+        result.message = "; ".join(m for m in (result.message, problems) if m)
+        result.seconds = round(time.monotonic() - began, 2)
+        graded.put(student_id)
+
+    recorder = threading.Thread(target=record, name="nbgrader")
+    recorder.start()
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(one, sorted(staged)))
+    finally:
+        graded.put(None)
+        recorder.join()
+    if failure:
+        raise GraderError(f"nbgrader could not set up the course: {failure[0]}")
     return results
 
 
-def _write_results(out: Path, assignment: str, max_score: float, results) -> None:
+def _record(nbgrader: course.Course, result: StudentResult, out: Path) -> None:
+    """One graded student into the gradebook, then their feedback."""
+    problem = nbgrader.autograde(result.student_id)
+    if problem:
+        result.status, result.message = "crashed", problem
+        return
+    try:
+        result.score, result.max_score, recorded = nbgrader.scores(result.student_id)
+    except Exception as error:  # noqa: BLE001 - one student's gradebook entry, not the batch
+        result.status = "crashed"
+        result.message = f"graded, but the gradebook could not be read back ({error})"
+        return
+    for test_id, entry in recorded.items():
+        result.tests.setdefault(test_id, {}).update(entry)
+    if not nbgrader.feedback(result.student_id, out):
+        result.message = "; ".join(m for m in (result.message, "no feedback generated") if m)
+
+
+def _write_results(out: Path, assignment: str, max_score: float, results, run: dict) -> None:
     with open(out / "grades.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["student_id", "score", "max_score", "status", "message"])
@@ -329,6 +363,10 @@ def _write_results(out: Path, assignment: str, max_score: float, results) -> Non
     report = {
         "assignment": assignment,
         "max_score": max_score,
+        "run": run,
         "students": {r.student_id: asdict(r) for r in results},
     }
-    (out / "report.json").write_text(json.dumps(report, indent=2))
+    partial = out / "report.json.partial"
+    partial.write_text(json.dumps(report, indent=2))
+    os.replace(partial, out / "report.json")
+

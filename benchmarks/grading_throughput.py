@@ -1,11 +1,14 @@
-"""Grading throughput: plain `nbgrader autograde` vs `python -m autograder grade`, one run.
+"""Grading throughput, three ways in one run, on the same generated class.
 
-    .venv/bin/python benchmarks/grading_throughput.py [--students 12] [--chapter 01_activations]
+    .venv/bin/python benchmarks/grading_throughput.py [--students 40] [--chapter 01_activations]
 
-Generates a class (a third correct, a third with one wrong function, a third stubs),
-grades it both ways on the same machine, one after the other, and prints
-submissions per minute and the ratio. Today's grader runs nbgrader once per student
-(so one bad notebook cannot stop the batch), which costs an nbgrader start-up each.
+The class: a third correct, a third with one wrong function, a third stubs. Graded by
+1. plain ``nbgrader autograde`` (every notebook run in a Jupyter kernel; timed alone,
+   without generate_assignment or feedback);
+2. ``python -m autograder grade --workers 1`` (whole command: sandboxed workers,
+   nbgrader's gradebook, feedback);
+3. the same with ``--workers`` = the number of cores.
+Prints submissions per minute for each and the ratios to plain nbgrader.
 """
 
 from __future__ import annotations
@@ -60,30 +63,36 @@ def plain_nbgrader(chapter: str, submissions: Path, work: Path) -> float:
     return time.perf_counter() - started
 
 
-def ours(chapter: str, submissions: Path, work: Path) -> float:
+def ours(chapter: str, submissions: Path, work: Path, workers: int) -> float:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "autograder", "grade", chapter, str(submissions),
-                    "--out", str(work / "out"), "--work", str(work / "course")],
+                    "--out", str(work / "out"), "--work", str(work / "course"),
+                    "--workers", str(workers)],
                    cwd=ROOT, env=ENV, check=True, capture_output=True)
     return time.perf_counter() - started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--students", type=int, default=12)
+    parser.add_argument("--students", type=int, default=40)
     parser.add_argument("--chapter", default="01_activations")
     args = parser.parse_args()
+    cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         make_class(args.chapter, args.students, scratch / "submissions")
-        plain = plain_nbgrader(args.chapter, scratch / "submissions", scratch / "plain")
-        course = ours(args.chapter, scratch / "submissions", scratch / "ours")
-    per_minute = {"plain nbgrader autograde": args.students / plain * 60,
-                  "python -m autograder (1 worker, + feedback)": args.students / course * 60}
-    print(f"{args.students} submissions of {args.chapter} on {os.cpu_count()} cores")
-    for name, rate in per_minute.items():
-        print(f"  {name:45s} {rate:6.1f} submissions/min")
-    print(f"  ratio ours / plain: {plain / course:.2f}")
+        seconds = {
+            "plain nbgrader autograde": plain_nbgrader(
+                args.chapter, scratch / "submissions", scratch / "plain"),
+            "ours, --workers 1": ours(args.chapter, scratch / "submissions", scratch / "one", 1),
+            f"ours, --workers {cores}": ours(
+                args.chapter, scratch / "submissions", scratch / "all", cores),
+        }
+    print(f"{args.students} submissions of {args.chapter} on {cores} cores")
+    plain = seconds["plain nbgrader autograde"]
+    for name, taken in seconds.items():
+        print(f"  {name:28s} {taken:7.1f} s  {args.students / taken * 60:6.1f} submissions/min"
+              f"  ×{plain / taken:.2f} plain")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,179 @@
+"""The grader's private nbgrader course: gradebook, autograded notebooks, feedback.
+
+Each run keeps a course folder (``--work``, by default ``.grading/<assignment>``)::
+
+    work/source/<assignment>/      copy of solutions/<assignment>/
+    work/release/...               nbgrader generate_assignment
+    work/submitted/<student>/<assignment>/<notebook>.ipynb
+    work/verdicts/<student>/<notebook>.json   the sandboxed grading's results (kept: resume)
+    work/autograded/...  work/feedback/...  work/gradebook.db (unless --db)
+
+nbgrader's ``autograde`` runs with :class:`~autograder.preprocessors.ApplyVerdicts`
+in place of its Execute step, so it executes nothing: it records the verdicts
+in the gradebook (any SQLAlchemy URL) where formgrader and manual grading see them.
+The test cells a student deleted are put back (from the instructor's version)
+first, so that a deleted test cell does not cost a correct answer its points.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import nbformat
+
+from autograder.engine import grade_id, nbgrader_meta
+
+COURSE_ID = "descent"
+
+
+class CourseError(Exception):
+    """nbgrader itself failed (not a student's notebook)."""
+
+
+def write_config(work: Path, db_url: str) -> None:
+    (work / "nbgrader_config.py").write_text(
+        "c = get_config()  # noqa: F821\n"
+        f"c.CourseDirectory.course_id = {COURSE_ID!r}\n"
+        f"c.CourseDirectory.root = {str(work)!r}\n"
+        f"c.CourseDirectory.db_url = {db_url!r}\n"
+        "# Nothing runs in nbgrader's kernel: the sandboxed grading's verdicts become outputs.\n"
+        "c.Autograde.autograde_preprocessors = [\n"
+        "    'autograder.preprocessors.ApplyVerdicts',\n"
+        "    'nbgrader.preprocessors.IgnorePattern',\n"
+        "    'nbconvert.preprocessors.ClearMetadataPreprocessor',\n"
+        "    'nbgrader.preprocessors.LimitOutput',\n"
+        "    'nbgrader.preprocessors.SaveAutoGrades',\n"
+        "    'nbgrader.preprocessors.AssignLatePenalties',\n"
+        "    'nbgrader.preprocessors.CheckCellMetadata',\n"
+        "]\n"
+        f"c.ApplyVerdicts.verdicts = {str(work / 'verdicts')!r}\n"
+        "# Feedback goes to students: strip the hidden tests' code, in cells and tracebacks.\n"
+        "c.GenerateFeedback.preprocessors = [\n"
+        "    'nbgrader.preprocessors.GetGrades',\n"
+        "    'nbgrader.preprocessors.ClearHiddenTests',\n"
+        "    'autograder.preprocessors.ShortTracebacks',\n"
+        "    'nbconvert.preprocessors.CSSHTMLHeaderPreprocessor',\n"
+        "]\n"
+    )
+
+
+def prepare(source: Path, assignment: str, work: Path, db_url: str) -> None:
+    """A fresh copy of the assignment in the course folder (gradebook and verdicts kept)."""
+    for step in ("source", "release", "submitted", "autograded", "feedback"):
+        shutil.rmtree(work / step, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source, work / "source" / assignment,
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    write_config(work, db_url)
+
+
+class Course:
+    """nbgrader's API on the course folder, in this process (one import for the whole run).
+
+    Use it from one thread: that thread is the only writer of the gradebook.
+    """
+
+    def __init__(self, work: Path, assignment: str):
+        # nbgrader shells out to alembic (gradebook migrations): this venv's bin first.
+        os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent),
+                                              os.environ.get("PATH", "")])
+        from nbgrader.apps import NbGraderAPI
+        from traitlets.config.loader import PyFileConfigLoader
+
+        # A known, harmless SQLAlchemy warning from nbgrader's gradebook code.
+        warnings.filterwarnings("ignore", message=".*not in session, add operation along")
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(work)).load_config()
+        config.NbGraderAPI.log_level = "CRITICAL"  # failures are read from each result
+        self.api, self.work, self.assignment = NbGraderAPI(config=config), work, assignment
+
+    def generate(self) -> None:
+        """Release the assignment into the gradebook (test cells, points)."""
+        for attempt in range(3):
+            # Two graders creating one new gradebook at once (PostgreSQL) race on its
+            # tables: the loser finds them made when it tries again.
+            result = self.api.generate_assignment(self.assignment, force=True)
+            if result["success"]:
+                return
+            time.sleep(1 + attempt)
+        raise CourseError("nbgrader generate_assignment failed:\n"
+                          + (result.get("error") or result.get("log") or "")[-3000:])
+
+    def autograde(self, student_id: str) -> str:
+        """Record one student's verdicts; "" when done, else nbgrader's explanation."""
+        result = self.api.autograde(self.assignment, student_id, force=True)
+        if result["success"] and self.is_autograded(student_id):
+            return ""
+        log = (result.get("log") or "") + (result.get("error") or "")
+        errors = [line for line in log.splitlines() if "ERROR" in line or "Error" in line]
+        return "nbgrader could not record this notebook: " + (
+            errors[-1] if errors else log.strip()[-300:])
+
+    def is_autograded(self, student_id: str) -> bool:
+        return (self.work / "autograded" / student_id / self.assignment).is_dir()
+
+    def scores(self, student_id: str) -> tuple[float, float, dict]:
+        """(score, max_score, {test id: score details}) as the gradebook holds them."""
+        from nbgrader.api import Gradebook
+
+        tests = {}
+        with Gradebook(self.api.coursedir.db_url, COURSE_ID) as gradebook:
+            submission = gradebook.find_submission(self.assignment, student_id)
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    tests[grade.name] = {
+                        "notebook": notebook.name,
+                        "score": float(grade.score),
+                        "max_score": float(grade.max_score),
+                        "passed": float(grade.score) == float(grade.max_score),
+                    }
+            return float(submission.score), float(submission.max_score), tests
+
+    def feedback(self, student_id: str, out: Path) -> bool:
+        self.api.generate_feedback(self.assignment, student_id, force=True)
+        return copy_feedback(self.work, out, student_id, self.assignment)
+
+
+def restore_test_cells(submitted: Path, reference) -> list[str]:
+    """Put back the test cells a student deleted; return their ids.
+
+    nbgrader overwrites the test cells it finds (hidden tests included) but scores
+    a deleted one as failed, which would cost a correct answer its points. Each
+    missing cell goes back after the nearest earlier cell of ``reference`` (the
+    instructor's notebook) that the submission still has. Only the grader's copy
+    is changed, never the student's file.
+    """
+    notebook = nbformat.read(submitted, as_version=4)
+    restored = []
+    for index, cell in enumerate(reference.cells):
+        test_id = grade_id(cell)
+        if not nbgrader_meta(cell).get("grade"):
+            continue
+        present = [grade_id(c) for c in notebook.cells]
+        if test_id in present:
+            continue
+        position = 0
+        for earlier in reversed(reference.cells[:index]):
+            if grade_id(earlier) in present:
+                position = present.index(grade_id(earlier)) + 1
+                break
+        notebook.cells.insert(position, cell)
+        restored.append(test_id)
+    if restored:
+        nbformat.write(notebook, submitted)
+    return restored
+
+
+def copy_feedback(work: Path, out: Path, student_id: str, assignment: str) -> bool:
+    pages = sorted((work / "feedback" / student_id / assignment).glob("*.html"))
+    (out / "feedback").mkdir(exist_ok=True)
+    if len(pages) == 1:
+        shutil.copyfile(pages[0], out / "feedback" / f"{student_id}.html")
+    for page in pages if len(pages) > 1 else []:
+        (out / "feedback" / student_id).mkdir(exist_ok=True)
+        shutil.copyfile(page, out / "feedback" / student_id / page.name)
+    return bool(pages)

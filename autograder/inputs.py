@@ -1,0 +1,156 @@
+"""Find each student's submission in what an instructor hands the grader.
+
+Accepted shapes of SUBMISSIONS (mixed freely in one folder):
+
+* ``alice/01_activations.ipynb`` — a folder per student id (nbgrader's
+  ``alice/01_activations/01_activations.ipynb`` layout works too);
+* ``alice.zip`` — a zip per student, the notebook anywhere inside;
+* ``alice.ipynb`` — a single notebook named by the student id;
+* a bulk zip (from an LMS) given as SUBMISSIONS itself, ``class.zip``, holding
+  any of the above, or the shapes LMSs export:
+  Canvas (``login_12345_67890_notebook.ipynb``, ``login_LATE_…``: the id is the
+  login) and Moodle (``Full Name_123456_assignsubmission_file_/…``: the id is
+  ``p`` and the participant number, since Moodle's export carries no login).
+
+A student id seen twice (``alice/`` and ``alice.zip``, or two Canvas submissions)
+is not guessed at: that student gets the status ``duplicate`` and the sources
+are named, for the instructor to keep one. Zips are read with limits (size,
+number of files, no paths outside their folder); the students' files are only
+ever read.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$")
+CANVAS = re.compile(
+    r"^(?P<login>[A-Za-z0-9.@+-]+?)(?:_LATE)?_(?P<user>\d+)_(?P<sub>\d+)_(?P<file>.+)$")
+MOODLE = re.compile(r"^(?P<name>.+)_(?P<participant>\d+)_assign(?:submission|feedback)_\w+_?$")
+MAX_ZIP_BYTES = 512 << 20  # uncompressed, per zip
+MAX_ZIP_FILES = 5000
+IGNORED = ("__MACOSX", ".DS_Store", "Thumbs.db", ".ipynb_checkpoints")
+
+
+@dataclass
+class Entry:
+    """Where one student's files are (a folder or a list of files), and where they came from."""
+
+    student_id: str
+    sources: list[str] = field(default_factory=list)
+    folder: Path | None = None
+    files: list[Path] = field(default_factory=list)
+    problem: str = ""
+
+    def notebooks(self) -> list[Path]:
+        if self.folder is not None:
+            found = list(self.folder.glob("*.ipynb"))
+            inner = [p for p in self.folder.iterdir() if p.is_dir() and p.name not in IGNORED]
+            if not found and len(inner) == 1:  # nbgrader's <student>/<assignment>/ layout
+                found = list(inner[0].glob("*.ipynb"))
+            if not found:  # a zip that wraps everything in one more folder
+                found = [p for p in self.folder.rglob("*.ipynb")
+                         if not any(part in IGNORED for part in p.parts)]
+        else:
+            found = self.files
+        return sorted(p for p in found if not p.name.startswith("."))
+
+
+def shown(name: str) -> str:
+    """A printable form of a file name that may not even be UTF-8."""
+    import os
+
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def _safe_extract(archive: Path, target: Path) -> str:
+    """Unpack a zip under ``target``; an explanation when it cannot be done safely."""
+    try:
+        with zipfile.ZipFile(archive) as zipped:
+            members = [m for m in zipped.infolist() if not m.is_dir()]
+            if len(members) > MAX_ZIP_FILES:
+                return f"{archive.name} holds {len(members)} files (limit {MAX_ZIP_FILES})"
+            if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
+                return f"{archive.name} unpacks to over {MAX_ZIP_BYTES >> 20} MiB"
+            for member in members:
+                parts = PurePosixPath(member.filename.replace("\\", "/")).parts
+                if not parts or member.filename.startswith("/") or ".." in parts:
+                    return f"{archive.name} holds a path outside its folder: {member.filename!r}"
+                if any(part in IGNORED for part in parts):
+                    continue
+                destination = target.joinpath(*parts)
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                with zipped.open(member) as source, open(destination, "wb") as sink:
+                    shutil.copyfileobj(source, sink)
+    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError) as error:
+        return f"{archive.name} is not a readable zip ({type(error).__name__}: {error})"
+    return ""
+
+
+def _student_of(name: str) -> tuple[str, str]:
+    """(student id, kind) for one entry's name; kind is canvas/moodle/plain."""
+    if (match := MOODLE.match(name)) is not None:
+        return f"p{match['participant']}", "moodle"
+    stem = name[:-len(".ipynb")] if name.endswith(".ipynb") else name
+    stem = stem[:-len(".zip")] if stem.endswith(".zip") else stem
+    if (match := CANVAS.match(name)) is not None and name.endswith((".ipynb", ".zip")):
+        return match["login"].lower(), f"canvas:{match['sub']}"
+    return stem, "plain"
+
+
+def gather(submissions: Path, inbox: Path) -> list[Entry]:
+    """One :class:`Entry` per student id found, problems (bad zip, duplicate, ...) included."""
+    shutil.rmtree(inbox, ignore_errors=True)
+    inbox.mkdir(parents=True)
+    entries: dict[str, Entry] = {}
+    problems: list[Entry] = []
+
+    def add(student_id: str, source: str, folder=None, file=None, key: str = "") -> None:
+        entry = entries.get(student_id)
+        if entry is not None and key and key.startswith("canvas:") and key in entry.sources:
+            entry.files.append(file)  # another file of the same Canvas submission
+            return
+        if entry is None:
+            entries[student_id] = entry = Entry(student_id)
+        entry.sources.append(key or source)
+        entry.folder = folder if folder is not None else entry.folder
+        if file is not None:
+            entry.files.append(file)
+
+    def scan(folder: Path) -> None:
+        for path in sorted(folder.iterdir()):
+            name = path.name
+            if name.startswith(".") or name.startswith("__") or name in IGNORED:
+                continue
+            student_id, kind = _student_of(name)
+            if path.is_dir():
+                add(student_id, f"{shown(name)}/", folder=path)
+            elif name.endswith(".zip"):
+                target = inbox / f"{len(list(inbox.iterdir())):04d}"
+                problem = _safe_extract(path, target)
+                if problem:
+                    problems.append(Entry(student_id, [shown(name)], problem=problem))
+                else:
+                    add(student_id, shown(name), folder=target,
+                        key=f"{kind}:{shown(name)}" if kind.startswith("canvas") else "")
+            elif name.endswith(".ipynb"):
+                add(student_id, shown(name), file=path, key=kind if kind != "plain" else "")
+
+    if submissions.is_file() and submissions.name.endswith(".zip"):
+        problem = _safe_extract(submissions, inbox / "bulk")
+        if problem:
+            raise ValueError(problem)
+        scan(inbox / "bulk")
+    else:
+        scan(submissions)
+
+    for entry in entries.values():
+        if len(entry.sources) > 1:
+            entry.problem = ("duplicate: this student id has several submissions ("
+                             + ", ".join(entry.sources) + "); keep one and grade again")
+    return sorted([*entries.values(), *problems], key=lambda e: e.student_id)
+
