@@ -70,7 +70,7 @@ def _bind_args(paths: list[Path]) -> list[str]:
     args, made = [], set()
     for path in sorted(set(paths)):
         for parent in reversed(path.parents[:-1]):  # e.g. /root, /root/.pyenv, ...
-            if parent not in made:
+            if parent not in made and parent != Path("/tmp"):  # /tmp: the private tmpfs
                 args += ["--perms", "0755", "--dir", str(parent)]
                 made.add(parent)
         args += ["--ro-bind", str(path), str(path)]
@@ -134,13 +134,15 @@ def worker_command(slot: int, limits: Limits, sandboxed: bool = True) -> tuple[l
         "prlimit", f"--as={limits.memory_bytes}", f"--nproc={nproc}",
         f"--fsize={limits.file_bytes}", f"--nofile={limits.open_files}", "--core=0",
         f"--cpu={int(limits.submission_seconds) + 60}", "--",
-        bwrap, *_system_args(), *_bind_args(_python_paths()),
+        bwrap, *_system_args(),
+        # The private /tmp first: a venv that lives under /tmp is bound on top of it.
+        "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
+        *_bind_args(_python_paths()),
         *[arg for folder in ("/opt", IN_SANDBOX, DESCENT_IN_SANDBOX)
           for arg in ("--perms", "0755", "--dir", str(folder))],
         "--ro-bind", str(descent_dir), str(DESCENT_IN_SANDBOX / "descent"),
         "--ro-bind", str(HERE / "worker.py"), str(IN_SANDBOX / "worker.py"),
         "--ro-bind", str(HERE / "wire.py"), str(IN_SANDBOX / "wire.py"),
-        "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
         "--proc", "/proc", "--dev", "/dev",
         "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
         "--unshare-cgroup-try", "--die-with-parent", "--new-session",
