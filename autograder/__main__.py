@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -59,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     except GraderError as error:
         print(f"autograder: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("autograder: interrupted; the verdicts reached are saved: run the same command "
+              "again to resume", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(130)  # not waiting for grading threads; workers die with this process
     graded = sum(r.status == "graded" for r in results)
     print(f"autograder: {graded}/{len(results)} submissions graded; see {args.out}/grades.csv")
     return 0

@@ -323,14 +323,22 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
         result.seconds = round(time.monotonic() - began, 2)
         graded.put(student_id)
 
-    recorder = threading.Thread(target=record, name="nbgrader")
+    recorder = threading.Thread(target=record, name="nbgrader", daemon=True)
     recorder.start()
+    pool = ThreadPoolExecutor(max_workers=workers)
     try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(one, sorted(staged)))
-    finally:
-        graded.put(None)
-        recorder.join()
+        futures = [pool.submit(one, student_id) for student_id in sorted(staged)]
+        while not all(future.done() for future in futures):
+            time.sleep(0.1)  # (not a blocking wait: Ctrl-C reaches this thread at once)
+        for future in futures:
+            future.result()
+    except BaseException:
+        # Ctrl-C: stop at once (the caller exits); saved verdicts make the next run resume.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    graded.put(None)
+    recorder.join()
     if failure:
         raise GraderError(f"nbgrader could not set up the course: {failure[0]}")
     return results
