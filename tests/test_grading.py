@@ -202,22 +202,34 @@ def test_a_killed_run_resumes_with_nothing_lost(tmp_path):
     command = [sys.executable, "-m", "autograder", "grade", CHAPTER, str(subs),
                "--out", str(tmp_path / "out"), "--work", str(work), *FAST, "--workers", "1"]
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while len(list(work.glob("verdicts/*/*.json"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)  # the grader and everything it started
-    process.wait()
-    done_before = len(list(work.glob("verdicts/*/*.json")))
-    assert 2 <= done_before < 6, "the run should have been killed halfway"
+
+    def stop_after(verdicts: int, how: signal.Signals) -> tuple[int, str, int]:
+        """Start the grader, stop it once ``verdicts`` are saved; (exit code, stderr, saved)."""
+        process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while len(list(work.glob("verdicts/*/*.json"))) < verdicts:
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
+        if how == signal.SIGINT:
+            process.send_signal(signal.SIGINT)  # Ctrl-C
+        else:
+            os.killpg(process.pid, signal.SIGKILL)  # the grader and everything it started
+        _, stderr = process.communicate(timeout=60)
+        return process.returncode, stderr, len(list(work.glob("verdicts/*/*.json")))
+
+    code, stderr, saved = stop_after(2, signal.SIGINT)
+    assert code == 130 and "run the same command again to resume" in stderr, stderr
+    assert 2 <= saved < 6
+    code, stderr, done_before = stop_after(saved + 2, signal.SIGKILL)
+    assert code == -signal.SIGKILL and saved + 2 <= done_before < 6, "killed halfway"
 
     grades = grade(subs, tmp_path / "out", work)
     assert {s: (float(r["score"]), r["status"]) for s, r in grades.items()} == {
         f"s{i}": (expected({"test_relu"}) if i % 2 else MAX_SCORE, "graded") for i in range(6)}
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     reused = [s for s, r in report["students"].items() if r["reused"]]
-    assert len(reused) >= done_before - 1  # the last one may have been cut off mid-write
+    assert len(reused) == done_before
     # Once more: the same grades, nothing graded twice in the gradebook.
     again = grade(subs, tmp_path / "out", work)
     assert again == grades
