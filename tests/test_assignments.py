@@ -50,6 +50,27 @@ WRONG_ANSWERS = {
         "    return [np.minimum(np.asarray(g, dtype=float), clip_value) for g in grads]\n",
         ("test_clip_by_value",),
     ),
+    "02_initialization": WrongAnswer(
+        "kaiming_uniform",
+        "def kaiming_uniform(fan_in, fan_out, mode='fan_in', gain=2**0.5, seed=0):\n"
+        "    # the lecture's sqrt(6/fan) times the gain: twice He's variance\n"
+        "    fan = fan_in if mode == 'fan_in' else fan_out\n"
+        "    bound = gain * np.sqrt(6.0 / fan)\n"
+        "    return np.random.default_rng(seed).uniform(-bound, bound, (fan_out, fan_in))\n",
+        ("test_kaiming_uniform",),
+    ),
+    "03_regularization": WrongAnswer(
+        "adamw_step",
+        "def adamw_step(param, grad, exp_avg, exp_avg_sq, step, lr=1e-3, betas=(0.9, 0.999),\n"
+        "               eps=1e-8, weight_decay=1e-2):\n"
+        "    # Adam + L2: the decay is coupled into the gradient instead of decoupled\n"
+        "    grad = np.asarray(grad, dtype=float) + weight_decay * np.asarray(param, dtype=float)\n"
+        "    m = betas[0] * exp_avg + (1 - betas[0]) * grad\n"
+        "    v = betas[1] * exp_avg_sq + (1 - betas[1]) * grad**2\n"
+        "    m_hat, v_hat = m / (1 - betas[0]**step), v / (1 - betas[1]**step)\n"
+        "    return param - lr * m_hat / (np.sqrt(v_hat) + eps), m, v\n",
+        ("test_adamw_step",),
+    ),
 }
 
 

@@ -12,9 +12,8 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import NullLocator
 
-from descent.plots import PALETTE, figure
+from descent.plots import PALETTE, figure, major_ticks_only
 from descent.surfaces import cliff_grad, cliff_loss
 
 #: name -> (activation, derivative), e.g. ``{"relu": (relu, relu_grad), ...}``.
@@ -22,12 +21,6 @@ Activations = Mapping[str, tuple[Callable, Callable]]
 
 #: Light grey for what frames the data: loss surfaces, reference lines.
 _FRAME = "0.75"
-
-
-def _major_ticks_only(*axes):
-    """Drop the minor ticks of log axes: less clutter, and a third less time per frame."""
-    for ax in axes:
-        ax.yaxis.set_minor_locator(NullLocator())
 
 
 def activations_figure(activations: Activations, z_range: float = 5.0):
@@ -112,7 +105,7 @@ def gradient_per_layer_figure(scalar_chain_grad: Callable, activations: Activati
     right.set(title="per-layer factor", xlabel="layer l",
               ylabel="|f′(z_l) · w_l|  (log scale)", ylim=(1e-3, 10), xlim=(0, depth + 1))
     right.grid(alpha=0.3)
-    _major_ticks_only(left, right)
+    major_ticks_only(left, right)
     return fig
 
 
@@ -146,7 +139,7 @@ def dead_units_figure(scalar_chain_grad: Callable, activations: Activations,
            xlim=(-0.5, depth + 0.5))
     ax.legend(fontsize="small", loc="center right")
     ax.grid(alpha=0.3)
-    _major_ticks_only(ax)
+    major_ticks_only(ax)
     return fig
 
 
@@ -184,7 +177,7 @@ def repeated_matrix_figure(spectral_radius: float, steps: int = 30, ratio: float
              ylabel="‖Wᴺx‖  (log scale)", ylim=(1e-4, 1e4))
     left.grid(alpha=0.3)
     left.legend(fontsize="small", loc="upper left")
-    _major_ticks_only(left)
+    major_ticks_only(left)
 
     span = 3.0
     for k, (color, style) in enumerate((("black", "-"), (_FRAME, "-"))):
@@ -254,7 +247,7 @@ def cliff_clipping_figure(clip_by_global_norm: Callable, max_norm: float, theta0
     left.legend(fontsize="x-small", loc="lower left")
     for ax in (left, zoom, right):
         ax.grid(alpha=0.3)
-    _major_ticks_only(right)
+    major_ticks_only(right)
     return fig
 
 

@@ -1,0 +1,436 @@
+"""Checks for chapter 03: the L2 penalty and its gradient, SGD with coupled weight decay,
+AdamW's decoupled decay, and inverted dropout (forward and backward).
+
+Oracles: PyTorch in float64 (the penalty as a tensor sum, ``torch.optim.SGD`` and
+``torch.optim.AdamW`` driven through many steps by the same gradient sequence as
+the student's function, autograd through ``x·m/(1−p)`` for dropout's backward,
+``torch.nn.functional.dropout`` in eval mode) and central finite differences
+(:mod:`descent.gradcheck`) for the penalty's gradient.
+
+Dropout is random, so its forward check is partly statistical; it is still
+deterministic (the student's function is called with fixed seeds) and never flaky:
+each tolerance is ``Z`` binomial standard errors on at least 2¹⁷ units, so a
+correct implementation fails with probability below 10⁻⁸ whatever its draws,
+while keeping with probability p instead of 1 − p, or scaling by 1/p, is dozens
+of standard errors away.
+
+When a trajectory leaves PyTorch's, the check recomputes the failing step from the
+student's own input state with a few classic mistakes (coupled instead of
+decoupled decay, decay not multiplied by lr, no bias correction, ...) and names
+the mistake whose result the student's matches. Those variants only choose the
+hint; the verdict always comes from PyTorch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from descent.checks._compare import as_array_list, as_float_array, assert_close, assert_unchanged
+from descent.gradcheck import numerical_gradient
+
+#: Standard errors allowed for a dropout frequency or mean: P(|N(0,1)| > 6) ≈ 2·10⁻⁹.
+Z = 6.0
+#: Units in a dropout forward check (2¹⁷ by default: SE of the dropped fraction ≤ 0.0014).
+DROPOUT_SHAPE = (256, 512)
+
+
+def _tensor(x, grad: bool = False) -> torch.Tensor:
+    return torch.tensor(np.asarray(x, dtype=float), dtype=torch.float64, requires_grad=grad)
+
+
+def _random_params(seed, shapes, scale=1.0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.normal(0.0, scale, size=shape) for shape in shapes]
+
+
+def _matches(got, candidate) -> bool:
+    if got is None or candidate is None:
+        return False
+    try:
+        got = np.asarray(got, dtype=float)
+        candidate = np.asarray(candidate, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return got.shape == candidate.shape and bool(
+        np.allclose(got, candidate, rtol=1e-7, atol=1e-10, equal_nan=False))
+
+
+def _diagnose(got, variants: dict[str, object], default: str) -> str:
+    """The hint of the first variant (a known mistake) that ``got`` reproduces."""
+    for hint, candidate in variants.items():
+        if _matches(got, candidate):
+            return hint
+    return default
+
+
+def _pair(result, name, what) -> tuple:
+    if not isinstance(result, tuple | list) or len(result) != 2:
+        raise AssertionError(f"{name}: return a pair {what}, got a {type(result).__name__}")
+    return result[0], result[1]
+
+
+# ---------------------------------------------------------------- L2 penalty and gradient
+
+
+def _penalty(params, lam) -> float:
+    """λ/2 Σ_i ‖θ_i‖², summed by PyTorch in float64."""
+    return float(0.5 * lam * sum((_tensor(p) ** 2).sum() for p in params)) if params else 0.0
+
+
+def check_l2_penalty(l2_penalty, seed=0, shapes=((3,), (2, 4)), lam=0.1):
+    """λ/2 · Σ_i ‖θ_i‖² over a list of arrays, against a PyTorch float64 sum."""
+    name = f"l2_penalty (lam={lam:g})"
+    params = _random_params(seed, shapes)
+    saved = [p.copy() for p in params]
+    got = as_float_array(l2_penalty(params, lam), name)
+    for before, p in zip(saved, params, strict=True):
+        assert_unchanged(name, before, p, "a parameter it was given")
+    if got.size != 1:
+        raise AssertionError(f"{name}: return one number (the penalty summed over every "
+                             f"parameter), got shape {got.shape}")
+    expected = _penalty(saved, lam)
+    squares = sum(float(np.sum(p * p)) for p in saved)
+    hint = _diagnose(got.reshape(()), {
+        "did you forget the 1/2? R(θ) = λ/2 · Σ‖θ_i‖²": lam * squares,
+        "square the norm: ‖θ_i‖² = Σ_j θ_ij², not ‖θ_i‖": 0.5 * lam * sum(
+            float(np.sqrt(np.sum(p * p))) for p in saved),
+        "multiply by λ (the lam argument)": 0.5 * squares,
+        "sum over ALL parameters in the list, not only the first": _penalty(saved[:1], lam),
+    }, "R(θ) = λ/2 · Σ_i Σ_j θ_ij², one number for the whole list")
+    assert_close(name, got.reshape(()), expected, hint=hint, what="penalty")
+
+
+def check_l2_grad(l2_grad, seed=0, shapes=((3,), (2, 4)), lam=0.1):
+    """∂/∂θ_i of λ/2 Σ‖θ‖², against central finite differences of the penalty."""
+    name = f"l2_grad (lam={lam:g})"
+    params = _random_params(seed, shapes)
+    saved = [p.copy() for p in params]
+    got = as_array_list(l2_grad(params, lam), name, len(params))
+    for before, p in zip(saved, params, strict=True):
+        assert_unchanged(name, before, p, "a parameter it was given")
+    for i, (got_i, theta) in enumerate(zip(got, saved, strict=True)):
+
+        def penalty_of_i(value, i=i):
+            return _penalty([*saved[:i], value, *saved[i + 1:]], lam)
+
+        expected = numerical_gradient(penalty_of_i, theta)
+        hint = _diagnose(got_i, {
+            "the 1/2 cancels the 2 of the square: the gradient is λθ, not 2λθ": 2 * lam * theta,
+            "multiply by λ: ∂/∂θ (λ/2 ‖θ‖²) = λθ": theta,
+        }, "∂/∂θ (λ/2 · ‖θ‖²) = λ·θ, one array per parameter, same shape")
+        # Central differences of a quadratic are exact up to rounding, ~1e-11·|R|/h relative.
+        assert_close(f"{name}, parameter {i}", got_i, expected, inputs=theta, input_name="θ",
+                     rtol=1e-6, atol=1e-9, hint=hint, what="gradient")
+
+
+# ---------------------------------------------------------------- SGD with weight decay
+
+
+_COUPLED_HINT = ("add the decay to the gradient BEFORE the momentum buffer (coupled, as "
+                 "torch.optim.SGD): v ← μv + (g + λθ); adding lr·λθ after momentum is "
+                 "decoupled decay")
+_DAMPENING_HINT = "PyTorch's momentum is v ← μ·v + d_p (no (1 − μ) factor), then θ ← θ − lr·v"
+
+
+def _torch_step(optimizer_class, theta, grad, state: dict, **hyper) -> np.ndarray:
+    """θ after one step of a ``torch.optim`` optimizer started from ``state``.
+
+    The known mistakes below are built from PyTorch steps (and plain arithmetic around
+    them), so that this public module never spells out the update a student writes.
+    """
+    param = _tensor(theta, grad=True)
+    optimizer = optimizer_class([param], foreach=False, **hyper)
+    optimizer.state[param] = {
+        key: torch.tensor(float(value)) if key == "step" else _tensor(value)
+        for key, value in state.items() if value is not None
+    }
+    param.grad = _tensor(grad)
+    optimizer.step()
+    return param.detach().numpy().copy()
+
+
+def _sgd_variants(theta, grad, lr, wd, mu, buf) -> dict[str, np.ndarray]:
+    """One step of SGD with classic mistakes, from the student's own input state."""
+    state = {"momentum_buffer": buf if mu else None}
+    undecayed = _torch_step(torch.optim.SGD, theta, grad, state, lr=lr, momentum=mu)
+    right = _torch_step(torch.optim.SGD, theta, grad, state, lr=lr, momentum=mu, weight_decay=wd)
+    return {
+        "weight_decay is ignored: add weight_decay·θ to the gradient before the step":
+            undecayed,
+        "the decay is multiplied by lr too: θ ← θ − lr·(g + λθ) (it is part of the gradient)":
+            undecayed - wd * theta,
+        _COUPLED_HINT: undecayed - lr * wd * theta,
+        _DAMPENING_HINT: _torch_step(torch.optim.SGD, theta, grad, state, lr=lr, momentum=mu,
+                                     dampening=mu, weight_decay=wd),
+        "subtract the step: θ ← θ − lr·v, with v the updated buffer": 2 * theta - right,
+    }
+
+
+def check_sgd_step(sgd_step, seed=0, shape=(5,), steps=25, lr=0.1, weight_decay=0.1,
+                   momentum=0.9, scale=1.0):
+    """Many steps of SGD (momentum, coupled weight decay) against ``torch.optim.SGD``.
+
+    The gradients are a fixed random sequence g_1, …, g_T (the same for the student's
+    function and for PyTorch); the student's returned state is fed back at each step.
+    """
+    name = f"sgd_step (lr={lr:g}, weight_decay={weight_decay:g}, momentum={momentum:g})"
+    rng = np.random.default_rng(seed)
+    theta0 = rng.normal(0.0, 1.0, size=shape)
+    grads = rng.normal(0.0, scale, size=(steps, *shape))
+
+    reference = _tensor(theta0, grad=True)
+    optimizer = torch.optim.SGD([reference], lr=lr, momentum=momentum,
+                                weight_decay=weight_decay, foreach=False)
+    param, buffer = theta0.copy(), None
+    for t in range(1, steps + 1):
+        g = grads[t - 1].copy()
+        inputs = (param.copy(), None if buffer is None else buffer.copy())
+        result = sgd_step(param, g, lr, weight_decay=weight_decay, momentum=momentum,
+                          momentum_buffer=buffer)
+        assert_unchanged(name, inputs[0], param, "the param it was given")
+        assert_unchanged(name, grads[t - 1], g, "the gradient it was given")
+        if buffer is not None:
+            assert_unchanged(name, inputs[1], buffer, "the momentum_buffer it was given")
+        new_param, new_buffer = _pair(result, name, "(new_param, new_momentum_buffer)")
+        new_param = as_float_array(new_param, name, "new param")
+
+        reference.grad = _tensor(g)
+        optimizer.step()
+        expected = reference.detach().numpy().copy()
+        hint = _diagnose(new_param, _sgd_variants(*inputs[:1], g, lr, weight_decay, momentum,
+                                                  inputs[1]),
+                         "d_p = g + λθ; with momentum v ← d_p at the first step, then "
+                         "v ← μ·v + d_p; θ ← θ − lr·v")
+        assert_close(f"{name}, step {t}", new_param, expected, hint=hint, what="new param")
+        if momentum:
+            expected_buffer = optimizer.state[reference]["momentum_buffer"].numpy()
+            theta, old = inputs
+            buffer_hint = _diagnose(new_buffer, {
+                _COUPLED_HINT: g if old is None else momentum * old + g,
+                _DAMPENING_HINT: None if old is None else
+                momentum * old + (1 - momentum) * (g + weight_decay * theta),
+            }, "return the updated buffer v (first step: v = g + λθ, then v ← μ·v + g + λθ)")
+            assert_close(f"{name}, step {t}", new_buffer, expected_buffer,
+                         what="momentum buffer", hint=buffer_hint)
+            buffer = as_float_array(new_buffer, name, "momentum buffer")
+        param = new_param
+
+
+# ---------------------------------------------------------------- AdamW
+
+
+def _adamw_variants(theta, grad, m, v, t, lr, betas, eps, wd) -> dict[str, np.ndarray]:
+    """One AdamW step with classic mistakes, from the student's own input state."""
+    hyper = {"lr": lr, "betas": tuple(betas), "eps": eps}
+
+    def adamw(theta_=theta, grad_=grad, step=t, decay=wd):
+        # torch counts the step inside: its state holds the number of steps already taken.
+        state = {"step": step - 1, "exp_avg": m, "exp_avg_sq": v}
+        return _torch_step(torch.optim.AdamW, theta_, grad_, state, weight_decay=decay, **hyper)
+
+    variants = {
+        "this is Adam with L2 (torch.optim.Adam(weight_decay=…)): you added λθ to the gradient, "
+        "so the decay went through m and v and got divided by √v̂. AdamW decays the weights "
+        "directly, θ ← θ − lr·λ·θ, and feeds the plain gradient to the moments":
+            _torch_step(torch.optim.Adam, theta, grad,
+                        {"step": t - 1, "exp_avg": m, "exp_avg_sq": v}, weight_decay=wd, **hyper),
+        "weight_decay is ignored: shrink θ ← θ − lr·λ·θ as well as taking the Adam step":
+            adamw(decay=0.0),
+        "multiply the decay by lr: θ ← θ − lr·λ·θ (PyTorch's AdamW convention)":
+            adamw(theta_=theta * (1 - wd), decay=0.0),
+        # After ten million steps β₁ᵗ and β₂ᵗ are 0: the corrections divide by 1.
+        "bias correction is missing: m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ)":
+            adamw(step=10_000_000),
+        "step counts from 1 and is given: use it as is in β₁ᵗ and β₂ᵗ (do not add 1)":
+            adamw(step=t + 1),
+        "the moments take the plain gradient g: with decoupled decay, λθ is never added to g":
+            adamw(grad_=grad + wd * theta),
+    }
+    if t > 1:
+        variants["step counts from 1 and is given: use it as is in β₁ᵗ and β₂ᵗ "
+                 "(do not subtract 1)"] = adamw(step=t - 1)
+    return variants
+
+
+def check_adamw_step(adamw_step, seed=0, shape=(6,), steps=30, lr=0.05, betas=(0.9, 0.999),
+                     eps=1e-8, weight_decay=0.1, scale=1.0):
+    """Many AdamW steps against ``torch.optim.AdamW`` driven by the same gradients.
+
+    State in, state out: the check starts from exp_avg = exp_avg_sq = 0 and step = 1,
+    and feeds the student's returned (param, exp_avg, exp_avg_sq) back at each step.
+    """
+    name = f"adamw_step (lr={lr:g}, weight_decay={weight_decay:g})"
+    rng = np.random.default_rng(seed)
+    theta0 = rng.normal(0.0, 1.0, size=shape)
+    # Gradients with a different scale per coordinate, as in a real network: that is
+    # what makes coupled L2 (decay divided by √v̂) differ from decoupled decay.
+    grads = rng.normal(0.0, scale, size=(steps, *shape)) * np.geomspace(0.1, 10.0, theta0.size
+                                                                        ).reshape(shape)
+    reference = _tensor(theta0, grad=True)
+    optimizer = torch.optim.AdamW([reference], lr=lr, betas=tuple(betas), eps=eps,
+                                  weight_decay=weight_decay, foreach=False)
+    param, exp_avg, exp_avg_sq = theta0.copy(), np.zeros(shape), np.zeros(shape)
+    for t in range(1, steps + 1):
+        g = grads[t - 1].copy()
+        state = (param.copy(), exp_avg.copy(), exp_avg_sq.copy())
+        result = adamw_step(param, g, exp_avg, exp_avg_sq, t, lr=lr, betas=tuple(betas),
+                            eps=eps, weight_decay=weight_decay)
+        for before, after, what in zip(state, (param, exp_avg, exp_avg_sq),
+                                       ("param", "exp_avg", "exp_avg_sq"), strict=True):
+            assert_unchanged(name, before, after, f"the {what} it was given")
+        if not isinstance(result, tuple | list) or len(result) != 3:
+            raise AssertionError(f"{name}: return a triple (param, exp_avg, exp_avg_sq), "
+                                 f"got a {type(result).__name__}")
+        new = [as_float_array(r, name, w) for r, w in
+               zip(result, ("new param", "exp_avg", "exp_avg_sq"), strict=True)]
+
+        reference.grad = _tensor(g)
+        optimizer.step()
+        moments = optimizer.state[reference]
+        where = f"{name}, step {t}"
+        hint = _diagnose(new[0], _adamw_variants(*state[:1], g, *state[1:], t, lr, betas, eps,
+                                                 weight_decay),
+                         "θ ← θ − lr·λ·θ, then θ ← θ − lr·m̂ / (√v̂ + ε)")
+        assert_close(where, new[0], reference.detach().numpy(), hint=hint, what="new param")
+        assert_close(where, new[1], moments["exp_avg"].numpy(), what="exp_avg",
+                     hint="m ← β₁·m + (1 − β₁)·g, with the plain gradient g (no decay term)")
+        assert_close(where, new[2], moments["exp_avg_sq"].numpy(), what="exp_avg_sq",
+                     hint="v ← β₂·v + (1 − β₂)·g², with the plain gradient g (no decay term)")
+        param, exp_avg, exp_avg_sq = new
+
+
+# ---------------------------------------------------------------- dropout
+
+
+def _dropout_reference(x, mask, p) -> tuple[np.ndarray, np.ndarray]:
+    """x·m/(1 − p) for a given 0/1 mask, as a PyTorch graph: (output, input leaf for .grad)."""
+    x_t = _tensor(x, grad=True)
+    out = x_t * _tensor(mask) / (1.0 - p)
+    return out, x_t
+
+
+def _mask_of(result, name, shape) -> tuple[np.ndarray, np.ndarray]:
+    out, mask = _pair(result, name, "(out, mask)")
+    out = as_float_array(out, name, "output")
+    mask = as_float_array(mask, name, "mask")
+    for array, what in ((out, "output"), (mask, "mask")):
+        if array.shape != shape:
+            raise AssertionError(f"{name}: the {what} has shape {array.shape}, expected the "
+                                 f"shape of x, {shape}")
+    if not bool(np.all((mask == 0.0) | (mask == 1.0))):
+        raise AssertionError(f"{name}: the mask must hold only 0 (dropped) and 1 (kept); the "
+                             "course's mask does not include the 1/(1 − p) factor")
+    return out, mask
+
+
+def check_dropout_forward(dropout_forward, seed=0, shape=DROPOUT_SHAPE, p=0.3):
+    """Inverted dropout: exact given the returned mask, statistical about the mask itself.
+
+    1. out = x·m/(1 − p) exactly, for the mask the student returns;
+    2. the fraction dropped is p within Z binomial standard errors, √(p(1 − p)/n);
+    3. on a constant input c the mean output is c within Z standard errors,
+       c·√(p/((1 − p)·n)) (the expectation is preserved);
+    4. the same seed gives the same mask, another seed another one, and the mask is
+       drawn per unit (it varies along every axis);
+    5. eval mode (train=False) is the identity with a mask of ones, as
+       ``torch.nn.functional.dropout(training=False)``.
+    """
+    name = f"dropout_forward (p={p:g})"
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.0, 1.0, size=shape)
+    student_seed = int(rng.integers(0, 2**31))
+    n = x.size
+    saved = x.copy()
+
+    out, mask = _mask_of(dropout_forward(x, p, train=True, seed=student_seed), name, shape)
+    assert_unchanged(name, saved, x, "its input x")
+    if p == 0:
+        expected_out = saved
+    else:
+        expected_out = _dropout_reference(saved, mask, p)[0].detach().numpy()
+    hint = _diagnose(out, {
+        "inverted dropout scales the kept units by 1/(1 − p), not 1/p": saved * mask / p
+        if p else saved,
+        "scale the kept units by 1/(1 − p) so that the expectation is unchanged": saved * mask,
+    }, "out = x·m / (1 − p): dropped units are 0, kept ones are scaled up")
+    assert_close(name, out, expected_out, hint=hint, what="output")
+
+    dropped = float(np.mean(mask == 0.0))
+    se = math.sqrt(p * (1 - p) / n)
+    if abs(dropped - p) > Z * se + 1e-12:
+        flipped = abs(dropped - (1 - p)) <= Z * se + 1e-12
+        raise AssertionError(
+            f"{name}: {dropped:.4f} of the {n} units were dropped, expected p = {p:g} "
+            f"± {Z * se:.4f} ({Z:g} standard errors) — "
+            + ("you kept each unit with probability p: a unit is DROPPED with probability p, "
+               "kept (m = 1) with probability 1 − p" if flipped else
+               "draw m ~ Bernoulli(1 − p) independently for every unit"))
+
+    level = 2.0
+    constant = np.full(shape, level)
+    out_c, _ = _mask_of(dropout_forward(constant, p, train=True, seed=student_seed + 1), name,
+                        shape)
+    mean = float(np.mean(out_c))
+    se_mean = level * math.sqrt(p / ((1 - p) * n)) if p < 1 else 0.0
+    if abs(mean - level) > Z * se_mean + 1e-9:
+        raise AssertionError(
+            f"{name}: on an input of constant {level:g}, the mean output is {mean:.4f}, "
+            f"expected {level:g} ± {Z * se_mean:.4f} — inverted dropout preserves the "
+            "expectation: E[x·m/(1 − p)] = x")
+
+    again = _mask_of(dropout_forward(saved.copy(), p, train=True, seed=student_seed), name,
+                     shape)[1]
+    if not np.array_equal(again, mask):
+        raise AssertionError(f"{name}: two calls with the same seed gave different masks — "
+                             "draw the mask from np.random.default_rng(seed)")
+    if 0 < p < 1:
+        other = _mask_of(dropout_forward(saved.copy(), p, train=True, seed=student_seed + 7),
+                         name, shape)[1]
+        if np.array_equal(other, mask):
+            raise AssertionError(f"{name}: seeds {student_seed} and {student_seed + 7} gave "
+                                 "the same mask — use the seed argument")
+        if mask.ndim >= 2 and min(shape[0], shape[-1]) > 16 and (
+                np.all(mask == mask[:1]) or np.all(mask == mask[..., :1])):
+            raise AssertionError(f"{name}: the mask is the same along one axis — draw one "
+                                 "Bernoulli variable per unit, a mask of the shape of x")
+
+    for train_seed in (student_seed, student_seed + 1):
+        result = dropout_forward(saved.copy(), p, train=False, seed=train_seed)
+        out_eval, mask_eval = _mask_of(result, f"{name}, train=False", shape)
+        expected_eval = F.dropout(_tensor(saved), p, training=False).numpy()
+        assert_close(f"{name}, train=False", out_eval, expected_eval, what="output",
+                     hint="at test time dropout is the identity: return x itself (no mask, "
+                          "no scaling)")
+        if not np.all(mask_eval == 1.0):
+            raise AssertionError(f"{name}, train=False: the mask must be all ones at test "
+                                 "time (every unit is kept)")
+
+
+def check_dropout_backward(dropout_backward, seed=0, shape=(4, 6), p=0.5):
+    """dx = dout·m/(1 − p), against autograd through x·m/(1 − p) with a fixed mask."""
+    name = f"dropout_backward (p={p:g})"
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.0, 1.0, size=shape)
+    dout = rng.normal(0.0, 1.0, size=shape)
+    mask = (rng.random(shape) >= p).astype(float)
+    saved = dout.copy(), mask.copy()
+
+    got = as_float_array(dropout_backward(dout, mask, p), name, "gradient dx")
+    assert_unchanged(name, saved[0], dout, "dout")
+    assert_unchanged(name, saved[1], mask, "the mask")
+    out, x_t = _dropout_reference(x, saved[1], p)
+    out.backward(_tensor(saved[0]))
+    expected = x_t.grad.numpy()
+    hint = _diagnose(got, {
+        "the backward pass scales by 1/(1 − p) too, as the forward did": saved[0] * saved[1],
+        "use the forward's mask: the gradient flows only through the kept units":
+            saved[0] / (1 - p),
+    }, "dx = dout · m / (1 − p), with the same mask as the forward pass")
+    assert_close(name, got, expected, hint=hint, what="gradient dx")
+    if got.shape == shape and np.any(got[saved[1] == 0.0] != 0.0):
+        raise AssertionError(f"{name}: dx must be exactly 0 where the mask is 0 (a dropped "
+                             "unit receives no gradient)")
