@@ -24,8 +24,6 @@ import time
 import warnings
 from pathlib import Path
 
-import nbformat
-
 from autograder.engine import grade_id, nbgrader_meta
 
 COURSE_ID = "descent"
@@ -138,8 +136,8 @@ class Course:
         return copy_feedback(self.work, out, student_id, self.assignment)
 
 
-def restore_test_cells(submitted: Path, reference) -> list[str]:
-    """Put back the test cells a student deleted; return their ids.
+def restore_test_cells(notebook, reference) -> list[str]:
+    """Put back, in ``notebook``, the test cells a student deleted; return their ids.
 
     nbgrader overwrites the test cells it finds (hidden tests included) but scores
     a deleted one as failed, which would cost a correct answer its points. Each
@@ -147,7 +145,6 @@ def restore_test_cells(submitted: Path, reference) -> list[str]:
     instructor's notebook) that the submission still has. Only the grader's copy
     is changed, never the student's file.
     """
-    notebook = nbformat.read(submitted, as_version=4)
     restored = []
     for index, cell in enumerate(reference.cells):
         test_id = grade_id(cell)
@@ -163,8 +160,6 @@ def restore_test_cells(submitted: Path, reference) -> list[str]:
                 break
         notebook.cells.insert(position, cell)
         restored.append(test_id)
-    if restored:
-        nbformat.write(notebook, submitted)
     return restored
 
 

@@ -80,12 +80,15 @@ class Session:
             raise OutOfTime
         return left
 
+    def _deadline(self) -> float:
+        """When the next request must be answered: the call limit, within the budget."""
+        return time.monotonic() + min(self.limits.call_seconds, self._time_left())
+
     def _request(self, message: dict, callbacks: list | None = None) -> dict:
         if self.worker is None or not self.worker.alive:
             self._restart()
-        deadline = time.monotonic() + min(self.limits.call_seconds, self._time_left())
         try:
-            return self.worker.request(message, deadline, callbacks)
+            return self.worker.request(message, self._deadline(), callbacks)
         except (WorkerTimeout, WorkerDied):
             self.close()
             raise
@@ -99,9 +102,8 @@ class Session:
             self.worker.start()
             self.starts += 1
             for index, source in enumerate(self.good_cells):
-                deadline = time.monotonic() + min(self.limits.call_seconds, self._time_left())
                 try:
-                    self.worker.request({"op": "exec", "source": source}, deadline)
+                    self.worker.request({"op": "exec", "source": source}, self._deadline())
                 except (WorkerTimeout, WorkerDied):
                     del self.good_cells[index]
                     break

@@ -88,7 +88,8 @@ class Assignment:
 
 
 def _collect(found: list[Path], answer_ids: dict[str, set[str]], label: str):
-    """Map each expected notebook name to the student's file, or explain what is wrong."""
+    """Map each expected notebook name to the student's notebook (read and validated),
+    or explain what is wrong."""
     notebooks = sorted(answer_ids)
     if not found:
         return {}, f"no .ipynb file in {label} (expected {', '.join(notebooks)})"
@@ -100,6 +101,7 @@ def _collect(found: list[Path], answer_ids: dict[str, set[str]], label: str):
     else:
         return {}, (f"expected {', '.join(notebooks)} in {label}, "
                     f"found {', '.join(shown(n) for n in by_name)}")
+    read = {}
     for name, path in chosen.items():
         size = path.stat().st_size
         if size > MAX_NOTEBOOK_BYTES:
@@ -115,26 +117,26 @@ def _collect(found: list[Path], answer_ids: dict[str, set[str]], label: str):
         if not ids & answer_ids[name]:
             return {}, (f"{shown(path.name)} has none of the answer cells of {name} "
                         "(a notebook of another assignment, or one rebuilt from scratch?)")
-    return chosen, ""
+        read[name] = notebook
+    return read, ""
 
 
-def _stage(assignment: Assignment, student_id: str, chosen: dict[str, Path]) -> str:
-    """Copy a student's notebooks into the course, outputs dropped; note restored tests."""
+def _stage(assignment: Assignment, student_id: str, notebooks: dict) -> str:
+    """Write a student's notebooks into the course, outputs dropped; note restored tests."""
     target = assignment.work / "submitted" / student_id / assignment.name
     target.mkdir(parents=True)
     restored = []
-    for name, path in chosen.items():
-        notebook = nbformat.read(path, as_version=4)
+    for name, notebook in notebooks.items():
         for cell in notebook.cells:
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None
+        restored += course.restore_test_cells(notebook, assignment.sources[name])
         nbformat.write(notebook, target / name)
-        restored += course.restore_test_cells(target / name, assignment.sources[name])
     return "restored deleted test cells: " + ", ".join(restored) if restored else ""
 
 
-def _verdict_key(assignment: Assignment, staged: Path) -> str:
-    return hashlib.sha256(assignment.digest.encode() + staged.read_bytes()).hexdigest()
+def _verdict_key(assignment: Assignment, staged: bytes) -> str:
+    return hashlib.sha256(assignment.digest.encode() + staged).hexdigest()
 
 
 def _grade_student(assignment: Assignment, student_id: str, limits: Limits, sandboxed: bool,
@@ -143,7 +145,7 @@ def _grade_student(assignment: Assignment, student_id: str, limits: Limits, sand
     verdicts, reused = {}, True
     folder = assignment.work / "submitted" / student_id / assignment.name
     for name in assignment.sources:
-        staged = folder / name
+        staged = (folder / name).read_bytes()
         key = _verdict_key(assignment, staged)
         path = verdict_path(assignment.work / "verdicts", student_id, Path(name).stem)
         if path.is_file():
@@ -161,7 +163,8 @@ def _grade_student(assignment: Assignment, student_id: str, limits: Limits, sand
             log.parent.mkdir(exist_ok=True)
             with open(log, "ab") as log_file:
                 verdict = grade_notebook(
-                    nbformat.read(staged, as_version=4), assignment.sources[name],
+                    nbformat.reads(staged.decode("utf-8"), as_version=4),
+                    assignment.sources[name],
                     lambda slot=slot: Worker(slot, limits, sandboxed, log_file), limits,
                     assignment.trusted[name])
         finally:
