@@ -16,25 +16,22 @@ import torch
 import torch.nn.functional as F
 
 from descent.checks._compare import as_array_list, as_float_array, assert_close, assert_unchanged
+from descent.checks._oracle import float64_tensor
 
 #: Inputs every element-wise check also tries: saturated tails, the origin, tiny values.
 EDGES = np.array([-50.0, -10.0, -1e-3, 0.0, 1e-3, 10.0, 50.0])
 
 
-def _tensor(z, grad: bool = False) -> torch.Tensor:
-    return torch.tensor(np.asarray(z, dtype=float), dtype=torch.float64, requires_grad=grad)
-
-
 def _value(torch_fn: Callable) -> Callable:
     """NumPy in, NumPy out, computed by PyTorch."""
-    return lambda z: torch_fn(_tensor(z)).detach().numpy()
+    return lambda z: torch_fn(float64_tensor(z)).detach().numpy()
 
 
 def _derivative(torch_fn: Callable) -> Callable:
     """Element-wise derivative of ``torch_fn`` by autograd (d/dz Σ f(z) = f'(z) per entry)."""
 
     def derivative(z):
-        t = _tensor(z, grad=True)
+        t = float64_tensor(z, grad=True)
         torch_fn(t).sum().backward()
         return t.grad.numpy()
 
@@ -133,7 +130,7 @@ class ReferenceActivation:
 
 def _chain_oracle(x, weights, biases, torch_fn) -> np.ndarray:
     """∂a_N/∂a_l for l = 0..N by autograd through the scalar network."""
-    a = _tensor(x, grad=True)
+    a = float64_tensor(x, grad=True)
     activations = [a]
     for w, b in zip(weights, biases, strict=True):
         a = torch_fn(float(w) * a + float(b))
@@ -175,7 +172,7 @@ def _torch_params(grads) -> list[torch.Tensor]:
     params = []
     for g in grads:
         p = torch.zeros(g.shape, dtype=torch.float64, requires_grad=True)
-        p.grad = _tensor(g)
+        p.grad = float64_tensor(g)
         params.append(p)
     return params
 

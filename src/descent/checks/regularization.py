@@ -30,16 +30,13 @@ import torch
 import torch.nn.functional as F
 
 from descent.checks._compare import as_array_list, as_float_array, assert_close, assert_unchanged
+from descent.checks._oracle import float64_tensor
 from descent.gradcheck import numerical_gradient
 
 #: Standard errors allowed for a dropout frequency or mean: P(|N(0,1)| > 6) ≈ 2·10⁻⁹.
 Z = 6.0
 #: Units in a dropout forward check (2¹⁷ by default: SE of the dropped fraction ≤ 0.0014).
 DROPOUT_SHAPE = (256, 512)
-
-
-def _tensor(x, grad: bool = False) -> torch.Tensor:
-    return torch.tensor(np.asarray(x, dtype=float), dtype=torch.float64, requires_grad=grad)
 
 
 def _random_params(seed, shapes, scale=1.0) -> list[np.ndarray]:
@@ -78,7 +75,7 @@ def _pair(result, name, what) -> tuple:
 
 def _penalty(params, lam) -> float:
     """λ/2 Σ_i ‖θ_i‖², summed by PyTorch in float64."""
-    return float(0.5 * lam * sum((_tensor(p) ** 2).sum() for p in params)) if params else 0.0
+    return float(0.5 * lam * sum((float64_tensor(p) ** 2).sum() for p in params)) if params else 0.0
 
 
 def check_l2_penalty(l2_penalty, seed=0, shapes=((3,), (2, 4)), lam=0.1):
@@ -142,13 +139,13 @@ def _torch_step(optimizer_class, theta, grad, state: dict, **hyper) -> np.ndarra
     The known mistakes below are built from PyTorch steps (and plain arithmetic around
     them), so that this public module never spells out the update a student writes.
     """
-    param = _tensor(theta, grad=True)
+    param = float64_tensor(theta, grad=True)
     optimizer = optimizer_class([param], foreach=False, **hyper)
     optimizer.state[param] = {
-        key: torch.tensor(float(value)) if key == "step" else _tensor(value)
+        key: torch.tensor(float(value)) if key == "step" else float64_tensor(value)
         for key, value in state.items() if value is not None
     }
-    param.grad = _tensor(grad)
+    param.grad = float64_tensor(grad)
     optimizer.step()
     return param.detach().numpy().copy()
 
@@ -182,7 +179,7 @@ def check_sgd_step(sgd_step, seed=0, shape=(5,), steps=25, lr=0.1, weight_decay=
     theta0 = rng.normal(0.0, 1.0, size=shape)
     grads = rng.normal(0.0, scale, size=(steps, *shape))
 
-    reference = _tensor(theta0, grad=True)
+    reference = float64_tensor(theta0, grad=True)
     optimizer = torch.optim.SGD([reference], lr=lr, momentum=momentum,
                                 weight_decay=weight_decay, foreach=False)
     param, buffer = theta0.copy(), None
@@ -198,7 +195,7 @@ def check_sgd_step(sgd_step, seed=0, shape=(5,), steps=25, lr=0.1, weight_decay=
         new_param, new_buffer = _pair(result, name, "(new_param, new_momentum_buffer)")
         new_param = as_float_array(new_param, name, "new param")
 
-        reference.grad = _tensor(g)
+        reference.grad = float64_tensor(g)
         optimizer.step()
         expected = reference.detach().numpy().copy()
         hint = _diagnose(new_param, _sgd_variants(*inputs[:1], g, lr, weight_decay, momentum,
@@ -270,7 +267,7 @@ def check_adamw_step(adamw_step, seed=0, shape=(6,), steps=30, lr=0.05, betas=(0
     # what makes coupled L2 (decay divided by √v̂) differ from decoupled decay.
     grads = rng.normal(0.0, scale, size=(steps, *shape)) * np.geomspace(0.1, 10.0, theta0.size
                                                                         ).reshape(shape)
-    reference = _tensor(theta0, grad=True)
+    reference = float64_tensor(theta0, grad=True)
     optimizer = torch.optim.AdamW([reference], lr=lr, betas=tuple(betas), eps=eps,
                                   weight_decay=weight_decay, foreach=False)
     param, exp_avg, exp_avg_sq = theta0.copy(), np.zeros(shape), np.zeros(shape)
@@ -288,7 +285,7 @@ def check_adamw_step(adamw_step, seed=0, shape=(6,), steps=30, lr=0.05, betas=(0
         new = [as_float_array(r, name, w) for r, w in
                zip(result, ("new param", "exp_avg", "exp_avg_sq"), strict=True)]
 
-        reference.grad = _tensor(g)
+        reference.grad = float64_tensor(g)
         optimizer.step()
         moments = optimizer.state[reference]
         where = f"{name}, step {t}"
@@ -308,8 +305,8 @@ def check_adamw_step(adamw_step, seed=0, shape=(6,), steps=30, lr=0.05, betas=(0
 
 def _dropout_reference(x, mask, p) -> tuple[np.ndarray, np.ndarray]:
     """x·m/(1 − p) for a given 0/1 mask, as a PyTorch graph: (output, input leaf for .grad)."""
-    x_t = _tensor(x, grad=True)
-    out = x_t * _tensor(mask) / (1.0 - p)
+    x_t = float64_tensor(x, grad=True)
+    out = x_t * float64_tensor(mask) / (1.0 - p)
     return out, x_t
 
 
@@ -401,7 +398,7 @@ def check_dropout_forward(dropout_forward, seed=0, shape=DROPOUT_SHAPE, p=0.3):
     for train_seed in (student_seed, student_seed + 1):
         result = dropout_forward(saved.copy(), p, train=False, seed=train_seed)
         out_eval, mask_eval = _mask_of(result, f"{name}, train=False", shape)
-        expected_eval = F.dropout(_tensor(saved), p, training=False).numpy()
+        expected_eval = F.dropout(float64_tensor(saved), p, training=False).numpy()
         assert_close(f"{name}, train=False", out_eval, expected_eval, what="output",
                      hint="at test time dropout is the identity: return x itself (no mask, "
                           "no scaling)")
@@ -423,7 +420,7 @@ def check_dropout_backward(dropout_backward, seed=0, shape=(4, 6), p=0.5):
     assert_unchanged(name, saved[0], dout, "dout")
     assert_unchanged(name, saved[1], mask, "the mask")
     out, x_t = _dropout_reference(x, saved[1], p)
-    out.backward(_tensor(saved[0]))
+    out.backward(float64_tensor(saved[0]))
     expected = x_t.grad.numpy()
     hint = _diagnose(got, {
         "the backward pass scales by 1/(1 − p) too, as the forward did": saved[0] * saved[1],
