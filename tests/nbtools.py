@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import csv
 import os
 import subprocess
 import sys
@@ -58,9 +59,25 @@ def fill_in(release, answers: dict[str, str]):
     return notebook
 
 
+def tool_env(**env) -> dict[str, str]:
+    """This environment with the venv's bin first on PATH (nbgrader needs alembic)."""
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **env}
+
+
 def run_tool(args: list[str], cwd: Path = ROOT, timeout: int = 900, **env):
-    """Run a venv tool with the venv's bin first on PATH (nbgrader needs alembic)."""
-    environment = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **env}
+    """Run a venv tool with the venv's bin first on PATH."""
     return subprocess.run(
-        args, cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout
+        args, cwd=cwd, env=tool_env(**env), capture_output=True, text=True, timeout=timeout
     )
+
+
+def grade_command(chapter: str, submissions: Path, out: Path, work: Path, *options) -> list:
+    """The grading command line, as an instructor types it."""
+    return [sys.executable, "-m", "autograder", "grade", chapter, str(submissions),
+            "--out", str(out), "--work", str(work), *options]
+
+
+def read_grades(out: Path) -> dict[str, dict]:
+    """grades.csv as student_id -> row."""
+    with open(out / "grades.csv") as handle:
+        return {row["student_id"]: row for row in csv.DictReader(handle)}

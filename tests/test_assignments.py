@@ -12,7 +12,6 @@ For each chapter in solutions/:
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
@@ -26,7 +25,9 @@ from nbtools import (
     ROOT,
     fill_in,
     grade_cells,
+    grade_command,
     read,
+    read_grades,
     run_tool,
     solution_sources,
 )
@@ -76,11 +77,9 @@ WRONG_ANSWERS = {
 
 def grade_class(chapter, submissions, out, work, timeout=300) -> dict[str, dict]:
     """Run the grading command; return grades.csv as student_id -> row."""
-    result = run_tool([sys.executable, "-m", "autograder", "grade", chapter, str(submissions),
-                       "--out", str(out), "--work", str(work), "--timeout", str(timeout)])
+    result = run_tool(grade_command(chapter, submissions, out, work, "--timeout", str(timeout)))
     assert result.returncode == 0, result.stdout + result.stderr
-    with open(out / "grades.csv") as handle:
-        return {row["student_id"]: row for row in csv.DictReader(handle)}
+    return read_grades(out)
 
 
 def points_after(notebook, grade_id: str) -> float:

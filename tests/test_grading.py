@@ -7,13 +7,11 @@ submission's own code fails when run honestly.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -21,7 +19,18 @@ from pathlib import Path
 import nbformat
 import pytest
 from corpus import CHAPTER, HOSTILE, WRONG_RELU
-from nbtools import BIN, ROOT, fill_in, grade_cells, read, run_tool, solution_sources
+from nbtools import (
+    BIN,
+    ROOT,
+    fill_in,
+    grade_cells,
+    grade_command,
+    read,
+    read_grades,
+    run_tool,
+    solution_sources,
+    tool_env,
+)
 
 pytestmark = pytest.mark.usefixtures("sandbox")
 
@@ -47,12 +56,10 @@ def write(folder: Path, student: str, nb) -> Path:
 
 
 def grade(submissions: Path, out: Path, work: Path, *extra: str, check=True):
-    result = run_tool([sys.executable, "-m", "autograder", "grade", CHAPTER, str(submissions),
-                       "--out", str(out), "--work", str(work), *FAST, *extra])
+    result = run_tool(grade_command(CHAPTER, submissions, out, work, *FAST, *extra))
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
-        with open(out / "grades.csv") as handle:
-            return {row["student_id"]: row for row in csv.DictReader(handle)}
+        return read_grades(out)
     return result
 
 
@@ -199,13 +206,11 @@ def test_a_killed_run_resumes_with_nothing_lost(tmp_path):
         write(subs, f"s{index}", notebook(answers))
 
     work = tmp_path / "work"
-    command = [sys.executable, "-m", "autograder", "grade", CHAPTER, str(subs),
-               "--out", str(tmp_path / "out"), "--work", str(work), *FAST, "--workers", "1"]
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    command = grade_command(CHAPTER, subs, tmp_path / "out", work, *FAST, "--workers", "1")
 
     def stop_after(verdicts: int, how: signal.Signals) -> tuple[int, str, int]:
         """Start the grader, stop it once ``verdicts`` are saved; (exit code, stderr, saved)."""
-        process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True,
+        process = subprocess.Popen(command, cwd=ROOT, env=tool_env(), start_new_session=True,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 120
         while len(list(work.glob("verdicts/*/*.json"))) < verdicts:
@@ -242,12 +247,10 @@ def test_postgres_gradebook_with_two_graders_at_once(tmp_path, postgres_url):
     for index in range(4):
         answers = {"relu": WRONG_RELU} if index % 2 else {}
         write(halves["a" if index < 2 else "b"], f"pg{index}", notebook(answers))
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     runs = [subprocess.Popen(
-        [sys.executable, "-m", "autograder", "grade", CHAPTER, str(folder),
-         "--out", str(tmp_path / f"out_{key}"), "--work", str(tmp_path / f"work_{key}"),
-         "--db", postgres_url, *FAST], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        grade_command(CHAPTER, folder, tmp_path / f"out_{key}", tmp_path / f"work_{key}",
+                      "--db", postgres_url, *FAST),
+        cwd=ROOT, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for key, folder in halves.items()]
     for run in runs:
         output, _ = run.communicate(timeout=600)
@@ -260,8 +263,7 @@ def test_postgres_gradebook_with_two_graders_at_once(tmp_path, postgres_url):
 def test_no_sandbox_means_no_grading_unless_unsafe(tmp_path):
     write(tmp_path / "subs", "alice", notebook({"relu": WRONG_RELU}))
     env_path = str(BIN)  # no /usr/bin: bubblewrap cannot be found
-    args = [sys.executable, "-m", "autograder", "grade", CHAPTER, str(tmp_path / "subs"),
-            "--out", str(tmp_path / "out"), "--work", str(tmp_path / "work"), *FAST]
+    args = grade_command(CHAPTER, tmp_path / "subs", tmp_path / "out", tmp_path / "work", *FAST)
     refused = subprocess.run(args, cwd=ROOT, capture_output=True, text=True,
                              env={**os.environ, "PATH": env_path})
     assert refused.returncode == 2
@@ -270,6 +272,4 @@ def test_no_sandbox_means_no_grading_unless_unsafe(tmp_path):
                             env={**os.environ, "PATH": env_path}, timeout=600)
     assert unsafe.returncode == 0, unsafe.stderr
     assert "WITHOUT a sandbox" in unsafe.stderr
-    with open(tmp_path / "out" / "grades.csv") as handle:
-        row = next(csv.DictReader(handle))
-    assert float(row["score"]) == expected({"test_relu"})
+    assert float(read_grades(tmp_path / "out")["alice"]["score"]) == expected({"test_relu"})
