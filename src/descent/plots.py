@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import io
+from functools import cache
 
+import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
@@ -22,6 +24,20 @@ PALETTE = {
     "clipped": "#9467bd",
     "raw": "#7f7f7f",
     "clipped_by_value": "#8c564b",
+    # optimizers (chapters 04-09)
+    "sgd": "#7f7f7f",
+    "momentum": "#1f77b4",
+    "nesterov": "#17becf",
+    "adagrad": "#bcbd22",
+    "adadelta": "#8c564b",
+    "rmsprop": "#ff7f0e",
+    "adam": "#d62728",
+    "adamax": "#e377c2",
+    "nadam": "#9467bd",
+    "amsgrad": "#2ca02c",
+    "adamw": "#393b79",
+    "delta_bar_delta": "#637939",
+    "noisy_sgd": "#843c39",
 }
 FIGSIZE = (7.0, 3.4)
 DPI = 100
@@ -57,3 +73,43 @@ def major_ticks_only(*axes) -> None:
     """Drop the minor ticks of log axes: less clutter, and a third less time per frame."""
     for ax in axes:
         ax.yaxis.set_minor_locator(NullLocator())
+
+
+@cache
+def _surface_grid(surface, resolution: int):
+    """(x, y, loss) on a resolution² grid over the surface's view, computed once per surface."""
+    xs = np.linspace(*surface.xlim, resolution)
+    ys = np.linspace(*surface.ylim, resolution)
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1)
+    return grid[..., 0], grid[..., 1], surface.loss(grid)
+
+
+def draw_surface(ax, surface, *, levels: int = 25, resolution: int = 160) -> None:
+    """Draw the contours of a :class:`descent.surfaces.Surface` over its view, minimum marked.
+
+    Steep surfaces (``surface.log_levels``) get logarithmically spaced levels, so the
+    flat valley floor is drawn as finely as the walls.
+    """
+    x, y, z = _surface_grid(surface, resolution)
+    if surface.log_levels:
+        low = max(float(z.min()), 1e-3)
+        spaced = np.geomspace(low, float(z.max()), levels)
+    else:
+        spaced = np.linspace(float(z.min()), float(z.max()), levels)
+    ax.contour(x, y, z, levels=spaced, colors="#b0b0b0", linewidths=0.6,
+               negative_linestyles="solid")
+    if surface.minimum is not None:
+        ax.plot(*surface.minimum, marker="*", ms=11, color="black", ls="none", zorder=5)
+    ax.set(xlim=surface.xlim, ylim=surface.ylim, title=surface.title, xlabel="x", ylabel="y")
+
+
+def draw_path(ax, path, *, color: str, label: str | None = None, markevery: int = 1) -> None:
+    """Draw an optimizer's trajectory, an array of shape (T, 2), from its start point.
+
+    Matplotlib clips the line at the axes, so a diverging method visibly leaves the
+    frame; non-finite points are simply not drawn.
+    """
+    path = np.asarray(path, dtype=float)
+    ax.plot(path[:, 0], path[:, 1], color=color, lw=1.2, marker="o", ms=2.5,
+            markevery=markevery, label=label, clip_on=True)
+    ax.plot(*path[0], marker="o", ms=5, color="black", zorder=5)
