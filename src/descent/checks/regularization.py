@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from descent.checks._compare import as_array_list, as_float_array, assert_close, assert_unchanged
 from descent.checks._oracle import float64_tensor
+from descent.checks._trajectory import _diagnose, _pair, _torch_step
 from descent.gradcheck import numerical_gradient
 
 #: Standard errors allowed for a dropout frequency or mean: P(|N(0,1)| > 6) ≈ 2·10⁻⁹.
@@ -42,32 +43,6 @@ DROPOUT_SHAPE = (256, 512)
 def _random_params(seed, shapes, scale=1.0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return [rng.normal(0.0, scale, size=shape) for shape in shapes]
-
-
-def _matches(got, candidate) -> bool:
-    if got is None or candidate is None:
-        return False
-    try:
-        got = np.asarray(got, dtype=float)
-        candidate = np.asarray(candidate, dtype=float)
-    except (TypeError, ValueError):
-        return False
-    return got.shape == candidate.shape and bool(
-        np.allclose(got, candidate, rtol=1e-7, atol=1e-10, equal_nan=False))
-
-
-def _diagnose(got, variants: dict[str, object], default: str) -> str:
-    """The hint of the first variant (a known mistake) that ``got`` reproduces."""
-    for hint, candidate in variants.items():
-        if _matches(got, candidate):
-            return hint
-    return default
-
-
-def _pair(result, name, what) -> tuple:
-    if not isinstance(result, tuple | list) or len(result) != 2:
-        raise AssertionError(f"{name}: return a pair {what}, got a {type(result).__name__}")
-    return result[0], result[1]
 
 
 # ---------------------------------------------------------------- L2 penalty and gradient
@@ -131,23 +106,6 @@ _COUPLED_HINT = ("add the decay to the gradient BEFORE the momentum buffer (coup
                  "torch.optim.SGD): v ← μv + (g + λθ); adding lr·λθ after momentum is "
                  "decoupled decay")
 _DAMPENING_HINT = "PyTorch's momentum is v ← μ·v + d_p (no (1 − μ) factor), then θ ← θ − lr·v"
-
-
-def _torch_step(optimizer_class, theta, grad, state: dict, **hyper) -> np.ndarray:
-    """θ after one step of a ``torch.optim`` optimizer started from ``state``.
-
-    The known mistakes below are built from PyTorch steps (and plain arithmetic around
-    them), so that this public module never spells out the update a student writes.
-    """
-    param = float64_tensor(theta, grad=True)
-    optimizer = optimizer_class([param], foreach=False, **hyper)
-    optimizer.state[param] = {
-        key: torch.tensor(float(value)) if key == "step" else float64_tensor(value)
-        for key, value in state.items() if value is not None
-    }
-    param.grad = float64_tensor(grad)
-    optimizer.step()
-    return param.detach().numpy().copy()
 
 
 def _sgd_variants(theta, grad, lr, wd, mu, buf) -> dict[str, np.ndarray]:

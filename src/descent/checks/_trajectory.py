@@ -1,0 +1,70 @@
+"""What the checks of update rules share: a PyTorch step from a given state, and hints.
+
+An update rule is checked along a trajectory next to a ``torch.optim`` optimizer fed the
+same gradients. When the two part, the check recomputes the failing step with a few
+classic mistakes (a PyTorch step with altered hyper-parameters or state, or a small
+tweak of the oracle's own quantities) and names the mistake whose result the student's
+matches. Those variants only choose the hint; the verdict always comes from the oracle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from descent.checks._oracle import float64_tensor
+
+
+def _matches(got, candidate) -> bool:
+    if got is None or candidate is None:
+        return False
+    try:
+        got = np.asarray(got, dtype=float)
+        candidate = np.asarray(candidate, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return got.shape == candidate.shape and bool(
+        np.allclose(got, candidate, rtol=1e-7, atol=1e-10, equal_nan=False))
+
+
+def _diagnose(got, variants: dict[str, object], default: str) -> str:
+    """The hint of the first variant (a known mistake) that ``got`` reproduces."""
+    for hint, candidate in variants.items():
+        if _matches(got, candidate):
+            return hint
+    return default
+
+
+def _pair(result, name, what) -> tuple:
+    if not isinstance(result, tuple | list) or len(result) != 2:
+        raise AssertionError(f"{name}: return a pair {what}, got a {type(result).__name__}")
+    return result[0], result[1]
+
+
+def _torch_run(optimizer_class, theta, grad, state: dict, **hyper) -> tuple[np.ndarray, dict]:
+    """θ and the optimizer's state after one step of ``optimizer_class`` started from ``state``.
+
+    ``state`` uses PyTorch's names (``step`` is the number of steps already taken); its
+    values are converted to float64 tensors, and those of the returned state back to NumPy
+    arrays (floats for scalars).
+    """
+    param = float64_tensor(theta, grad=True)
+    optimizer = optimizer_class([param], foreach=False, **hyper)
+    optimizer.state[param] = {
+        key: torch.tensor(float(value)) if key == "step" else float64_tensor(value)
+        for key, value in state.items() if value is not None
+    }
+    param.grad = float64_tensor(grad)
+    optimizer.step()
+    after = {key: float(value) if value.ndim == 0 else value.detach().numpy().copy()
+             for key, value in optimizer.state[param].items() if value is not None}
+    return param.detach().numpy().copy(), after
+
+
+def _torch_step(optimizer_class, theta, grad, state: dict, **hyper) -> np.ndarray:
+    """θ after one step of a ``torch.optim`` optimizer started from ``state``.
+
+    The known mistakes of the checks are built from PyTorch steps (and plain arithmetic
+    around them), so that the library never spells out the update a student writes.
+    """
+    return _torch_run(optimizer_class, theta, grad, state, **hyper)[0]
