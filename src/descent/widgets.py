@@ -158,6 +158,7 @@ def explore(
     alt: str = "",
     fmt: str = "{:g}",
     static: bool | None = None,
+    live: Callable | None = None,
 ):
     """Show a demo: live ipywidgets in a kernel, a static twin when building the book.
 
@@ -169,6 +170,9 @@ def explore(
         alt: alt text for each frame, formatted with the parameters, e.g. ``"depth {depth}"``.
         fmt: format for numeric labels.
         static: force the twin (True) or the live widget (False); default: :func:`static_mode`.
+        live: optional ``live() -> widget`` shown in a kernel instead of the generic widget,
+            for a demo that needs its own controls or a faster redraw (the optimizer race);
+            the static twin is still rendered from ``plot``.
     """
     if static is None:
         static = static_mode()
@@ -176,4 +180,6 @@ def explore(
         from IPython.display import HTML
 
         return HTML(static_twin(plot, slider, controls, start=start, alt=alt, fmt=fmt))
+    if live is not None:
+        return live()
     return live_widget(plot, slider, controls, start=start, fmt=fmt)
