@@ -72,6 +72,32 @@ WRONG_ANSWERS = {
         "    return param - lr * m_hat / (np.sqrt(v_hat) + eps), m, v\n",
         ("test_adamw_step",),
     ),
+    "04_gradient_descent": WrongAnswer(
+        "minibatch_sgd",
+        "def minibatch_sgd(X, y, theta0, lr, batch_size, epochs, seed):\n"
+        "    # a new generator every epoch: every epoch repeats the same order\n"
+        "    theta = np.array(theta0, dtype=float)\n"
+        "    path = [theta]\n"
+        "    for _ in range(epochs):\n"
+        "        order = np.random.default_rng(seed).permutation(len(y))\n"
+        "        for start in range(0, len(y), batch_size):\n"
+        "            b = order[start:start + batch_size]\n"
+        "            theta = theta - lr * X[b].T @ (X[b] @ theta - y[b]) / len(b)\n"
+        "        path.append(theta)\n"
+        "    return np.array(path)\n",
+        ("test_minibatch_sgd",),
+    ),
+    "05_optimizers": WrongAnswer(
+        "adam_step",
+        "def adam_step(theta, grad, state, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):\n"
+        "    # no bias correction: m and v are used as they are\n"
+        "    step = state.get('step', 0) + 1\n"
+        "    m = betas[0] * state.get('exp_avg', 0.0) + (1 - betas[0]) * grad\n"
+        "    v = betas[1] * state.get('exp_avg_sq', 0.0) + (1 - betas[1]) * grad**2\n"
+        "    new_state = {'step': step, 'exp_avg': m, 'exp_avg_sq': v}\n"
+        "    return theta - lr * m / (np.sqrt(v) + eps), new_state\n",
+        ("test_adam_step",),
+    ),
 }
 
 
