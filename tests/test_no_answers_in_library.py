@@ -6,8 +6,17 @@ from pathlib import Path
 from nbtools import CHAPTERS, ROOT, read, solution_sources
 
 
-def defined_functions(source: str) -> set[str]:
-    return {n.name for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef)}
+DEFINITIONS = (ast.FunctionDef, ast.ClassDef)
+
+
+def answer_names(source: str) -> set[str]:
+    """The functions and classes a solution cell defines at top level (not their methods:
+    every nn.Module has an ``__init__`` and a ``forward``)."""
+    return {n.name for n in ast.parse(source).body if isinstance(n, DEFINITIONS)}
+
+
+def defined_names(source: str) -> set[str]:
+    return {n.name for n in ast.walk(ast.parse(source)) if isinstance(n, DEFINITIONS)}
 
 
 def test_library_defines_no_graded_function():
@@ -15,8 +24,8 @@ def test_library_defines_no_graded_function():
     for chapter in CHAPTERS:
         notebook = read(ROOT / "solutions" / chapter / f"{chapter}.ipynb")
         for source in solution_sources(notebook).values():
-            graded |= defined_functions(source)
+            graded |= answer_names(source)
     library = Path(ROOT / "src" / "descent")
     for module in library.rglob("*.py"):
-        clash = graded & defined_functions(module.read_text())
+        clash = graded & defined_names(module.read_text())
         assert not clash, f"{module.relative_to(ROOT)} defines graded function(s) {sorted(clash)}"

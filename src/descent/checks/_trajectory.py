@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from descent.checks._compare import assert_unchanged
 from descent.checks._oracle import float64_tensor
 
 
@@ -68,3 +69,25 @@ def _torch_step(optimizer_class, theta, grad, state: dict, **hyper) -> np.ndarra
     around them), so that the library never spells out the update a student writes.
     """
     return _torch_run(optimizer_class, theta, grad, state, **hyper)[0]
+
+
+def snapshot_state(state) -> tuple[set, dict]:
+    """The keys and float copies of a state dict, to prove later that it was not mutated."""
+    if not isinstance(state, dict):
+        return set(), {}
+    saved = {}
+    for key, value in state.items():
+        try:
+            saved[key] = np.array(value, dtype=float)
+        except (TypeError, ValueError):
+            continue
+    return set(state), saved
+
+
+def assert_state_unchanged(name, snapshot, state) -> None:
+    keys, saved = snapshot
+    if isinstance(state, dict) and set(state) != keys:
+        raise AssertionError(f"{name}: the state dict it was given was modified in place (keys "
+                             "added or removed); build a new dict, e.g. new_state = dict(state)")
+    for key, before in saved.items():
+        assert_unchanged(name, before, state[key], f"state['{key}'] (the state it was given)")

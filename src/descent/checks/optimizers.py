@@ -33,7 +33,13 @@ import torch
 
 from descent.checks._compare import as_float_array, assert_close, assert_unchanged
 from descent.checks._oracle import float64_tensor
-from descent.checks._trajectory import _diagnose, _pair, _torch_run
+from descent.checks._trajectory import (
+    _diagnose,
+    _pair,
+    _torch_run,
+    assert_state_unchanged,
+    snapshot_state,
+)
 
 #: Standard errors allowed in the statistical check of the noise: P(|N(0,1)| > 6) ≈ 2·10⁻⁹.
 Z = 6.0
@@ -110,27 +116,6 @@ def _torch_oracle(optimizer_class, **hyper) -> Callable:
     return step
 
 
-def _snapshot(state) -> tuple[set, dict]:
-    if not isinstance(state, dict):
-        return set(), {}
-    saved = {}
-    for key, value in state.items():
-        try:
-            saved[key] = np.array(value, dtype=float)
-        except (TypeError, ValueError):
-            continue
-    return set(state), saved
-
-
-def _assert_state_unchanged(name, snapshot, state) -> None:
-    keys, saved = snapshot
-    if isinstance(state, dict) and set(state) != keys:
-        raise AssertionError(f"{name}: the state dict it was given was modified in place (keys "
-                             "added or removed); build a new dict, e.g. new_state = dict(state)")
-    for key, before in saved.items():
-        assert_unchanged(name, before, state[key], f"state['{key}'] (the state it was given)")
-
-
 def _compare(where, got, expected, hints: Callable, default: str, what: str) -> None:
     """assert_close, choosing the hint (computing the variants) only when it fails."""
     try:
@@ -164,11 +149,11 @@ def _trajectory(rule: _Rule, student, hyper: dict, label: str, seed, shape, step
     path = []
     for t in range(1, steps + 1):
         g = problem.grad(theta, t)
-        saved_theta, saved_grad, saved_state = theta.copy(), g.copy(), _snapshot(state)
+        saved_theta, saved_grad, saved_state = theta.copy(), g.copy(), snapshot_state(state)
         result = student(theta, g, state, **hyper, **(call_extra or {}))
         assert_unchanged(name, saved_theta, theta, "the theta it was given")
         assert_unchanged(name, saved_grad, g, "the grad it was given")
-        _assert_state_unchanged(name, saved_state, state)
+        assert_state_unchanged(name, saved_state, state)
         new_theta, new_state = _pair(result, name, "(new_theta, new_state)")
         new_theta = as_float_array(new_theta, name, "new theta")
 
