@@ -98,6 +98,29 @@ WRONG_ANSWERS = {
         "    return theta - lr * m / (np.sqrt(v) + eps), new_state\n",
         ("test_adam_step",),
     ),
+    "06_schedules": WrongAnswer(
+        "step_lr",
+        "def step_lr(step, lr0, step_size, gamma=0.1):\n"
+        "    # off by one: the first decay comes at step step_size - 1\n"
+        "    return lr0 * gamma ** ((step + 1) // step_size)\n",
+        ("test_step_lr",),
+    ),
+    "07_polyak_averaging": WrongAnswer(
+        "ema_debiased",
+        "def ema_debiased(ema, step, decay=0.999):\n"
+        "    # off by one: the power of the next step, 1 - decay**(step + 1)\n"
+        "    return np.asarray(ema, dtype=float) / (1 - decay ** (step + 1))\n",
+        ("test_ema_debiased",),
+    ),
+    "08_batch_norm": WrongAnswer(
+        "batchnorm_backward",
+        "def batchnorm_backward(dout, cache):\n"
+        "    # the gradient stops at A_hat: no path through the batch mean and deviation\n"
+        "    A_hat, sigma, gamma = cache['A_hat'], cache['sigma'], cache['gamma']\n"
+        "    dA = dout * gamma / sigma\n"
+        "    return dA, np.sum(dout * A_hat, axis=0), np.sum(dout, axis=0)\n",
+        ("test_batchnorm_backward",),
+    ),
 }
 
 
