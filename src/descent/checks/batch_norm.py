@@ -1,0 +1,472 @@
+"""Checks for chapter 08: batch normalization of a mini-batch A of shape (N, D),
+
+    out, cache = batchnorm_forward(A, gamma, beta, eps=1e-5)                  # training mode
+    dA, dgamma, dbeta = batchnorm_backward(dout, cache)
+    running_mean, running_var = update_running_stats(running_mean, running_var, A,
+                                                     momentum=0.1)
+    out = batchnorm_eval(A, gamma, beta, running_mean, running_var, eps=1e-5)  # test time
+
+Oracles: ``torch.nn.functional.batch_norm`` in float64, in training mode for the forward
+and, through the running tensors it updates in place, for the running statistics; in eval
+mode for ``batchnorm_eval``; autograd through it for the backward, and central finite
+differences (:mod:`descent.gradcheck`) of the scalar loss Σ R ⊙ out, with PyTorch's
+forward, with respect to A, γ and β.
+
+Conventions (PyTorch's): δ (eps) inside the root, σ = √(δ + biased variance) in training
+mode; the running variance stores the UNBIASED batch variance and
+running ← (1 − m)·running + m·batch. A batch of one example has no variance: the course's
+``batchnorm_forward`` raises ValueError, as PyTorch does, and the forward check verifies it.
+
+The cache is whatever the student's forward returns, handed back unchanged to their
+backward. The grader carries it between processes, so it must be plain data.
+
+When a result is wrong, the check recomputes it with a few classic mistakes (the unbiased
+variance, δ outside the root, the paths through μ and σ left out of the backward, ...), all
+with PyTorch, and names the one the student's result matches. Those variants only choose
+the hint; the verdict always comes from the oracle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from descent.checks._compare import as_float_array, assert_close, assert_unchanged
+from descent.checks._oracle import float64_tensor
+from descent.checks._trajectory import _diagnose, _pair
+from descent.gradcheck import numerical_gradient, rel_error
+
+#: PyTorch's default δ, the default of every function of the chapter.
+EPS = 1e-5
+#: PyTorch's default momentum of the running statistics.
+MOMENTUM = 0.1
+#: Largest relative error allowed against central finite differences (float64, h = 1e-5).
+FD_TOLERANCE = 1e-7
+_PLAIN = (type(None), bool, int, float, str, np.ndarray, np.generic, torch.Tensor)
+
+
+# ---------------------------------------------------------------- data and oracles
+
+
+def _batch(seed, shape, offset=2.0, scale=1.0, constant_feature=False):
+    """A mini-batch A (N, D) whose features have their own mean and spread, and γ, β.
+
+    Feature j has mean ~ N(0, offset²) and standard deviation scale·U(0.5, 3); with
+    ``constant_feature`` the last feature is the same for every example (variance 0).
+    """
+    rng = np.random.default_rng(seed)
+    n, d = shape
+    A = rng.normal(0.0, offset, size=d) + rng.uniform(0.5, 3.0, size=d) * scale * rng.normal(
+        size=(n, d))
+    if constant_feature:
+        A[:, -1] = A[0, -1]
+    gamma = rng.uniform(0.5, 2.0, size=d)
+    beta = rng.normal(0.0, 1.0, size=d)
+    return A, gamma, beta, rng
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().numpy().copy()
+
+
+def _train_forward(A, gamma, beta, eps) -> np.ndarray:
+    """PyTorch's batch norm in training mode (batch statistics, biased variance)."""
+    return _numpy(F.batch_norm(float64_tensor(A), None, None, float64_tensor(gamma),
+                               float64_tensor(beta), training=True, eps=eps))
+
+
+def _eval_forward(A, gamma, beta, mean, var, eps) -> np.ndarray:
+    """PyTorch's batch norm in eval mode: the given statistics stand for the batch's."""
+    return _numpy(F.batch_norm(float64_tensor(A), float64_tensor(mean), float64_tensor(var),
+                               float64_tensor(gamma), float64_tensor(beta), training=False,
+                               eps=eps))
+
+
+def _autograd(A, gamma, beta, dout, eps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(∂L/∂A, ∂L/∂γ, ∂L/∂β) by autograd through F.batch_norm(training=True), ∂L/∂out = dout."""
+    a, g, b = (float64_tensor(x, grad=True) for x in (A, gamma, beta))
+    F.batch_norm(a, None, None, g, b, training=True, eps=eps).backward(float64_tensor(dout))
+    return _numpy(a.grad), _numpy(g.grad), _numpy(b.grad)
+
+
+def _detached_grad(A, gamma, dout, eps, through_mu: bool, through_sigma: bool) -> np.ndarray:
+    """∂L/∂A by autograd with μ and/or σ detached: a backward that forgets those paths."""
+    a = float64_tensor(A, grad=True)
+    mu = a.mean(0) if through_mu else a.mean(0).detach()
+    sigma = torch.sqrt(eps + ((a - mu) ** 2).mean(0))
+    sigma = sigma if through_sigma else sigma.detach()
+    (float64_tensor(gamma) * (a - mu) / sigma).backward(float64_tensor(dout))
+    return _numpy(a.grad)
+
+
+def _sum_loss_gradients(A, gamma, beta, R, eps) -> list[np.ndarray]:
+    """Central differences of L = Σ R ⊙ out (PyTorch's forward) w.r.t. A, γ and β."""
+    def loss(A, gamma, beta):
+        return float(np.sum(R * _train_forward(A, gamma, beta, eps)))
+
+    return [numerical_gradient(lambda x: loss(x, gamma, beta), A),
+            numerical_gradient(lambda x: loss(A, x, beta), gamma),
+            numerical_gradient(lambda x: loss(A, gamma, x), beta)]
+
+
+# ---------------------------------------------------------------- reading results
+
+
+def _assert_plain(value, name: str, what: str = "cache", depth: int = 0) -> None:
+    """Fail unless ``value`` is plain data (arrays, numbers, strings, lists, tuples, dicts)."""
+    if isinstance(value, _PLAIN):
+        return
+    if isinstance(value, list | tuple) and depth < 16:
+        for item in value:
+            _assert_plain(item, name, what, depth + 1)
+        return
+    if isinstance(value, dict) and depth < 16:
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise AssertionError(f"{name}: the {what} is a dict with a key of type "
+                                     f"{type(key).__name__}; use string keys")
+            _assert_plain(item, name, what, depth + 1)
+        return
+    kind = getattr(value, "type_name", type(value).__name__)  # the grader's stand-in
+    raise AssertionError(
+        f"{name}: the {what} holds a {kind}, which the grader cannot hand back to your "
+        "batchnorm_backward (it runs your functions in another process) — keep only arrays, "
+        "numbers, tuples, lists and dicts with string keys in it")
+
+
+def _triple(result, name: str) -> tuple:
+    if not isinstance(result, tuple | list) or len(result) != 3:
+        raise AssertionError(f"{name}: return a triple (dA, dgamma, dbeta), got a "
+                             f"{type(result).__name__}"
+                             + (f" of length {len(result)}" if isinstance(result, tuple | list)
+                                else ""))
+    return tuple(result)
+
+
+def _raised(call) -> str | None:
+    """The name of the exception ``call()`` raises, or None when it returns.
+
+    In the grader a student's exception arrives as a stand-in whose ``ename`` is the
+    name of what their code raised.
+    """
+    try:
+        call()
+    except Exception as error:  # noqa: BLE001 - we only report what it raised
+        return getattr(error, "ename", type(error).__name__)
+    return None
+
+
+def _torch_refusal(A) -> str:
+    """PyTorch's own message for a batch norm in training mode on a batch of one."""
+    try:
+        F.batch_norm(float64_tensor(A), None, None, training=True)
+    except ValueError as error:
+        return str(error)
+    return "a batch of one example"  # pragma: no cover - PyTorch refuses it
+
+
+# ---------------------------------------------------------------- the forward pass
+
+
+def _forward_mistakes(A, gamma, beta, eps) -> dict:
+    """The output of classic mistakes in the training-mode forward, computed by PyTorch."""
+    a, g, b = float64_tensor(A), float64_tensor(gamma), float64_tensor(beta)
+    mean, biased = a.mean(0), a.var(0, unbiased=False)
+    mistakes = {
+        "normalize with the biased variance 1/N·Σ(A − μ)², as PyTorch does in training mode "
+        "(not 1/(N − 1))": F.batch_norm(a, mean, a.var(0, unbiased=True), g, b,
+                                        training=False, eps=eps) if len(A) > 1 else None,
+        "δ goes inside the square root: σ = √(δ + variance), not √variance + δ":
+            g * (a - mean) / (biased.sqrt() + eps) + b,
+        "add δ (eps) to the variance before the square root: σ = √(δ + variance)":
+            F.batch_norm(a, mean, biased, g, b, training=False, eps=0.0),
+        "scale and shift the normalized Â: out = γ·Â + β":
+            F.batch_norm(a, None, None, training=True, eps=eps) if len(A) > 1 else None,
+        "γ scales and β shifts: out = γ·Â + β (you swapped them)":
+            F.batch_norm(a, None, None, b, g, training=True, eps=eps) if len(A) > 1 else None,
+    }
+    if A.shape[1] > 1:
+        mistakes["you normalized each example over its features (that is layer "
+                 "normalization): batch norm normalizes each feature, a column, over the "
+                 "batch — axis=0"] = F.layer_norm(a, (A.shape[1],), eps=eps) * g + b
+    return {hint: None if out is None else _numpy(out) for hint, out in mistakes.items()}
+
+
+_FORWARD_HINT = ("per feature (column): μ = mean over the batch, σ = √(δ + mean((A − μ)²)), "
+                 "Â = (A − μ)/σ, out = γ·Â + β")
+
+
+def _forward_output(batchnorm_forward, A, gamma, beta, name, **eps_argument):
+    """Call the student's forward on copies, check its inputs and output; (out, cache)."""
+    saved = A.copy(), gamma.copy(), beta.copy()
+    result = batchnorm_forward(A, gamma, beta, **eps_argument)
+    for before, after, what in zip(saved, (A, gamma, beta), ("A", "gamma", "beta"),
+                                   strict=True):
+        assert_unchanged(name, before, after, f"the {what} it was given")
+    out, cache = _pair(result, name, "(out, cache)")
+    out = as_float_array(out, name, "output")
+    return out, cache
+
+
+def _check_one_example(batchnorm_forward, gamma, beta, eps, name) -> None:
+    """Training mode on a batch of one example must raise ValueError, as PyTorch does."""
+    one = np.random.default_rng(len(gamma)).normal(size=(1, len(gamma)))
+    kind = _raised(lambda: batchnorm_forward(one.copy(), gamma.copy(), beta.copy(), eps=eps))
+    why = ("with N = 1, μ is the example itself and the variance is 0, so Â = 0 and the "
+           "output is β whatever the input: there is nothing to normalize with. PyTorch "
+           f"raises ValueError ('{_torch_refusal(one)}'); so does the course's function")
+    if kind is None:
+        raise AssertionError(f"{name}, a batch of N = 1 example (shape {one.shape}): expected "
+                             f"a ValueError, but it returned a result — {why}")
+    if kind != "ValueError":
+        raise AssertionError(f"{name}, a batch of N = 1 example: it raised {kind}, expected "
+                             f"ValueError — {why}. Check A.shape[0] < 2 first and "
+                             "raise ValueError with a message that says so")
+
+
+def check_batchnorm_forward(batchnorm_forward, seed=0, shape=(8, 4), eps=EPS, offset=2.0,
+                            scale=1.0, constant_feature=False):
+    """The training-mode forward against ``F.batch_norm(training=True)``.
+
+    Also: the cache is plain data, the inputs are not modified, the default δ is 1e-5,
+    and a batch of one example raises ValueError.
+    """
+    name = f"batchnorm_forward (A of shape {tuple(shape)}, eps={eps:g})"
+    A, gamma, beta, _ = _batch(seed, shape, offset, scale, constant_feature)
+    out, cache = _forward_output(batchnorm_forward, A.copy(), gamma.copy(), beta.copy(), name,
+                                 eps=eps)
+    expected = _train_forward(A, gamma, beta, eps)
+    hint = _diagnose(out, _forward_mistakes(A, gamma, beta, eps), _FORWARD_HINT)
+    if constant_feature and out.shape == expected.shape and not np.allclose(
+            out[:, -1], beta[-1], rtol=1e-7, atol=1e-10):
+        hint = ("the last feature is the same for every example: its variance is 0, so "
+                "σ = √δ, Â = 0 and the output is β. " + hint)
+    assert_close(name, out, expected, hint=hint, what="output")
+    _assert_plain(cache, name)
+
+    where = "batchnorm_forward (called without eps)"
+    out, _ = _forward_output(batchnorm_forward, A.copy(), gamma.copy(), beta.copy(), where)
+    assert_close(where, out, _train_forward(A, gamma, beta, EPS), what="output",
+                 hint="the default δ is PyTorch's, eps=1e-5")
+    _check_one_example(batchnorm_forward, gamma, beta, eps, "batchnorm_forward")
+
+
+# ---------------------------------------------------------------- the backward pass
+
+
+def _dA_mistakes(A, gamma, dout, eps) -> dict:
+    paths = {
+        "the gradient stopped at Â = (A − μ)/σ, as if μ and σ were constants: they depend "
+        "on A too, so add the paths through μ and σ (the −Σ dout and −Â·Σ(dout ⊙ Â) terms)":
+            (False, False),
+        "the path through σ is missing: σ depends on A too (the −Â·Σ(dout ⊙ Â) term)":
+            (True, False),
+        "the path through μ is missing: μ depends on A too (the −Σ dout term)":
+            (False, True),
+    }
+    mistakes = {hint: _detached_grad(A, gamma, dout, eps, *keep)
+                for hint, keep in paths.items()}
+    mistakes["multiply by γ: the gradient reaches Â as dÂ = γ ⊙ dout"] = _autograd(
+        A, np.ones_like(gamma), np.zeros_like(gamma), dout, eps)[0]
+    return mistakes
+
+
+def _check_gradients(name, got, A, gamma, beta, dout, eps) -> None:
+    """Compare (dA, dγ, dβ) with autograd, hints from the classic mistakes."""
+    dA, dgamma, dbeta = (as_float_array(g, name, what) for g, what in
+                         zip(got, ("dA", "dgamma", "dbeta"), strict=True))
+    expected = _autograd(A, gamma, beta, dout, eps)
+    n = len(A)
+    assert_close(name, dbeta, expected[2], what="dbeta", hint=_diagnose(dbeta, {
+        "sum over the batch (axis 0), not the mean": expected[2] / n,
+        "that is dγ; dβ = Σ_i dout (β is added to every example)": expected[1],
+    }, "dβ = Σ_i dout_i, a sum over the batch (axis 0), one value per feature"))
+    assert_close(name, dgamma, expected[1], what="dgamma", hint=_diagnose(dgamma, {
+        "that is dβ; dγ = Σ_i dout_i ⊙ Â_i": expected[2],
+        "use the normalized Â, not A: dγ = Σ_i dout_i ⊙ Â_i": np.sum(dout * A, axis=0),
+        "sum over the batch (axis 0), not the mean": expected[1] / n,
+    }, "dγ = Σ_i dout_i ⊙ Â_i, a sum over the batch (axis 0), one value per feature"))
+    assert_close(name, dA, expected[0], what="dA", hint=_diagnose(
+        dA, _dA_mistakes(A, gamma, dout, eps),
+        "dA = γ/(N·σ) ⊙ (N·dout − Σ_i dout_i − Â ⊙ Σ_i dout_i ⊙ Â_i), per feature"))
+
+
+def check_batchnorm_backward(batchnorm_forward, batchnorm_backward, seed=0, shape=(6, 4),
+                             eps=EPS, offset=2.0, scale=1.0, constant_feature=False,
+                             finite_differences=True):
+    """The backward pass, from the cache of the student's own forward.
+
+    (dA, dγ, dβ) is compared with autograd through ``F.batch_norm(training=True)`` for the
+    upstream gradient dout = R (random), and with central differences of L = Σ R ⊙ out
+    (relative error below FD_TOLERANCE); then the same cache is used again with another
+    upstream gradient. Finite differences need a generic batch: with N = 2 examples
+    Â = ±1 up to δ, so ∂L/∂A is of order δ, below what differences resolve, and a constant
+    feature (σ = √δ) makes the loss too curved; there autograd is the only oracle.
+    """
+    name = f"batchnorm_backward (A of shape {tuple(shape)}, eps={eps:g})"
+    A, gamma, beta, rng = _batch(seed, shape, offset, scale, constant_feature)
+    out, cache = _forward_output(batchnorm_forward, A.copy(), gamma.copy(), beta.copy(), name,
+                                 eps=eps)
+    assert_close(name, out, _train_forward(A, gamma, beta, eps), what="output of your "
+                 "batchnorm_forward", hint="the backward pass starts from your forward's cache: "
+                 "make the batchnorm_forward test pass first")
+    _assert_plain(cache, name)
+
+    for attempt in range(2):
+        dout = rng.normal(0.0, 1.0, size=A.shape)
+        saved = dout.copy()
+        got = _triple(batchnorm_backward(dout, cache), name)
+        assert_unchanged(name, saved, dout, "the dout it was given")
+        where = name if attempt == 0 else (f"{name}, the same cache with another dout (the "
+                                           "first call was right: is the cache modified?)")
+        _check_gradients(where, got, A, gamma, beta, saved, eps)
+        if attempt == 0 and finite_differences and not constant_feature and len(A) > 2:
+            numeric = _sum_loss_gradients(A, gamma, beta, saved, eps)
+            for what, g, fd in zip(("dA", "dgamma", "dbeta"), got, numeric, strict=True):
+                error = rel_error(as_float_array(g, name, what), fd)
+                if not error < FD_TOLERANCE:
+                    raise AssertionError(
+                        f"{name}: {what} differs from central finite differences of the loss "
+                        f"Σ dout ⊙ out by a relative {error:.2g} (allowed {FD_TOLERANCE:g})")
+
+
+# ---------------------------------------------------------------- running statistics
+
+
+def _torch_running(running_mean, running_var, A, momentum) -> tuple[np.ndarray, np.ndarray]:
+    """The running statistics after PyTorch's training-mode batch norm saw the batch A."""
+    mean, var = float64_tensor(running_mean), float64_tensor(running_var)
+    F.batch_norm(float64_tensor(A), mean, var, training=True, momentum=momentum)
+    return _numpy(mean), _numpy(var)
+
+
+def _running_mistakes(running_mean, running_var, A, momentum) -> dict:
+    a = float64_tensor(A)
+    biased = _numpy(a.var(0, unbiased=False))
+    flipped = _torch_running(running_mean, running_var, A, 1.0 - momentum)
+    return {
+        "store the UNBIASED variance of the batch, 1/(N − 1)·Σ(A − μ)², as PyTorch does "
+        "(np.var(A, axis=0, ddof=1))": (1 - momentum) * running_var + momentum * biased,
+        "momentum weighs the NEW batch, as in PyTorch: running ← (1 − m)·running + m·batch "
+        "(you used Keras' convention, m·running + (1 − m)·batch)": flipped[1],
+        "store the variance, not the standard deviation": (
+            (1 - momentum) * running_var + momentum * np.sqrt(_numpy(a.var(0)))),
+    }
+
+
+def check_update_running_stats(update_running_stats, seed=0, shape=(16, 4), steps=8,
+                               momentum=MOMENTUM, offset=2.0, scale=1.0):
+    """Running mean and variance over ``steps`` batches, against ``F.batch_norm``'s.
+
+    They start as PyTorch's (zeros and ones); the student's returned pair is fed back at
+    every step, and compared after each one. Also: the inputs are left unchanged and the
+    default momentum is PyTorch's, 0.1.
+    """
+    name = f"update_running_stats (momentum={momentum:g}, batches of shape {tuple(shape)})"
+    d = shape[1]
+    running_mean, running_var = np.zeros(d), np.ones(d)
+    oracle = running_mean.copy(), running_var.copy()
+    for t in range(1, steps + 1):
+        A = _batch(seed + 1000 * t, shape, offset, scale)[0]
+        saved = A.copy(), running_mean.copy(), running_var.copy()
+        result = update_running_stats(running_mean, running_var, A, momentum=momentum)
+        for before, after, what in zip(saved, (A, running_mean, running_var),
+                                       ("A", "running_mean", "running_var"), strict=True):
+            assert_unchanged(name, before, after, f"the {what} it was given")
+        new_mean, new_var = (as_float_array(x, name, what) for x, what in zip(
+            _pair(result, name, "(running_mean, running_var)"),
+            ("running_mean", "running_var"), strict=True))
+        expected = _torch_running(*oracle, A, momentum)
+        where = f"{name}, after {t} batch{'es' if t > 1 else ''}"
+        mean_hint = _diagnose(new_mean, {
+            "momentum weighs the NEW batch, as in PyTorch: running ← (1 − m)·running + "
+            "m·batch (you used Keras' convention)": _torch_running(
+                *oracle, A, 1.0 - momentum)[0],
+            "return the updated running mean first, then the running variance":
+                expected[1],
+        }, "running_mean ← (1 − m)·running_mean + m·mean(A, axis=0)")
+        assert_close(where, new_mean, expected[0], what="running_mean", hint=mean_hint)
+        var_hint = _diagnose(new_var, _running_mistakes(*oracle, A, momentum),
+                             "running_var ← (1 − m)·running_var + m·var(A, axis=0, ddof=1)")
+        assert_close(where, new_var, expected[1], what="running_var", hint=var_hint)
+        running_mean, running_var, oracle = new_mean, new_var, expected
+
+    A = _batch(seed + 1, shape, offset, scale)[0]
+    got = _pair(update_running_stats(np.zeros(d), np.ones(d), A), name,
+                "(running_mean, running_var)")
+    expected = _torch_running(np.zeros(d), np.ones(d), A, MOMENTUM)
+    for value, reference, what in zip(got, expected, ("running_mean", "running_var"),
+                                      strict=True):
+        assert_close("update_running_stats (called without momentum)", value, reference,
+                     what=what, hint="the default momentum is PyTorch's, momentum=0.1")
+
+
+# ---------------------------------------------------------------- test time
+
+
+def _eval_mistakes(A, gamma, beta, mean, var, eps) -> dict:
+    a = float64_tensor(A)
+    return {
+        "at test time use the RUNNING statistics, not the batch's: the output of an "
+        "example must not depend on the others": _train_forward(A, gamma, beta, eps)
+        if len(A) > 1 else None,
+        "running_var is a variance: divide by √(running_var + δ)":
+            _eval_forward(A, gamma, beta, mean, np.square(var + eps) - eps, eps),
+        "δ goes inside the square root: √(running_var + δ)": _numpy(
+            float64_tensor(gamma) * (a - float64_tensor(mean))
+            / (float64_tensor(var).sqrt() + eps) + float64_tensor(beta)),
+        "add δ (eps) to the running variance before the square root":
+            _eval_forward(A, gamma, beta, mean, var, 0.0),
+        "scale and shift: out = γ·Â + β": _eval_forward(A, np.ones_like(gamma),
+                                                        np.zeros_like(beta), mean, var, eps),
+    }
+
+
+def _eval_output(batchnorm_eval, A, gamma, beta, mean, var, name, **eps_argument):
+    inputs = (A, gamma, beta, mean, var)
+    saved = [x.copy() for x in inputs]
+    out = batchnorm_eval(*inputs, **eps_argument)
+    for before, after, what in zip(saved, inputs, ("A", "gamma", "beta", "running_mean",
+                                                   "running_var"), strict=True):
+        assert_unchanged(name, before, after, f"the {what} it was given")
+    return as_float_array(out, name, "output")
+
+
+def check_batchnorm_eval(batchnorm_eval, seed=0, shape=(5, 4), eps=EPS, offset=2.0, scale=1.0):
+    """Test-time batch norm against ``F.batch_norm(training=False)``.
+
+    On a batch, then on each of its examples alone (a batch of one is fine at test time,
+    and must give the same output), and once without eps (default 1e-5).
+    """
+    name = f"batchnorm_eval (A of shape {tuple(shape)}, eps={eps:g})"
+    A, gamma, beta, rng = _batch(seed, shape, offset, scale)
+    mean = A.mean(axis=0) + rng.normal(0.0, 0.5, size=shape[1])
+    var = A.var(axis=0) * rng.uniform(0.5, 2.0, size=shape[1])
+    expected = _eval_forward(A, gamma, beta, mean, var, eps)
+    out = _eval_output(batchnorm_eval, A.copy(), gamma.copy(), beta.copy(), mean.copy(),
+                       var.copy(), name, eps=eps)
+    hint = _diagnose(out, _eval_mistakes(A, gamma, beta, mean, var, eps),
+                     "out = γ·(A − running_mean)/√(running_var + δ) + β")
+    assert_close(name, out, expected, hint=hint, what="output")
+
+    for i in range(min(len(A), 3)):
+        where = f"batchnorm_eval (example {i} alone, A of shape (1, {shape[1]}))"
+        try:
+            out = _eval_output(batchnorm_eval, A[i:i + 1].copy(), gamma.copy(), beta.copy(),
+                               mean.copy(), var.copy(), where, eps=eps)
+        except AssertionError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a student's error, reported as a failure
+            kind = getattr(error, "ename", type(error).__name__)
+            raise AssertionError(f"{where}: it raised {kind} — at test time a single example "
+                                 "is fine: the running statistics replace the batch's") from None
+        assert_close(where, out, expected[i:i + 1], what="output", hint=(
+            "each example's output depends only on itself and the running statistics, so it "
+            "is the same alone as in the batch"))
+
+    where = "batchnorm_eval (called without eps)"
+    out = _eval_output(batchnorm_eval, A.copy(), gamma.copy(), beta.copy(), mean.copy(),
+                       var.copy(), where)
+    assert_close(where, out, _eval_forward(A, gamma, beta, mean, var, EPS), what="output",
+                 hint="the default δ is PyTorch's, eps=1e-5")
