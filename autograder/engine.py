@@ -263,7 +263,11 @@ def plan(submitted, source) -> list[tuple[str, str, str | None]]:
 
 
 def trusted_namespace(source) -> dict:
-    """What the test cells see besides the student's names: the setup cells, run here."""
+    """What the test cells see besides the student's names: the setup cells, run here.
+
+    A setup cell can tell the two sides apart by ``__name__ == "__grader__"`` (part of the
+    chapter contract: chapter 09 defines its probes, which build the student's model, only
+    beside the student's code, so the tests reach them through the sandbox)."""
     namespace: dict = {"__name__": "__grader__"}
     for cell in source.cells:
         meta = nbgrader_meta(cell)

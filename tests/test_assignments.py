@@ -121,6 +121,20 @@ WRONG_ANSWERS = {
         "    return dA, np.sum(dout * A_hat, axis=0), np.sum(dout, axis=0)\n",
         ("test_batchnorm_backward",),
     ),
+    "09_lenet_lab": WrongAnswer(
+        "evaluate",
+        "def evaluate(model, X, y, batch_size=1000):\n"
+        "    # forgets model.eval(): dropout and batch norm stay in training mode\n"
+        "    total_loss, correct = 0.0, 0\n"
+        "    with torch.no_grad():\n"
+        "        for start in range(0, len(X), batch_size):\n"
+        "            logits = model(X[start:start + batch_size])\n"
+        "            labels = y[start:start + batch_size]\n"
+        "            total_loss += float(F.cross_entropy(logits, labels, reduction='sum'))\n"
+        "            correct += int((logits.argmax(dim=1) == labels).sum())\n"
+        "    return total_loss / len(X), correct / len(X)\n",
+        ("test_evaluate",),
+    ),
 }
 
 

@@ -1,0 +1,119 @@
+"""The optimizer comparison of the lab: which runs, their settings, and the cached results.
+
+The experiment of the comparison blog (see chapter 05): eight ``torch.optim`` optimizers
+(and the course's own Adam, a student's ``torch.optim.Optimizer``) train three models on
+MNIST, each over several seeds; the figures show the mean and the spread over seeds. The
+full run takes long, so ``scripts/lenet_full.py`` (``make lab-full``) stores its curves in
+a small JSON file that the book reads (:func:`load_results`).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from descent.lab.training import fit, prepare
+
+#: name -> (torch.optim class name, hyper-parameters): common defaults, none tuned here.
+OPTIMIZERS: dict[str, tuple[str, dict]] = {
+    "sgd": ("SGD", {"lr": 0.1}),
+    "momentum": ("SGD", {"lr": 0.01, "momentum": 0.9}),
+    "nesterov": ("SGD", {"lr": 0.01, "momentum": 0.9, "nesterov": True}),
+    "adagrad": ("Adagrad", {"lr": 0.01}),
+    "adadelta": ("Adadelta", {"lr": 1.0}),
+    "rmsprop": ("RMSprop", {"lr": 1e-3}),
+    "adam": ("Adam", {"lr": 1e-3}),
+    "adamw": ("AdamW", {"lr": 1e-3, "weight_decay": 1e-2}),
+}
+#: The label of the student's own optimizer (a ``torch.optim.Optimizer`` subclass).
+COURSE_ADAM = "course_adam"
+#: How the figures name each model.
+MODEL_TITLES = {"lenet5": "LeNet-5", "mlp": "MLP 2×500", "logistic": "logistic regression"}
+
+
+def logistic_regression(inputs: int = 784, classes: int = 10) -> nn.Module:
+    """Softmax regression: one linear layer on the flattened image (the loss adds softmax)."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(inputs, classes))
+
+
+def mlp(inputs: int = 784, hidden: int = 500, depth: int = 2, classes: int = 10) -> nn.Module:
+    """The blog's multilayer perceptron: ``depth`` hidden layers of ``hidden`` ReLU units."""
+    layers: list[nn.Module] = [nn.Flatten()]
+    for fan_in in [inputs] + [hidden] * (depth - 1):
+        layers += [nn.Linear(fan_in, hidden), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(hidden, classes))
+
+
+def make_optimizer(name: str, params, lr_scale: float = 1.0, custom: Mapping | None = None):
+    """The optimizer ``name`` of :data:`OPTIMIZERS` (or of ``custom``: name -> (class, hyper)),
+    its learning rate multiplied by ``lr_scale``."""
+    if custom and name in custom:
+        cls, hyper = custom[name]
+    else:
+        class_name, hyper = OPTIMIZERS[name]
+        cls = getattr(torch.optim, class_name)
+    return cls(params, **{**hyper, "lr": hyper["lr"] * lr_scale})
+
+
+def run(build: Callable, optimizer: str, tensors, train_one_epoch: Callable,
+        evaluate: Callable, *, seed: int, epochs: int, batch_size: int = 64,
+        lr_scale: float = 1.0, custom: Mapping | None = None, threads: int | None = None,
+        amp: bool = False, progress: bool = False) -> dict[str, list[float]]:
+    """One seeded run: a fresh model from ``build()``, trained by ``optimizer``; its curves."""
+    device = tensors[0].device
+    prepare(device, seed, threads)
+    model = build().to(device)
+    opt = make_optimizer(optimizer, model.parameters(), lr_scale, custom)
+    return fit(model, tensors, opt, train_one_epoch, evaluate, epochs=epochs,
+               batch_size=batch_size, seed=1000 * seed, amp=amp, progress=progress,
+               label=f"{optimizer} seed {seed}")
+
+
+# ------------------------------------------------------------------ the cache
+
+
+def environment(device: torch.device) -> dict:
+    """Where a result was measured, for the page to say."""
+    from descent.lab.training import describe
+
+    return {"device": describe(device), "torch": torch.__version__,
+            "machine": platform.machine(), "python": platform.python_version()}
+
+
+def save_results(path: Path, results: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_rounded(results), indent=1) + "\n")
+
+
+def load_results(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def _rounded(value):
+    """Floats to 5 significant digits: the cache stays small and diffs stay readable."""
+    if isinstance(value, float):
+        return float(f"{value:.5g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def band(histories: list[dict], curve: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, lowest, highest) of ``curve`` over the runs (seeds), epoch by epoch."""
+    values = np.array([h[curve] for h in histories], dtype=float)
+    return values.mean(axis=0), values.min(axis=0), values.max(axis=0)
+
+
+def final(histories: list[dict], curve: str) -> tuple[float, float]:
+    """Mean and standard deviation over seeds of ``curve``'s last value."""
+    last = np.array([h[curve][-1] for h in histories], dtype=float)
+    return float(last.mean()), float(last.std())
