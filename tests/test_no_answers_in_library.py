@@ -5,7 +5,6 @@ from pathlib import Path
 
 from nbtools import CHAPTERS, ROOT, read, solution_sources
 
-
 DEFINITIONS = (ast.FunctionDef, ast.ClassDef)
 
 
