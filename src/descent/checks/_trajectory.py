@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from descent.checks._compare import assert_unchanged
+from descent.checks._compare import assert_close, assert_unchanged
 from descent.checks._oracle import float64_tensor
 
 
@@ -91,3 +91,26 @@ def assert_state_unchanged(name, snapshot, state) -> None:
                              "added or removed); build a new dict, e.g. new_state = dict(state)")
     for key, before in saved.items():
         assert_unchanged(name, before, state[key], f"state['{key}'] (the state it was given)")
+
+
+def compare_with_hint(where, got, expected, variants, default: str, what: str = "result") -> None:
+    """assert_close; only when it fails, compute ``variants()`` (hint -> result of a known
+    mistake) and name the mistake ``got`` reproduces."""
+    try:
+        assert_close(where, got, expected, what=what)
+    except AssertionError:
+        with np.errstate(all="ignore"):
+            hint = _diagnose(got, variants(), default)
+        assert_close(where, got, expected, what=what, hint=hint)
+
+
+def require_state_keys(where, state, keys: dict[str, str]) -> dict:
+    """``state`` itself, once it is a dict holding every key (key -> what it stores)."""
+    if not isinstance(state, dict):
+        raise AssertionError(f"{where}: the new state must be a dict (keys {', '.join(keys)}), "
+                             f"got a {type(state).__name__}")
+    for key, what in keys.items():
+        if key not in state:
+            raise AssertionError(f"{where}: the returned state has no '{key}' — store {what} "
+                                 "there so the next call can read it")
+    return state

@@ -28,7 +28,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_avg_fn, get_ema_multi_a
 
 from descent.checks._compare import as_array_list, as_float_array, assert_close, assert_unchanged
 from descent.checks._oracle import float64_tensor
-from descent.checks._trajectory import _diagnose, _pair
+from descent.checks._trajectory import _pair, compare_with_hint
 
 #: PyTorch's default EMA decay (``get_ema_multi_avg_fn(decay=0.999)``), the course's too.
 DEFAULT_DECAY = 0.999
@@ -50,16 +50,6 @@ def _ema_weights(t: int, decay: float) -> np.ndarray:
     """The weights of m_t on (m_0, θ_1, …, θ_t): β^t, then (1 − β)β^(t−k) for k = 1..t."""
     powers = decay ** np.arange(t - 1, -1, -1, dtype=float)
     return np.concatenate([[decay**t], (1 - decay) * powers])
-
-
-def _compare(where, got, expected, variants, default: str, what: str = "result") -> None:
-    """assert_close, computing the known mistakes (for the hint) only when it fails."""
-    try:
-        assert_close(where, got, expected, what=what)
-    except AssertionError:
-        with np.errstate(all="ignore"):
-            hint = _diagnose(got, variants(), default)
-        assert_close(where, got, expected, what=what, hint=hint)
 
 
 def _check_count(where, got, expected: int, what: str, hint: str) -> None:
@@ -104,9 +94,10 @@ def check_tail_average(tail_average, seed=0, shape=(20, 3), n=5, as_list=False):
                     trajectory[steps - kept + 1:].mean(axis=0)
             return found
 
-        _compare(name, got, _weighted(weights, trajectory), variants,
-                 "θ̄ = (1/N)·Σ_{i<N} θ_(T−i) with N = min(n, T): the mean over the first axis "
-                 "(time), an array of the shape of one iterate", "average")
+        compare_with_hint(
+            name, got, _weighted(weights, trajectory), variants,
+            "θ̄ = (1/N)·Σ_{i<N} θ_(T−i) with N = min(n, T): the mean over the first axis "
+            "(time), an array of the shape of one iterate", "average")
 
 
 # ---------------------------------------------------------------- the running mean
@@ -148,9 +139,10 @@ def check_running_mean_update(running_mean_update, seed=0, shape=(3,), steps=30,
                     (old + theta) / k,
             }
 
-        _compare(f"{where}, the mean", new_mean, _weighted(weights, trajectory), variants,
-                 "mean ← mean + (θ − mean)/(count + 1): the mean of all count + 1 iterates",
-                 "new mean")
+        compare_with_hint(
+            f"{where}, the mean", new_mean, _weighted(weights, trajectory), variants,
+            "mean ← mean + (θ − mean)/(count + 1): the mean of all count + 1 iterates",
+            "new mean")
         _check_count(where, new_count, k, "new count",
                      "return count + 1, the number of iterates in the new mean")
         mean = as_float_array(new_mean, name, "new mean")
@@ -197,8 +189,8 @@ def check_ema_update(ema_update, seed=0, shape=(3,), steps=30, decay=0.9, start=
                       "ema_debiased's job"] = expected / (1 - decay**t)
             return found
 
-        _compare(f"{where}, the EMA", new_ema, expected, variants,
-                 "ema ← β·ema + (1 − β)·θ", "new ema")
+        compare_with_hint(f"{where}, the EMA", new_ema, expected, variants,
+                          "ema ← β·ema + (1 − β)·θ", "new ema")
         _check_count(where, new_step, t, "new step",
                      "return step + 1, the number of updates done")
         ema = as_float_array(new_ema, name, "new ema")
@@ -245,8 +237,8 @@ def check_ema_debiased(ema_debiased, seed=0, shape=(3,), steps=30, decay=0.9):
             expected = _weighted(weights[1:] / weights[1:].sum(), sequence[:t])
             hint = ("m̂_t = m_t / (1 − β^t): for a constant sequence c it is c at every step"
                     if label.startswith("a constant") else "m̂_t = m_t / (1 − β^t)")
-            _compare(f"{name}, {label}, step t = {t}", got, expected, variants, hint,
-                     "corrected EMA")
+            compare_with_hint(f"{name}, {label}, step t = {t}", got, expected, variants, hint,
+                              "corrected EMA")
 
     ema = (1 - DEFAULT_DECAY) * constant
     assert_close("ema_debiased (called without decay), step t = 1",
@@ -348,9 +340,10 @@ def check_average_parameters(average_parameters, seed=0, layers=(3, 2, 1), snaps
                 else "n_averaged = 0: copy; then a ← β·a + (1 − β)·p")
         for n in names:
             old, p = averaged[n], current[n]
-            _compare(f"{where}, '{n}'", got[n], expected[n],
-                     lambda old=old, p=p, k=k: _average_mistakes(old, p, k - 1, decay), rule,
-                     f"average of '{n}'")
+            compare_with_hint(
+                f"{where}, '{n}'", got[n], expected[n],
+                lambda old=old, p=p, k=k: _average_mistakes(old, p, k - 1, decay), rule,
+                f"average of '{n}'")
         _check_count(where, new_n, int(swa.n_averaged), "new n_averaged",
                      "return n_averaged + 1, the number of snapshots in the new average")
         averaged = got

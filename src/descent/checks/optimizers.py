@@ -34,10 +34,11 @@ import torch
 from descent.checks._compare import as_float_array, assert_close, assert_unchanged
 from descent.checks._oracle import float64_tensor
 from descent.checks._trajectory import (
-    _diagnose,
     _pair,
     _torch_run,
     assert_state_unchanged,
+    compare_with_hint,
+    require_state_keys,
     snapshot_state,
 )
 
@@ -116,24 +117,8 @@ def _torch_oracle(optimizer_class, **hyper) -> Callable:
     return step
 
 
-def _compare(where, got, expected, hints: Callable, default: str, what: str) -> None:
-    """assert_close, choosing the hint (computing the variants) only when it fails."""
-    try:
-        assert_close(where, got, expected, what=what)
-    except AssertionError:
-        with np.errstate(all="ignore"):
-            hint = _diagnose(got, hints(), default)
-        assert_close(where, got, expected, what=what, hint=hint)
-
-
 def _read_state(name, state, keys: dict) -> dict:
-    if not isinstance(state, dict):
-        raise AssertionError(f"{name}: the new state must be a dict (keys {', '.join(keys)}), "
-                             f"got a {type(state).__name__}")
-    for key, what in keys.items():
-        if key not in state:
-            raise AssertionError(f"{name}: the returned state has no '{key}' — store {what} "
-                                 "there so the next call can read it")
+    state = require_state_keys(name, state, keys)
     return {key: as_float_array(state[key], name, f"state['{key}']") for key in keys}
 
 
@@ -160,8 +145,8 @@ def _trajectory(rule: _Rule, student, hyper: dict, label: str, seed, shape, step
         expected, oracle_after = rule.oracle(saved_theta, saved_grad, oracle_state, t)
         step = _Step(t, saved_theta, saved_grad, oracle_state, oracle_after, expected)
         where = f"{name}, after {t} step{'s' if t > 1 else ''}"
-        _compare(f"{where}, θ", new_theta, expected, lambda step=step: rule.theta_hints(step),
-                 rule.default_hint, "new theta")
+        compare_with_hint(f"{where}, θ", new_theta, expected,
+                          lambda step=step: rule.theta_hints(step), rule.default_hint, "new theta")
         read = _read_state(where, new_state, rule.keys)
         state_hints = None
         for key, value in rule.course_state(step).items():
@@ -169,8 +154,8 @@ def _trajectory(rule: _Rule, student, hyper: dict, label: str, seed, shape, step
                 nonlocal state_hints
                 state_hints = rule.state_hints(step) if state_hints is None else state_hints
                 return state_hints.get(key, {})
-            _compare(f"{where}, state['{key}']", read[key], value, hints,
-                     f"store {rule.keys[key]}", f"state['{key}']")
+            compare_with_hint(f"{where}, state['{key}']", read[key], value, hints,
+                              f"store {rule.keys[key]}", f"state['{key}']")
         path.append((new_theta, read))
         theta, state, oracle_state = new_theta, new_state, oracle_after
     return path

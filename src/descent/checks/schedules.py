@@ -36,7 +36,13 @@ import torch
 from torch.optim import lr_scheduler
 
 from descent.checks._compare import as_float_array, assert_close
-from descent.checks._trajectory import _diagnose, _pair, assert_state_unchanged, snapshot_state
+from descent.checks._trajectory import (
+    _diagnose,
+    _pair,
+    assert_state_unchanged,
+    require_state_keys,
+    snapshot_state,
+)
 
 #: Tolerances of a schedule: PyTorch's chained products differ from a closed form by a few
 #: units of 1e-16 per step, and every mistake by far more than 1e-9.
@@ -439,14 +445,8 @@ def _drive_plateau(student, label, metrics, lr, hyper, expected, call=None,
                                   "(new_lr, new_state)")
         assert_state_unchanged(where, saved, state)
         row = [_scalar(new_lr, where, "new learning rate")]
-        if not isinstance(new_state, dict):
-            raise AssertionError(f"{where}: the new state must be a dict (keys "
-                                 f"{', '.join(PLATEAU_KEYS)}), got a {type(new_state).__name__}")
-        for key, what in PLATEAU_KEYS.items():
-            if key not in new_state:
-                raise AssertionError(f"{where}: the returned state has no '{key}' — store "
-                                     f"{what} there so the next call can read it")
-            row.append(_scalar(new_state[key], where, f"state['{key}']"))
+        require_state_keys(where, new_state, PLATEAU_KEYS)
+        row += [_scalar(new_state[key], where, f"state['{key}']") for key in PLATEAU_KEYS]
         history.append(row)
         got = np.array(history)
         ok = np.isclose(got[-1], expected[t - 1], rtol=1e-12, atol=0.0)
