@@ -5,6 +5,11 @@ raw TeX. `_config.yml` points ``mathjax_path`` at ``_static/mathjax/tex-chtml.js
 and this extension copies the needed part of MathJax 3 (the TeX-to-CHTML bundle,
 its web fonts, TeX extensions, menu and accessibility components; about 3 MB)
 from the django-static-mathjax package, a plain PyPI copy of MathJax's files.
+
+It also drops repeated scripts from every page: sphinx-thebe's inline settings (registered
+each time sources are read) came out twice, declaring the same ``const`` twice, an error in
+every reader's browser console. The site loads no widget manager
+(``nb_ipywidgets_js`` is empty in ``_config.yml``): its demos are static twins.
 """
 
 from __future__ import annotations
@@ -34,6 +39,20 @@ def copy_mathjax(app, exception) -> None:
             shutil.copyfile(source, target / part)
 
 
+def drop_repeated_scripts(app, pagename, templatename, context, doctree) -> None:
+    seen, kept = set(), []
+    for script in context.get("script_files", []):
+        # What the page shows: the file (None or "" for an inline script) and the attributes
+        # (the body among them), whatever the priority each copy was registered with.
+        attributes = getattr(script, "attributes", {})
+        key = (getattr(script, "filename", script) or "", tuple(sorted(attributes.items())))
+        if key not in seen:
+            seen.add(key)
+            kept.append(script)
+    context["script_files"] = kept
+
+
 def setup(app):
     app.connect("build-finished", copy_mathjax)
+    app.connect("html-page-context", drop_repeated_scripts)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
