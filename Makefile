@@ -14,7 +14,7 @@ OUT ?= .grading/results/$(ASSIGNMENT)
 # JupyterLab opens Markdown (the book's MyST pages) as notebooks, via jupytext.
 LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 
-.PHONY: help venv book book-clean lab lab-full release grade test lint lock clean
+.PHONY: help venv book book-clean lab lab-full release grade test lint lock clean screenshots
 
 help:
 	@echo "make book      build the website into _build/html (creates .venv on first use)"
@@ -23,6 +23,7 @@ help:
 	@echo "make release   regenerate notebooks/ from solutions/ (nbgrader generate_assignment)"
 	@echo "make grade ASSIGNMENT=01_activations SUBMISSIONS=path [OUT=dir] [WORKERS=n] [DB=url]"
 	@echo "make lab-full [DEVICE=cuda]  chapter 09's full optimizer comparison -> book/_data/lenet_lab.json"
+	@echo "make screenshots  PNGs of the site and of JupyterLab for the README (docs/screenshots/)"
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version'
@@ -45,7 +46,12 @@ $(LAB_SETTINGS): lab-overrides.json $(STAMP)
 	@mkdir -p $(dir $@) && cp $< $@
 
 lab: venv $(LAB_SETTINGS)
-	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/notebooks
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/notebooks \
+		$(if $(filter 0,$(shell id -u)),--allow-root)
+
+# Needs Chromium (apt-get install chromium); see scripts/screenshots.py.
+screenshots: book
+	$(BIN)/python scripts/screenshots.py
 
 # Chapter 09's full experiment (long on a CPU): the page plots the cache it writes.
 lab-full: venv

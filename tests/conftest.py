@@ -1,5 +1,6 @@
 import os
 import sys
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -45,3 +46,37 @@ def sandbox():
     if os.environ.get("CI"):
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory):
+    """The website, built once per session from scratch and strictly (``-W -n``, every page
+    executed, an empty cache): the folder ``_build/html``. The book and browser tests share it.
+
+    ``DESCENT_SITE=path/to/html`` tests a site already built instead (to iterate on the browser
+    tests without building the book again); `make test` and CI never set it."""
+    from nbtools import ROOT, run_tool
+
+    if prebuilt := os.environ.get("DESCENT_SITE"):
+        return Path(prebuilt).resolve()
+    out = tmp_path_factory.mktemp("book")
+    started = time.perf_counter()
+    result = run_tool(
+        [str(ROOT / ".venv" / "bin" / "jupyter-book"), "build", str(ROOT),
+         "--path-output", str(out), "-W", "-n", "--keep-going"],
+        DESCENT_STATIC="1",
+    )
+    elapsed = time.perf_counter() - started
+    print(f"\nclean book build: {elapsed:.1f} s")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    return out / "_build" / "html"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Chromium driven by Playwright (tests/browser.py), shared by the session.
+    Skipped where no Chromium is found, failed under CI."""
+    from browser import chromium
+
+    with chromium() as launched:
+        yield launched

@@ -1,17 +1,17 @@
 """The website builds from scratch, strictly: every page executes, no warning at all.
 
-Built into a scratch folder with an empty execution cache, so a change in the
-`descent` library (which jupyter-cache does not see) is always re-executed here.
+Built (by the `site` fixture of conftest.py) into a scratch folder with an empty execution
+cache, so a change in the `descent` library (which jupyter-cache does not see) is always
+re-executed here.
 """
 
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 import yaml
-from nbtools import ROOT, run_tool
+from nbtools import ROOT
 
 
 def toc_pages() -> list[str]:
@@ -22,19 +22,7 @@ def toc_pages() -> list[str]:
     return pages
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    started = time.perf_counter()
-    result = run_tool(
-        [str(ROOT / ".venv" / "bin" / "jupyter-book"), "build", str(ROOT),
-         "--path-output", str(out), "-W", "-n", "--keep-going"],
-        DESCENT_STATIC="1",
-    )
-    elapsed = time.perf_counter() - started
-    print(f"\nclean book build: {elapsed:.1f} s")
-    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
-    return out / "_build" / "html"
+# The `site` fixture (the strict build, shared with the browser tests) is in conftest.py.
 
 
 @pytest.mark.parametrize("page", toc_pages())
@@ -69,4 +57,5 @@ def test_site_loads_no_script_from_the_network(site):
         html = (site / f"{page}.html").read_text()
         remote = re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?:)?//[^"]+"', html)
         assert not remote, f"{page} loads {remote} from the network"
-        assert "_static/mathjax/tex-chtml.js" in html, f"{page} does not load the local MathJax"
+        if 'class="math' in html:  # Sphinx loads MathJax only on pages with mathematics
+            assert "_static/mathjax/tex-chtml.js" in html, f"{page} does not load the local MathJax"
