@@ -278,20 +278,18 @@ def test_ema_debiased_mutants(mutant, message):
 # ---------------------------------------------------------------- a model's parameters
 
 
-def structure(params, values):
-    keys = list(params) if isinstance(params, dict) else range(len(params))
-    if isinstance(params, dict):
-        return dict(zip(keys, values, strict=True))
-    return list(values)
+def keys_of(params):
+    return list(params) if isinstance(params, dict) else range(len(params))
 
 
 def each(fn):
     """An average_parameters that applies ``fn(avg, p, n, decay)`` to each array."""
     def average_parameters(averaged, params, n_averaged, decay=None):
-        keys = list(params) if isinstance(params, dict) else range(len(params))
+        keys = keys_of(params)
         values = [fn(np.asarray(averaged[k], dtype=float), np.asarray(params[k], dtype=float),
                      n_averaged, decay) for k in keys]
-        return structure(params, values), n_averaged + 1
+        new = dict(zip(keys, values, strict=True)) if isinstance(params, dict) else values
+        return new, n_averaged + 1
     return average_parameters
 
 
@@ -365,8 +363,7 @@ def ema_by_default(averaged, params, n_averaged, decay=0.999):
 
 def params_in_place(averaged, params, n_averaged, decay=None):
     new, n = answers.average_parameters(averaged, params, n_averaged, decay)
-    keys = list(params) if isinstance(params, dict) else range(len(params))
-    for k in keys:
+    for k in keys_of(params):
         params[k] *= 2.0
         params[k] /= 2.0
         params[k] += 1.0

@@ -20,12 +20,16 @@ lenet5, train_one_epoch, evaluate, CourseAdam = (
     answers.lenet5, answers.train_one_epoch, answers.evaluate, answers.CourseAdam)
 
 
-def probes(**names):
-    """The notebook's probes over the model answers, with some names replaced."""
-    namespace = {"lenet5": lenet5, "train_one_epoch": train_one_epoch, "evaluate": evaluate,
-                 "CourseAdam": CourseAdam, **names}
+def named_probes(namespace):
+    """The notebook's probes over the names in ``namespace``, by what they probe."""
     return dict(zip(("lenet5", "training", "epoch", "evaluate", "adam"), adapters(namespace),
                     strict=True))
+
+
+def probes(**names):
+    """The notebook's probes over the model answers, with some names replaced."""
+    return named_probes({"lenet5": lenet5, "train_one_epoch": train_one_epoch,
+                         "evaluate": evaluate, "CourseAdam": CourseAdam, **names})
 
 
 def fails(check, probe, *needles, **kwargs):
@@ -117,8 +121,7 @@ def test_stubs_raise():
 
 def test_a_missing_name_says_so():
     namespace = probes()
-    bare = dict(zip(("lenet5", "training", "epoch", "evaluate", "adam"), adapters({}),
-                    strict=True))
+    bare = named_probes({})
     with pytest.raises(NameError, match="lenet5 is not defined"):
         checks.check_lenet5(bare["lenet5"])
     assert namespace  # the full namespace still works

@@ -337,12 +337,6 @@ def plateau_with(**fixed):
     return rule
 
 
-def plateau_no_cooldown(metric, lr, state, factor=0.1, patience=10, threshold=1e-4,
-                        cooldown=0, min_lr=0.0, mode="min", eps=1e-8):
-    return answers.reduce_on_plateau(metric, lr, state, factor, patience, threshold, 0,
-                                     min_lr, mode, eps)
-
-
 def plateau_greater_equal(metric, lr, state, factor=0.1, patience=10, threshold=1e-4,
                           cooldown=0, min_lr=0.0, mode="min", eps=1e-8):
     return answers.reduce_on_plateau(metric, lr, state, factor, patience - 1, threshold,
@@ -399,7 +393,7 @@ def plateau_other_defaults(metric, lr, state, factor=0.5, patience=10, threshold
 @pytest.mark.parametrize(
     "mutant, kwargs, hint",
     [
-        (plateau_no_cooldown, {"seed": 11, "patience": 3, "factor": 0.5, "cooldown": 2},
+        (plateau_with(cooldown=0), {"seed": 11, "patience": 3, "factor": 0.5, "cooldown": 2},
          "during the cooldown"),
         (plateau_with(threshold=0.0), {}, "relative threshold"),
         (plateau_greater_equal, {}, "not ≥ patience"),

@@ -311,6 +311,9 @@ def check_average_parameters(average_parameters, seed=0, layers=(3, 2, 1), snaps
     swa = _averaged_model(model, decay, ema_fn)
     mode = "equal average" if decay is None else f"EMA, decay = {decay:g}"
     name = f"average_parameters ({mode}, {container} of {len(names)} arrays)"
+    extra = {} if decay is None else {"decay": decay}
+    rule = ("n_averaged = 0: copy; then a ← a + (p − a)/(n_averaged + 1)" if decay is None
+            else "n_averaged = 0: copy; then a ← β·a + (1 − β)·p")
     averaged, current = _values(swa.module), _values(model)
 
     for k in range(1, snapshots + 1):
@@ -327,7 +330,6 @@ def check_average_parameters(average_parameters, seed=0, layers=(3, 2, 1), snaps
         else:
             given_avg = [averaged[n].copy() for n in names]
             given_params = [current[n].copy() for n in names]
-        extra = {} if decay is None else {"decay": decay}
         result = average_parameters(given_avg, given_params, k - 1, **extra)
         for i, n in enumerate(names):
             key = n if container == "dict" else i
@@ -336,8 +338,6 @@ def check_average_parameters(average_parameters, seed=0, layers=(3, 2, 1), snaps
         new_avg, new_n = _pair(result, name, "(new_averaged, new_n_averaged)")
         where = f"{name}, update {k} (n_averaged = {k - 1})"
         got = _read_average(where, new_avg, names, container)
-        rule = ("n_averaged = 0: copy; then a ← a + (p − a)/(n_averaged + 1)" if decay is None
-                else "n_averaged = 0: copy; then a ← β·a + (1 − β)·p")
         for n in names:
             old, p = averaged[n], current[n]
             compare_with_hint(

@@ -28,13 +28,15 @@ the hint; the verdict always comes from the oracle.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from descent.checks._compare import as_float_array, assert_close, assert_unchanged
 from descent.checks._oracle import float64_tensor
-from descent.checks._trajectory import _diagnose, _pair
+from descent.checks._trajectory import _diagnose, _pair, compare_with_hint
 from descent.gradcheck import numerical_gradient, rel_error
 
 #: PyTorch's default δ, the default of every function of the chapter.
@@ -135,6 +137,15 @@ def _assert_plain(value, name: str, what: str = "cache", depth: int = 0) -> None
         "numbers, tuples, lists and dicts with string keys in it")
 
 
+def _unchanged_after(call, name: str, inputs: dict):
+    """``call()``'s result; fails if the call modified an array of ``inputs`` (what -> array)."""
+    saved = {what: x.copy() for what, x in inputs.items()}
+    result = call()
+    for what, before in saved.items():
+        assert_unchanged(name, before, inputs[what], f"the {what} it was given")
+    return result
+
+
 def _triple(result, name: str) -> tuple:
     if not isinstance(result, tuple | list) or len(result) != 3:
         raise AssertionError(f"{name}: return a triple (dA, dgamma, dbeta), got a "
@@ -199,11 +210,8 @@ _FORWARD_HINT = ("per feature (column): μ = mean over the batch, σ = √(δ + 
 
 def _forward_output(batchnorm_forward, A, gamma, beta, name, **eps_argument):
     """Call the student's forward on copies, check its inputs and output; (out, cache)."""
-    saved = A.copy(), gamma.copy(), beta.copy()
-    result = batchnorm_forward(A, gamma, beta, **eps_argument)
-    for before, after, what in zip(saved, (A, gamma, beta), ("A", "gamma", "beta"),
-                                   strict=True):
-        assert_unchanged(name, before, after, f"the {what} it was given")
+    result = _unchanged_after(partial(batchnorm_forward, A, gamma, beta, **eps_argument), name,
+                              {"A": A, "gamma": gamma, "beta": beta})
     out, cache = _pair(result, name, "(out, cache)")
     out = as_float_array(out, name, "output")
     return out, cache
@@ -278,18 +286,18 @@ def _check_gradients(name, got, A, gamma, beta, dout, eps) -> None:
                          zip(got, ("dA", "dgamma", "dbeta"), strict=True))
     expected = _autograd(A, gamma, beta, dout, eps)
     n = len(A)
-    assert_close(name, dbeta, expected[2], what="dbeta", hint=_diagnose(dbeta, {
+    compare_with_hint(name, dbeta, expected[2], lambda: {
         "sum over the batch (axis 0), not the mean": expected[2] / n,
         "that is dγ; dβ = Σ_i dout (β is added to every example)": expected[1],
-    }, "dβ = Σ_i dout_i, a sum over the batch (axis 0), one value per feature"))
-    assert_close(name, dgamma, expected[1], what="dgamma", hint=_diagnose(dgamma, {
+    }, "dβ = Σ_i dout_i, a sum over the batch (axis 0), one value per feature", "dbeta")
+    compare_with_hint(name, dgamma, expected[1], lambda: {
         "that is dβ; dγ = Σ_i dout_i ⊙ Â_i": expected[2],
         "use the normalized Â, not A: dγ = Σ_i dout_i ⊙ Â_i": np.sum(dout * A, axis=0),
         "sum over the batch (axis 0), not the mean": expected[1] / n,
-    }, "dγ = Σ_i dout_i ⊙ Â_i, a sum over the batch (axis 0), one value per feature"))
-    assert_close(name, dA, expected[0], what="dA", hint=_diagnose(
-        dA, _dA_mistakes(A, gamma, dout, eps),
-        "dA = γ/(N·σ) ⊙ (N·dout − Σ_i dout_i − Â ⊙ Σ_i dout_i ⊙ Â_i), per feature"))
+    }, "dγ = Σ_i dout_i ⊙ Â_i, a sum over the batch (axis 0), one value per feature", "dgamma")
+    compare_with_hint(name, dA, expected[0], lambda: _dA_mistakes(A, gamma, dout, eps),
+                      "dA = γ/(N·σ) ⊙ (N·dout − Σ_i dout_i − Â ⊙ Σ_i dout_i ⊙ Â_i), per feature",
+                      "dA")
 
 
 def check_batchnorm_backward(batchnorm_forward, batchnorm_backward, seed=0, shape=(6, 4),
@@ -341,6 +349,16 @@ def _torch_running(running_mean, running_var, A, momentum) -> tuple[np.ndarray, 
     return _numpy(mean), _numpy(var)
 
 
+def _running_mean_mistakes(running_mean, running_var, A, momentum) -> dict:
+    return {
+        "momentum weighs the NEW batch, as in PyTorch: running ← (1 − m)·running + m·batch "
+        "(you used Keras' convention)": _torch_running(running_mean, running_var, A,
+                                                       1.0 - momentum)[0],
+        "return the updated running mean first, then the running variance":
+            _torch_running(running_mean, running_var, A, momentum)[1],
+    }
+
+
 def _running_mistakes(running_mean, running_var, A, momentum) -> dict:
     a = float64_tensor(A)
     biased = _numpy(a.var(0, unbiased=False))
@@ -369,27 +387,22 @@ def check_update_running_stats(update_running_stats, seed=0, shape=(16, 4), step
     oracle = running_mean.copy(), running_var.copy()
     for t in range(1, steps + 1):
         A = _batch(seed + 1000 * t, shape, offset, scale)[0]
-        saved = A.copy(), running_mean.copy(), running_var.copy()
-        result = update_running_stats(running_mean, running_var, A, momentum=momentum)
-        for before, after, what in zip(saved, (A, running_mean, running_var),
-                                       ("A", "running_mean", "running_var"), strict=True):
-            assert_unchanged(name, before, after, f"the {what} it was given")
+        result = _unchanged_after(
+            partial(update_running_stats, running_mean, running_var, A, momentum=momentum), name,
+            {"A": A, "running_mean": running_mean, "running_var": running_var})
         new_mean, new_var = (as_float_array(x, name, what) for x, what in zip(
             _pair(result, name, "(running_mean, running_var)"),
             ("running_mean", "running_var"), strict=True))
         expected = _torch_running(*oracle, A, momentum)
         where = f"{name}, after {t} batch{'es' if t > 1 else ''}"
-        mean_hint = _diagnose(new_mean, {
-            "momentum weighs the NEW batch, as in PyTorch: running ← (1 − m)·running + "
-            "m·batch (you used Keras' convention)": _torch_running(
-                *oracle, A, 1.0 - momentum)[0],
-            "return the updated running mean first, then the running variance":
-                expected[1],
-        }, "running_mean ← (1 − m)·running_mean + m·mean(A, axis=0)")
-        assert_close(where, new_mean, expected[0], what="running_mean", hint=mean_hint)
-        var_hint = _diagnose(new_var, _running_mistakes(*oracle, A, momentum),
-                             "running_var ← (1 − m)·running_var + m·var(A, axis=0, ddof=1)")
-        assert_close(where, new_var, expected[1], what="running_var", hint=var_hint)
+        compare_with_hint(where, new_mean, expected[0],
+                          partial(_running_mean_mistakes, *oracle, A, momentum),
+                          "running_mean ← (1 − m)·running_mean + m·mean(A, axis=0)",
+                          "running_mean")
+        compare_with_hint(where, new_var, expected[1],
+                          partial(_running_mistakes, *oracle, A, momentum),
+                          "running_var ← (1 − m)·running_var + m·var(A, axis=0, ddof=1)",
+                          "running_var")
         running_mean, running_var, oracle = new_mean, new_var, expected
 
     A = _batch(seed + 1, shape, offset, scale)[0]
@@ -424,12 +437,9 @@ def _eval_mistakes(A, gamma, beta, mean, var, eps) -> dict:
 
 
 def _eval_output(batchnorm_eval, A, gamma, beta, mean, var, name, **eps_argument):
-    inputs = (A, gamma, beta, mean, var)
-    saved = [x.copy() for x in inputs]
-    out = batchnorm_eval(*inputs, **eps_argument)
-    for before, after, what in zip(saved, inputs, ("A", "gamma", "beta", "running_mean",
-                                                   "running_var"), strict=True):
-        assert_unchanged(name, before, after, f"the {what} it was given")
+    out = _unchanged_after(partial(batchnorm_eval, A, gamma, beta, mean, var, **eps_argument),
+                           name, {"A": A, "gamma": gamma, "beta": beta, "running_mean": mean,
+                                  "running_var": var})
     return as_float_array(out, name, "output")
 
 
@@ -446,9 +456,9 @@ def check_batchnorm_eval(batchnorm_eval, seed=0, shape=(5, 4), eps=EPS, offset=2
     expected = _eval_forward(A, gamma, beta, mean, var, eps)
     out = _eval_output(batchnorm_eval, A.copy(), gamma.copy(), beta.copy(), mean.copy(),
                        var.copy(), name, eps=eps)
-    hint = _diagnose(out, _eval_mistakes(A, gamma, beta, mean, var, eps),
-                     "out = γ·(A − running_mean)/√(running_var + δ) + β")
-    assert_close(name, out, expected, hint=hint, what="output")
+    compare_with_hint(name, out, expected,
+                      lambda: _eval_mistakes(A, gamma, beta, mean, var, eps),
+                      "out = γ·(A − running_mean)/√(running_var + δ) + β", "output")
 
     for i in range(min(len(A), 3)):
         where = f"batchnorm_eval (example {i} alone, A of shape (1, {shape[1]}))"

@@ -23,6 +23,8 @@ choose the hint; the verdict always comes from the oracle.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -82,10 +84,17 @@ def _problem(problem: str, seed: int, shape) -> tuple[np.ndarray, object]:
     return theta0, QuadraticGradient(hessian, rng.normal(0.0, 1.0, size=shape))
 
 
-def _first_bad_row(name: str, got: np.ndarray, expected: np.ndarray, hint: str, row: str):
-    """Compare row by row, so that the message names the first step that goes wrong."""
-    for t in range(expected.shape[0]):
-        assert_close(f"{name}, {row} {t}", got[t], expected[t], hint=hint)
+def _first_bad_row(name: str, got: np.ndarray, expected: np.ndarray, variants: Callable,
+                   default: str, row: str):
+    """Compare row by row, so that the message names the first step that goes wrong; only
+    then compute ``variants()`` (hint -> result of a known mistake) to choose the hint."""
+    try:
+        assert_close(name, got, expected)
+    except AssertionError:
+        with np.errstate(all="ignore"):
+            hint = _diagnose(got, variants(), default)
+        for t in range(expected.shape[0]):
+            assert_close(f"{name}, {row} {t}", got[t], expected[t], hint=hint)
 
 
 # ---------------------------------------------------------------- gradient descent
@@ -128,8 +137,9 @@ def check_gradient_descent(gradient_descent, seed=0, problem="quadratic", shape=
         raise AssertionError(f"{name}: the trajectory has shape {got.shape}, expected "
                              f"{expected.shape} — {hint}")
     final = np.broadcast_to(expected[-1], expected.shape)
-    with np.errstate(all="ignore"):
-        variants = {
+
+    def variants():
+        return {
             "step AGAINST the gradient: θ ← θ − lr·∇J(θ); adding it climbs the loss":
                 _torch_gd(grad_fn, saved, lr, steps, maximize=True),
             "every row is the last point: you stored the same array at each step and then "
@@ -142,8 +152,9 @@ def check_gradient_descent(gradient_descent, seed=0, problem="quadratic", shape=
                 saved - lr * np.multiply.outer(np.arange(steps + 1), grad_fn(saved)),
             "multiply the gradient by the learning rate lr": _torch_gd(grad_fn, saved, 1.0, steps),
         }
-    hint = _diagnose(got, variants, "θ_{t+1} = θ_t − lr·grad_fn(θ_t), rows θ₀ … θ_T")
-    _first_bad_row(name, got, expected, hint, "row")
+
+    _first_bad_row(name, got, expected, variants,
+                   "θ_{t+1} = θ_t − lr·grad_fn(θ_t), rows θ₀ … θ_T", "row")
 
 
 # ---------------------------------------------------------------- mini-batches
@@ -316,24 +327,26 @@ def check_minibatch_sgd(minibatch_sgd, seed=0, n=12, dim=3, batch_size=5, epochs
             hint = "one row per epoch (not per step), θ₀ first: shape (epochs + 1, d)"
         raise AssertionError(f"{name}: the result has shape {got.shape}, expected "
                              f"{expected.shape} — {hint}")
-    variants = {
-        "the loss has a ½: its gradient is (1/m)·X_Bᵀ(X_Bθ − y_B), without a factor 2":
-            _torch_minibatch_sgd(*args, loss="mse"),
-        "average over the batch: the gradient is (1/m)·X_Bᵀ(X_Bθ − y_B), not the sum":
-            _torch_minibatch_sgd(*args, loss="half_sum"),
-        "divide by the size of THIS batch, m = len(batch): the last batch is shorter":
-            _torch_minibatch_sgd(*args, loss="per_batch_size"),
-        "keep the last, shorter batch: every sample is used once per epoch":
-            _torch_minibatch_sgd(*args, drop_last=True),
-        "shuffle every epoch: order = rng.permutation(n), not 0, 1, …, n − 1":
-            _torch_minibatch_sgd(*args, orders="fixed"),
-        "every epoch uses the same order: create rng = np.random.default_rng(seed) ONCE, "
-        "before the loop over epochs, and call rng.permutation(n) at each epoch":
-            _torch_minibatch_sgd(*args, orders="same"),
-    }
-    hint = _diagnose(got, variants, "per epoch: order = rng.permutation(n); for each batch B: "
-                     "θ ← θ − lr·(1/|B|)·X_Bᵀ(X_Bθ − y_B)")
-    _first_bad_row(name, got, expected, hint, "after epoch")
+
+    def variants():
+        return {
+            "the loss has a ½: its gradient is (1/m)·X_Bᵀ(X_Bθ − y_B), without a factor 2":
+                _torch_minibatch_sgd(*args, loss="mse"),
+            "average over the batch: the gradient is (1/m)·X_Bᵀ(X_Bθ − y_B), not the sum":
+                _torch_minibatch_sgd(*args, loss="half_sum"),
+            "divide by the size of THIS batch, m = len(batch): the last batch is shorter":
+                _torch_minibatch_sgd(*args, loss="per_batch_size"),
+            "keep the last, shorter batch: every sample is used once per epoch":
+                _torch_minibatch_sgd(*args, drop_last=True),
+            "shuffle every epoch: order = rng.permutation(n), not 0, 1, …, n − 1":
+                _torch_minibatch_sgd(*args, orders="fixed"),
+            "every epoch uses the same order: create rng = np.random.default_rng(seed) ONCE, "
+            "before the loop over epochs, and call rng.permutation(n) at each epoch":
+                _torch_minibatch_sgd(*args, orders="same"),
+        }
+
+    _first_bad_row(name, got, expected, variants, "per epoch: order = rng.permutation(n); "
+                   "for each batch B: θ ← θ − lr·(1/|B|)·X_Bᵀ(X_Bθ − y_B)", "after epoch")
 
 
 # ---------------------------------------------------------------- the largest stable step

@@ -28,7 +28,7 @@ names the one the student's result matches.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cache
 
 import numpy as np
@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from descent.checks._compare import as_float_array, assert_close
+from descent.checks._oracle import float64_tensor
 from descent.checks._trajectory import _diagnose, _matches, _torch_run
 from descent.lab.probes import load_state, plain_state, probe_net
 
@@ -61,6 +62,16 @@ def _as_dict(value, name: str) -> dict:
         _fail(f"{name}: the probe returned a {type(value).__name__}; was the setup cell run "
               "unchanged?")
     return value
+
+
+def _diagnose_steps(got, hints: Iterable[tuple[str, Callable]], default: str) -> str:
+    """The hint of the first (hint, make) whose ``make()`` gives ``got``: a known mistake,
+    computed only until one matches (a hint may come several times, with other makes)."""
+    with np.errstate(all="ignore"):
+        for hint, make in hints:
+            if _matches(got, make()):
+                return hint
+    return default
 
 
 # ---------------------------------------------------------------- LeNet-5
@@ -126,8 +137,8 @@ def check_lenet5(probe: Callable, seed: int = 0, batch: int = 4, scale: float = 
     labels = rng.integers(0, 10, size=batch)
     result = _as_dict(probe(x, labels, seed), "lenet5")
     params = _check_structure(result)
-    weights = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in params]
-    x_t = torch.tensor(x, dtype=torch.float64)
+    weights = [float64_tensor(p, grad=True) for p in params]
+    x_t = float64_tensor(x)
     expected = lenet5_forward(weights, x_t)
     if result.get("forward_error"):
         _fail(f"lenet5: the model fails on a batch of shape {x.shape} in float64: "
@@ -140,10 +151,10 @@ def check_lenet5(probe: Callable, seed: int = 0, batch: int = 4, scale: float = 
         assert_close("lenet5", got, expected.detach().numpy(), what="output")
     except AssertionError as error:
         with torch.no_grad():
-            variants = {hint: make().numpy() for hint, make in _forward_hints(weights, x_t).items()}
-        hint = _diagnose(got, variants, "compare your layers, in order, with the table of "
-                         "the task: conv(5×5, padding 2) → ReLU → max-pool 2 → conv(5×5) → "
-                         "ReLU → max-pool 2 → flatten → 120 → 84 → 10")
+            hint = _diagnose_steps(got, _forward_hints(weights, x_t).items(),
+                                   "compare your layers, in order, with the table of the task: "
+                                   "conv(5×5, padding 2) → ReLU → max-pool 2 → conv(5×5) → "
+                                   "ReLU → max-pool 2 → flatten → 120 → 84 → 10")
         raise AssertionError(f"{error} — {hint}") from None
     if result.get("grad_error") or any(result.get("unused", [])):
         _fail("lenet5: no gradient reaches some parameters "
@@ -392,14 +403,6 @@ def _adam_hints(theta, grad, before, hyper) -> list[tuple[str, Callable]]:
     ]
 
 
-def _diagnose_steps(got, hints: list[tuple[str, Callable]], default: str) -> str:
-    with np.errstate(all="ignore"):
-        for hint, make in hints:
-            if _matches(got, make()):
-                return hint
-    return default
-
-
 def check_course_adam(probe: Callable, seed: int = 0, steps: int = 25,
                       shapes=((3,), (2, 2)), groups: list | None = None,
                       missing: dict | None = None, closure: bool = False, **hyper) -> None:
@@ -417,7 +420,7 @@ def check_course_adam(probe: Callable, seed: int = 0, steps: int = 25,
         got = defaults.get(key)
         if got is None or not np.allclose(as_float_array(got, "CourseAdam", key), want):
             _fail(f"CourseAdam: the default {key} is {got!r}, expected {want} (Adam's)")
-    params = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in quadratic.start]
+    params = [float64_tensor(p, grad=True) for p in quadratic.start]
     arg = params if groups is None else [
         {**{k: v for k, v in g.items() if k != "params"}, "params": [params[i] for i in
                                                                       g["params"]]}
@@ -430,7 +433,7 @@ def check_course_adam(probe: Callable, seed: int = 0, steps: int = 25,
     for t, grads in enumerate(quadratic.log, start=1):
         before = [dict(_torch_state(oracle.state.get(p, {}))) for p in params]
         for p, g in zip(params, grads, strict=True):
-            p.grad = None if g is None else torch.tensor(g, dtype=torch.float64)
+            p.grad = None if g is None else float64_tensor(g)
         oracle.step()
         for i, p in enumerate(params):
             where = f"CourseAdam: step {t}, parameter {i}"

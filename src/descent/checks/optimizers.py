@@ -36,6 +36,7 @@ from descent.checks._oracle import float64_tensor
 from descent.checks._trajectory import (
     _pair,
     _torch_run,
+    _torch_step,
     assert_state_unchanged,
     compare_with_hint,
     require_state_keys,
@@ -87,8 +88,8 @@ class _Step:
 
     def run(self, optimizer_class, hyper: dict, **state_changes) -> np.ndarray:
         """θ after PyTorch's step from this step's input, with altered hyper or state."""
-        return _torch_run(optimizer_class, self.theta, self.grad,
-                          {**self.before, **state_changes}, **hyper)[0]
+        return _torch_step(optimizer_class, self.theta, self.grad,
+                           {**self.before, **state_changes}, **hyper)
 
 
 @dataclass
@@ -148,21 +149,18 @@ def _trajectory(rule: _Rule, student, hyper: dict, label: str, seed, shape, step
         compare_with_hint(f"{where}, θ", new_theta, expected,
                           lambda step=step: rule.theta_hints(step), rule.default_hint, "new theta")
         read = _read_state(where, new_state, rule.keys)
-        state_hints = None
         for key, value in rule.course_state(step).items():
-            def hints(key=key, step=step):
-                nonlocal state_hints
-                state_hints = rule.state_hints(step) if state_hints is None else state_hints
-                return state_hints.get(key, {})
-            compare_with_hint(f"{where}, state['{key}']", read[key], value, hints,
+            compare_with_hint(f"{where}, state['{key}']", read[key], value,
+                              lambda key=key, step=step: rule.state_hints(step).get(key, {}),
                               f"store {rule.keys[key]}", f"state['{key}']")
         path.append((new_theta, read))
         theta, state, oracle_state = new_theta, new_state, oracle_after
     return path
 
 
-def _check_defaults(rule: _Rule, student, defaults: str, seed=0, shape=(4,), steps=3) -> None:
-    """A few calls without hyper-parameters follow the oracle built with PyTorch's defaults."""
+def _check_defaults(rule: _Rule, oracle: Callable, student, defaults: str, seed=0, shape=(4,),
+                    steps=3) -> None:
+    """A few calls without hyper-parameters follow ``oracle``, built with PyTorch's defaults."""
     name = f"{rule.name} (called without hyper-parameters)"
     problem = _Quadratic(seed + 1, shape, steps, 1.0)
     theta, state, oracle_state = problem.theta0.copy(), {}, rule.initial(problem.shape)
@@ -170,17 +168,27 @@ def _check_defaults(rule: _Rule, student, defaults: str, seed=0, shape=(4,), ste
         g = problem.grad(theta, t)
         new_theta, state = _pair(student(theta.copy(), g.copy(), state), name,
                                  "(new_theta, new_state)")
-        expected, oracle_state = rule.oracle(theta, g, oracle_state, t)
+        expected, oracle_state = oracle(theta, g, oracle_state, t)
         assert_close(f"{name}, after {t} step{'s' if t > 1 else ''}", new_theta, expected,
                      what="new theta", hint=f"the defaults are PyTorch's: {defaults}")
         theta = as_float_array(new_theta, name, "new theta")
 
 
-def _zeros(*keys, step=True, **numbers) -> Callable:
+def _first_growth(path, key: str, lr, eps) -> int | None:
+    """The first step (2, 3, …) after which ``state[key]`` (a sum or maximum of g²) decreased,
+    so that the effective step η/(√state[key] + ε) grew; None when it never did."""
+    for t in range(1, len(path)):
+        previous, current = path[t - 1][1][key], path[t][1][key]
+        if np.any(current < previous) or np.any(
+                lr / (np.sqrt(current) + eps) > lr / (np.sqrt(previous) + eps)):
+            return t + 1
+    return None
+
+
+def _zeros(*keys, **numbers) -> Callable:
     """The PyTorch state before the first step: ``keys`` at 0, ``step`` = 0, ``numbers``."""
     def initial(shape):
-        state = {"step": 0} if step else {}
-        return {**state, **{k: np.zeros(shape) for k in keys}, **numbers}
+        return {"step": 0, **{k: np.zeros(shape) for k in keys}, **numbers}
     return initial
 
 
@@ -268,7 +276,8 @@ def _check_sgd(name, student, seed, shape, steps, scale, lr, momentum, nesterov)
     rule = _sgd_rule(name, lr, momentum, nesterov)
     path = _trajectory(rule, student, {"lr": lr, "momentum": momentum}, _label(
         lr=lr, momentum=momentum), seed, shape, steps, scale)
-    _check_defaults(_sgd_rule(name, 0.01, 0.9, nesterov), student, "lr=0.01, momentum=0.9")
+    _check_defaults(rule, _torch_oracle(torch.optim.SGD, lr=0.01, momentum=0.9,
+                                        nesterov=nesterov), student, "lr=0.01, momentum=0.9")
     # Cross-link: with momentum = 0 the rule is plain gradient descent θ − ηg, whatever
     # velocity the state holds.
     theta, state = path[-1]
@@ -325,14 +334,10 @@ def check_adagrad_step(adagrad_step, seed=0, shape=(5,), steps=30, lr=0.5, eps=1
         lambda step: {"sum": {"G is the running SUM: add g² to the previous G":
                               step.grad * step.grad}})
     path = _trajectory(rule, adagrad_step, hyper, _label(**hyper), seed, shape, steps, scale)
-    for t in range(1, len(path)):
-        previous, current = path[t - 1][1]["sum"], path[t][1]["sum"]
-        if np.any(current < previous) or np.any(
-                lr / (np.sqrt(current) + eps) > lr / (np.sqrt(previous) + eps)):
-            raise AssertionError("adagrad_step: the sum G decreased (so the effective step "
-                                 f"η/(√G + ε) grew) at step {t + 1} — G only accumulates g² ≥ 0")
-    _check_defaults(_Rule(**{**rule.__dict__, "oracle": _torch_oracle(torch.optim.Adagrad)}),
-                    adagrad_step, "lr=0.01, eps=1e-10")
+    if (t := _first_growth(path, "sum", lr, eps)) is not None:
+        raise AssertionError("adagrad_step: the sum G decreased (so the effective step "
+                             f"η/(√G + ε) grew) at step {t} — G only accumulates g² ≥ 0")
+    _check_defaults(rule, _torch_oracle(torch.optim.Adagrad), adagrad_step, "lr=0.01, eps=1e-10")
 
 
 def check_adadelta_step(adadelta_step, seed=0, shape=(5,), steps=30, lr=1.0, rho=0.9, eps=1e-6,
@@ -371,7 +376,7 @@ def check_adadelta_step(adadelta_step, seed=0, shape=(5,), steps=30, lr=1.0, rho
         "E[g²] ← ρE[g²] + (1 − ρ)g²; Δ = √(E[Δ²] + ε)/√(E[g²] + ε)·g; E[Δ²] ← ρE[Δ²] + "
         "(1 − ρ)Δ²; θ ← θ − lr·Δ", state_hints)
     _trajectory(rule, adadelta_step, hyper, _label(**hyper), seed, shape, steps, scale)
-    _check_defaults(_Rule(**{**rule.__dict__, "oracle": _torch_oracle(torch.optim.Adadelta)}),
+    _check_defaults(rule, _torch_oracle(torch.optim.Adadelta),
                     adadelta_step, "lr=1.0, rho=0.9, eps=1e-6")
 
 
@@ -402,7 +407,7 @@ def check_rmsprop_step(rmsprop_step, seed=0, shape=(5,), steps=30, lr=0.01, alph
         {"square_avg": "s (the decaying average of g²)"}, _same("square_avg"), theta_hints,
         "s ← α·s + (1 − α)·g² (s = 0 at first), then θ ← θ − η·g/(√s + ε)")
     _trajectory(rule, rmsprop_step, hyper, _label(**hyper), seed, shape, steps, scale)
-    _check_defaults(_Rule(**{**rule.__dict__, "oracle": _torch_oracle(torch.optim.RMSprop)}),
+    _check_defaults(rule, _torch_oracle(torch.optim.RMSprop),
                     rmsprop_step, "lr=0.01, alpha=0.99, eps=1e-8")
 
 
@@ -471,7 +476,7 @@ def check_adam_step(adam_step, seed=0, shape=(5,), steps=30, lr=0.05, betas=(0.9
                  "θ ← θ − η·m̂/(√v̂ + ε) with m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ)",
                  lambda step: _moment_hints(step, betas))
     _trajectory(rule, adam_step, hyper, _label(**hyper), seed, shape, steps, scale)
-    _check_defaults(_Rule(**{**rule.__dict__, "oracle": _torch_oracle(torch.optim.Adam)}),
+    _check_defaults(rule, _torch_oracle(torch.optim.Adam),
                     adam_step, "lr=1e-3, betas=(0.9, 0.999), eps=1e-8")
 
 
@@ -512,7 +517,7 @@ def check_adamax_step(adamax_step, seed=0, shape=(5,), steps=30, lr=0.05, betas=
                  "t ← t + 1; m ← β₁m + (1 − β₁)g; u ← max(β₂u, |g| + ε); "
                  "θ ← θ − η/(1 − β₁ᵗ)·m/u", state_hints)
     _trajectory(rule, adamax_step, hyper, _label(**hyper), seed, shape, steps, scale)
-    _check_defaults(_Rule(**{**rule.__dict__, "oracle": _torch_oracle(torch.optim.Adamax)}),
+    _check_defaults(rule, _torch_oracle(torch.optim.Adamax),
                     adamax_step, "lr=2e-3, betas=(0.9, 0.999), eps=1e-8")
 
 
@@ -532,9 +537,9 @@ def check_nadam_step(nadam_step, seed=0, shape=(5,), steps=30, lr=0.05, betas=(0
             "schedule μₜ = β₁(1 − ½·0.96^(tψ))": step.run(
                 torch.optim.NAdam, {**hyper, "momentum_decay": 1e9}),
             "this is Adam's step: Nadam mixes the gradient, weighted (1 − μₜ)/(1 − Π), with "
-            "the look-ahead momentum μₜ₊₁·m/(1 − Π·μₜ₊₁)": _torch_run(
+            "the look-ahead momentum μₜ₊₁·m/(1 − Π·μₜ₊₁)": _torch_step(
                 torch.optim.Adam, step.theta, step.grad, adam_state,
-                **{k: hyper[k] for k in ("lr", "betas", "eps")})[0],
+                **{k: hyper[k] for k in ("lr", "betas", "eps")}),
             "Π is the running product μ₁·μ₂·…·μₜ: multiply the previous mu_product by μₜ":
                 step.run(torch.optim.NAdam, hyper, mu_product=1.0),
         })
@@ -557,7 +562,7 @@ def check_nadam_step(nadam_step, seed=0, shape=(5,), steps=30, lr=0.05, betas=(0
             assert_close(f"nadam_step (momentum_decay={momentum_decay:g}), after {t} steps",
                          state["mu_product"], betas[0] ** t, what="state['mu_product']",
                          hint="as ψ → ∞, μₜ = β₁ for every t, so Π = β₁ᵗ")
-    _check_defaults(_Rule(**{**rule.__dict__, "oracle": _torch_oracle(torch.optim.NAdam)}),
+    _check_defaults(rule, _torch_oracle(torch.optim.NAdam),
                     nadam_step, "lr=2e-3, betas=(0.9, 0.999), eps=1e-8, momentum_decay=4e-3")
 
 
@@ -574,8 +579,8 @@ def check_amsgrad_step(amsgrad_step, seed=0, shape=(5,), steps=30, lr=0.05, beta
         adam = {k: step.before[k] for k in ("step", "exp_avg", "exp_avg_sq")}
         return _adam_hints(torch.optim.Adam, {**hyper, "amsgrad": True}, step, **{
             "this is Adam's step: AMSGrad divides by the largest v so far, "
-            "v_max ← max(v_max, v)": _torch_run(torch.optim.Adam, step.theta, step.grad, adam,
-                                                **hyper)[0],
+            "v_max ← max(v_max, v)": _torch_step(torch.optim.Adam, step.theta, step.grad, adam,
+                                                 **hyper),
             "take the maximum with the NEW v: update v first, then v_max ← max(v_max, v)":
                 step.theta - lr * step.after["exp_avg"] / (1 - betas[0] ** step.t) / (np.sqrt(
                     np.maximum(step.before["max_exp_avg_sq"], step.before["exp_avg_sq"])
@@ -596,16 +601,12 @@ def check_amsgrad_step(amsgrad_step, seed=0, shape=(5,), steps=30, lr=0.05, beta
                  "Adam's m and v; v_max ← max(v_max, v); θ ← θ − η·m̂/(√(v_max/(1 − β₂ᵗ)) + ε)",
                  state_hints)
     path = _trajectory(rule, amsgrad_step, hyper, _label(**hyper), seed, shape, steps, scale)
-    for t in range(1, len(path)):
-        previous, current = path[t - 1][1]["max_exp_avg_sq"], path[t][1]["max_exp_avg_sq"]
-        if np.any(current < previous) or np.any(
-                lr / (np.sqrt(current) + eps) > lr / (np.sqrt(previous) + eps)):
-            raise AssertionError(f"amsgrad_step: max_exp_avg_sq decreased at step {t + 1} — "
-                                 "it is the largest v so far, so it never decreases and the "
-                                 "effective step η/(√v_max + ε) never grows")
-    _check_defaults(_Rule(**{**rule.__dict__, "oracle": _torch_oracle(torch.optim.Adam,
-                                                                      amsgrad=True)}),
-                    amsgrad_step, "lr=1e-3, betas=(0.9, 0.999), eps=1e-8")
+    if (t := _first_growth(path, "max_exp_avg_sq", lr, eps)) is not None:
+        raise AssertionError(f"amsgrad_step: max_exp_avg_sq decreased at step {t} — it is the "
+                             "largest v so far, so it never decreases and the effective step "
+                             "η/(√v_max + ε) never grows")
+    _check_defaults(rule, _torch_oracle(torch.optim.Adam, amsgrad=True), amsgrad_step,
+                    "lr=1e-3, betas=(0.9, 0.999), eps=1e-8")
 
 
 # ---------------------------------------------------------------- delta-bar-delta
@@ -671,7 +672,7 @@ def check_delta_bar_delta_step(delta_bar_delta_step, seed=0, shape=(5,), steps=3
                  "δ̄ ← (1 − decay)g + decay·δ̄ (η = lr, δ̄ = 0 at first)", state_hints)
     path = _trajectory(rule, delta_bar_delta_step, hyper, _label(**hyper), seed, shape, steps,
                        scale)
-    previous = np.full(_Quadratic(seed, shape, 1, scale).theta0.shape, float(lr))
+    previous = np.full(tuple(shape), float(lr))
     for t, (_, state) in enumerate(path, start=1):
         rates = state["lr"]
         allowed = (np.isclose(rates, previous + kappa, rtol=1e-12, atol=1e-15)
@@ -681,8 +682,8 @@ def check_delta_bar_delta_step(delta_bar_delta_step, seed=0, shape=(5,), steps=3
             raise AssertionError(f"{name}, after {t} steps: a rate changed by something other "
                                  "than +κ or ×(1 − φ)")
         previous = rates
-    _check_defaults(_Rule(**{**rule.__dict__, "oracle": _delta_bar_delta_oracle(
-        0.01, 1e-3, 0.1, 0.7)}), delta_bar_delta_step, "lr=0.01, kappa=1e-3, phi=0.1, decay=0.7")
+    _check_defaults(rule, _delta_bar_delta_oracle(0.01, 1e-3, 0.1, 0.7), delta_bar_delta_step,
+                    "lr=0.01, kappa=1e-3, phi=0.1, decay=0.7")
 
 
 # ---------------------------------------------------------------- annealed gradient noise

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from descent.checks._compare import as_array_list, as_float_array, assert_close, assert_unchanged
 from descent.checks._oracle import float64_tensor
-from descent.checks._trajectory import _diagnose, _pair, _torch_step
+from descent.checks._trajectory import _diagnose, _pair, _torch_step, compare_with_hint
 from descent.gradcheck import numerical_gradient
 
 #: Standard errors allowed for a dropout frequency or mean: P(|N(0,1)| > 6) ≈ 2·10⁻⁹.
@@ -156,21 +156,23 @@ def check_sgd_step(sgd_step, seed=0, shape=(5,), steps=25, lr=0.1, weight_decay=
         reference.grad = float64_tensor(g)
         optimizer.step()
         expected = reference.detach().numpy().copy()
-        hint = _diagnose(new_param, _sgd_variants(*inputs[:1], g, lr, weight_decay, momentum,
-                                                  inputs[1]),
-                         "d_p = g + λθ; with momentum v ← d_p at the first step, then "
-                         "v ← μ·v + d_p; θ ← θ − lr·v")
-        assert_close(f"{name}, step {t}", new_param, expected, hint=hint, what="new param")
+        compare_with_hint(
+            f"{name}, step {t}", new_param, expected,
+            lambda g=g, inputs=inputs: _sgd_variants(inputs[0], g, lr, weight_decay, momentum,
+                                                     inputs[1]),
+            "d_p = g + λθ; with momentum v ← d_p at the first step, then v ← μ·v + d_p; "
+            "θ ← θ − lr·v", "new param")
         if momentum:
             expected_buffer = optimizer.state[reference]["momentum_buffer"].numpy()
             theta, old = inputs
-            buffer_hint = _diagnose(new_buffer, {
-                _COUPLED_HINT: g if old is None else momentum * old + g,
-                _DAMPENING_HINT: None if old is None else
-                momentum * old + (1 - momentum) * (g + weight_decay * theta),
-            }, "return the updated buffer v (first step: v = g + λθ, then v ← μ·v + g + λθ)")
-            assert_close(f"{name}, step {t}", new_buffer, expected_buffer,
-                         what="momentum buffer", hint=buffer_hint)
+            compare_with_hint(
+                f"{name}, step {t}", new_buffer, expected_buffer,
+                lambda g=g, theta=theta, old=old: {
+                    _COUPLED_HINT: g if old is None else momentum * old + g,
+                    _DAMPENING_HINT: None if old is None else
+                    momentum * old + (1 - momentum) * (g + weight_decay * theta),
+                }, "return the updated buffer v (first step: v = g + λθ, then v ← μ·v + g + λθ)",
+                "momentum buffer")
             buffer = as_float_array(new_buffer, name, "momentum buffer")
         param = new_param
 
@@ -247,10 +249,11 @@ def check_adamw_step(adamw_step, seed=0, shape=(6,), steps=30, lr=0.05, betas=(0
         optimizer.step()
         moments = optimizer.state[reference]
         where = f"{name}, step {t}"
-        hint = _diagnose(new[0], _adamw_variants(*state[:1], g, *state[1:], t, lr, betas, eps,
-                                                 weight_decay),
-                         "θ ← θ − lr·λ·θ, then θ ← θ − lr·m̂ / (√v̂ + ε)")
-        assert_close(where, new[0], reference.detach().numpy(), hint=hint, what="new param")
+        compare_with_hint(
+            where, new[0], reference.detach().numpy(),
+            lambda g=g, state=state, t=t: _adamw_variants(*state[:1], g, *state[1:], t, lr,
+                                                          betas, eps, weight_decay),
+            "θ ← θ − lr·λ·θ, then θ ← θ − lr·m̂ / (√v̂ + ε)", "new param")
         assert_close(where, new[1], moments["exp_avg"].numpy(), what="exp_avg",
                      hint="m ← β₁·m + (1 − β₁)·g, with the plain gradient g (no decay term)")
         assert_close(where, new[2], moments["exp_avg_sq"].numpy(), what="exp_avg_sq",

@@ -176,14 +176,14 @@ def check_step_lr(step_lr, lr0=0.1, step_size=10, gamma=0.5, steps=60):
     name = f"step_lr({_label(**hyper)})"
     steps = _horizon(max(steps, 3 * step_size))
     got = _schedule(step_lr, name, steps, **hyper)
-    expected = _torch_lrs(lambda opt: lr_scheduler.StepLR(opt, step_size, gamma), lr0, steps)
+    expected = _torch_lrs(lambda opt: lr_scheduler.StepLR(opt, step_size, gamma), lr0, steps + 1)
+    expected, one_step_early = expected[:-1], expected[1:]
     t = np.arange(steps + 1)
 
     def variants():
         return {
             "the first decay comes at step step_size, not one step earlier: steps 0 … "
-            "step_size − 1 use α₀ (⌊t/s⌋, not ⌊(t + 1)/s⌋)": _torch_lrs(
-                lambda opt: lr_scheduler.StepLR(opt, step_size, gamma), lr0, steps + 1)[1:],
+            "step_size − 1 use α₀ (⌊t/s⌋, not ⌊(t + 1)/s⌋)": one_step_early,
             "decay at step step_size, not one step later (⌊t/s⌋, not ⌊(t − 1)/s⌋)":
                 _shift(expected, -1),
             "γ is applied once every step_size steps, not at every step": _torch_lrs(
@@ -426,7 +426,7 @@ def check_reduce_on_plateau(reduce_on_plateau, seed=0, steps=80, lr=0.1, factor=
 
     defaults = {"factor": 0.1, "patience": 10, "threshold": 1e-4, "cooldown": 0,
                 "min_lr": 0.0, "mode": "min", "eps": 1e-8}
-    metrics = plateau_metrics(DEFAULTS_SEED, 80, 10, 1e-4)
+    metrics = plateau_metrics(DEFAULTS_SEED, 80, defaults["patience"], defaults["threshold"])
     _drive_plateau(reduce_on_plateau, "reduce_on_plateau (called without hyper-parameters)",
                    metrics, lr, defaults, _plateau_torch(metrics, lr, **defaults), call={},
                    default_hint="the defaults are ReduceLROnPlateau's: factor=0.1, "
