@@ -43,10 +43,19 @@ FIGSIZE = (7.0, 3.4)
 DPI = 100
 
 
-def figure(ncols: int = 1, nrows: int = 1, *, figsize=FIGSIZE, **subplot_kw):
-    """Return ``(fig, axes)``: a white-background figure that reads in light and dark themes."""
-    fig = Figure(figsize=figsize, dpi=DPI, layout="constrained", facecolor="white")
+def figure(ncols: int = 1, nrows: int = 1, *, figsize=FIGSIZE, margins: dict | None = None,
+           **subplot_kw):
+    """Return ``(fig, axes)``: a white-background figure that reads in light and dark themes.
+
+    The layout is constrained unless ``margins`` (``subplots_adjust`` arguments) fixes it: a
+    static twin renders dozens of frames, and the constrained layout, which measures every
+    tick label of every frame, makes each about twice as slow.
+    """
+    fig = Figure(figsize=figsize, dpi=DPI, layout=None if margins else "constrained",
+                 facecolor="white")
     axes = fig.subplots(nrows, ncols, squeeze=True, subplot_kw=subplot_kw or None)
+    if margins:
+        fig.subplots_adjust(**margins)
     return fig, axes
 
 
@@ -103,13 +112,16 @@ def draw_surface(ax, surface, *, levels: int = 25, resolution: int = 160) -> Non
     ax.set(xlim=surface.xlim, ylim=surface.ylim, title=surface.title, xlabel="x", ylabel="y")
 
 
-def draw_path(ax, path, *, color: str, label: str | None = None, markevery: int = 1) -> None:
+def draw_path(ax, path, *, color: str, label: str | None = None, markevery: int = 1,
+              **line_kw) -> None:
     """Draw an optimizer's trajectory, an array of shape (T, 2), from its start point.
 
     Matplotlib clips the line at the axes, so a diverging method visibly leaves the
-    frame; non-finite points are simply not drawn.
+    frame; non-finite points are simply not drawn. ``line_kw`` overrides the trajectory
+    line's properties (e.g. ``ls="--"``).
     """
     path = np.asarray(path, dtype=float)
-    ax.plot(path[:, 0], path[:, 1], color=color, lw=1.2, marker="o", ms=2.5,
-            markevery=markevery, label=label, clip_on=True)
+    style = {"lw": 1.2, "marker": "o", "ms": 2.5, **line_kw}
+    ax.plot(path[:, 0], path[:, 1], color=color, markevery=markevery, label=label,
+            clip_on=True, **style)
     ax.plot(*path[0], marker="o", ms=5, color="black", zorder=5)

@@ -29,8 +29,9 @@ from functools import cache
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator
 
-from descent.plots import PALETTE, draw_path, draw_surface
+from descent.plots import PALETTE, draw_path, draw_surface, major_ticks_only
 from descent.surfaces import SURFACES, Surface
 
 #: An iterate farther than this from the origin (in any coordinate) has diverged.
@@ -135,6 +136,18 @@ def _tuned(step: Callable, surface: Surface, steps: int, grid: tuple, hyper: tup
     return tune_lr(step, surface, steps, grid, **dict(hyper))[0]
 
 
+def run_all(runs: Mapping[str, tuple[Callable, dict]], surface: Surface,
+            steps: int) -> dict[str, tuple[np.ndarray, float]]:
+    """Each run's path from the surface's start: ``name -> (path, lr used)``.
+
+    ``runs`` maps a name to ``(step, hyper)``, each rule with its own hyper-parameters,
+    e.g. ``{"adam": (adam_step, {"lr": 0.5})}``.
+    """
+    return {name: (run(step, surface.grad, surface.start, steps, **hyper),
+                   learning_rate(step, hyper))
+            for name, (step, hyper) in runs.items()}
+
+
 def race(optimizers: Mapping[str, Callable], surface: Surface | str, steps: int, *,
          mode: str = "plain", grid: Sequence[float] = LR_GRID,
          **hyper) -> dict[str, tuple[np.ndarray, float]]:
@@ -147,15 +160,14 @@ def race(optimizers: Mapping[str, Callable], surface: Surface | str, steps: int,
     surface = SURFACES[surface] if isinstance(surface, str) else surface
     if mode not in ("plain", "fair"):
         raise ValueError(f"mode is 'plain' or 'fair', not {mode!r}")
-    results = {}
+    runs = {}
     for name, step in optimizers.items():
         settings = dict(hyper)
         if mode == "fair":
             rest = tuple(sorted((k, v) for k, v in hyper.items() if k != "lr"))
             settings["lr"] = _tuned(step, surface, steps, tuple(grid), rest)
-        results[name] = (run(step, surface.grad, surface.start, steps, **settings),
-                         learning_rate(step, settings))
-    return results
+        runs[name] = (step, settings)
+    return run_all(runs, surface, steps)
 
 
 def _loss_curve(surface: Surface, path: np.ndarray) -> np.ndarray:
@@ -190,18 +202,27 @@ def power_of_ten(value, _position=None) -> str:
     return ("−" if value < 0 else "") + "10" + str(exponent).translate(_SUPERSCRIPT)
 
 
+def power_of_ten_ticks(ax, numticks: int | None = None) -> None:
+    """Label a log y axis 10⁻⁶, 10⁻³, … with :func:`power_of_ten`, major ticks only.
+
+    Call it after ``set_yscale``/``semilogy`` (which reset the ticks). ``numticks`` sets a
+    base-10 LogLocator with at most that many ticks; without it the axis keeps its locator.
+    """
+    if numticks is not None:
+        ax.yaxis.set_major_locator(LogLocator(base=10, numticks=numticks))
+    ax.yaxis.set_major_formatter(FuncFormatter(power_of_ten))
+    major_ticks_only(ax)
+
+
 def _loss_axis(ax, surface: Surface, steps: int) -> None:
     """The right panel's axes: log loss gap, or symlog loss on a surface without minimum."""
-    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
-
     if surface.minimum is None:
         ax.set_yscale("symlog")
         ax.yaxis.set_major_locator(FixedLocator([1e2, 0.0, -1e2, -1e4]))
     else:
         ax.set_yscale("log")
         ax.yaxis.set_major_locator(LogLocator(base=10, numticks=6))
-    ax.yaxis.set_major_formatter(FuncFormatter(power_of_ten))
-    ax.yaxis.set_minor_locator(NullLocator())
+    power_of_ten_ticks(ax)
     ax.set(xlim=(0, steps), ylim=_loss_limits(surface), xlabel="step",
            title="loss" if surface.minimum is None else "loss − minimum")
     ax.grid(alpha=0.3)
@@ -230,7 +251,6 @@ class RaceView:
 
         self.fig = Figure(figsize=figsize, dpi=dpi, facecolor="white")
         self.canvas = FigureCanvasAgg(self.fig)
-        self.dpi = dpi
         self.names = list(names)
         self._key = None
         self._background = None
@@ -291,9 +311,7 @@ def draw_race(left, right, surface: Surface, results: Mapping, steps: int,
     for name, (path, lr) in results.items():
         style = {"color": PALETTE.get(name), **styles.get(name, {})}
         color = style.pop("color")
-        draw_path(left, path, color=color, markevery=max(1, steps // 50))
-        if style:
-            left.lines[-2].set(**style)
+        draw_path(left, path, color=color, markevery=max(1, steps // 50), **style)
         right.plot(_loss_curve(surface, path), color=color, lw=1.2,
                    label=_label(name, lr, path, surface), **style)
     _loss_axis(right, surface, steps)

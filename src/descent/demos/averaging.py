@@ -16,11 +16,9 @@ from collections.abc import Callable
 from functools import cache
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator
 
-from descent.plots import DPI, PALETTE, draw_surface, figure, major_ticks_only
-from descent.race import power_of_ten, run
+from descent.plots import PALETTE, draw_surface, figure
+from descent.race import power_of_ten_ticks, run
 from descent.surfaces import SURFACES
 
 #: x² + 10y², viewed around its minimum: the valley the noisy iterates bounce in.
@@ -115,10 +113,9 @@ def valley_figure(noisy_sgd_step: Callable, tail_average: Callable, ema_update: 
         f"EMA, decay {decay:g}": (_emas(ema_update, ema_debiased, noisy_sgd_step, noise, steps,
                                         runs, decay), COLORS["ema"], 1.4),
     }
-    # A fixed layout: the constrained one would measure every tick label of every frame.
-    fig = Figure(figsize=(7.6, 3.3), dpi=DPI, facecolor="white")
-    left, right = fig.subplots(1, 2)
-    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.14, top=0.91, wspace=0.3)
+    fig, (left, right) = figure(2, figsize=(7.6, 3.3),
+                                margins=dict(left=0.09, right=0.98, bottom=0.14, top=0.91,
+                                             wspace=0.3))
     draw_surface(left, VALLEY, levels=14, resolution=100)
     left.set_title(f"x² + 10y², noise σ² = {noise:g}, one run", fontsize=10)
     t = np.arange(steps + 1)
@@ -134,10 +131,8 @@ def valley_figure(noisy_sgd_step: Callable, tail_average: Callable, ema_update: 
     right.set_title(f"distance to the minimum, {runs} runs", fontsize=10)
     right.legend(fontsize=7, loc="upper right", title="RMS after the dotted line",
                  title_fontsize=7)
-    right.yaxis.set_major_locator(LogLocator(base=10, numticks=6))
-    right.yaxis.set_major_formatter(FuncFormatter(power_of_ten))
+    power_of_ten_ticks(right, numticks=6)
     right.grid(alpha=0.3)
-    major_ticks_only(right)
     return fig
 
 
@@ -250,8 +245,7 @@ def swa_figure(average_parameters: Callable, lr: float = 0.03, epochs: int = 40,
     ax.axvline(swa_start, color="0.6", ls=":", lw=0.9)
     ax.set(xlabel="epoch", ylabel="loss − least-squares loss",
            title=f"linear regression, minibatch SGD at a constant rate {lr:g}")
-    ax.yaxis.set_major_formatter(FuncFormatter(power_of_ten))
+    power_of_ten_ticks(ax)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.grid(alpha=0.3)
-    major_ticks_only(ax)
     return fig

@@ -210,13 +210,6 @@ def final_loss(run: dict, last: int = 5) -> float:
 # ---------------------------------------------------------------- figures
 
 
-def _fixed_layout(fig, **margins) -> None:
-    # Constrained layout costs a large share of each frame's rendering, and the static
-    # twins of this page render a few dozen frames.
-    fig.set_layout_engine(None)
-    fig.subplots_adjust(**margins)
-
-
 def distributions_figure(layer: Layer, batch_norm: bool, lr: float):
     """The input z of unit 0 of every hidden layer over training, as percentile bands.
 
@@ -225,8 +218,8 @@ def distributions_figure(layer: Layer, batch_norm: bool, lr: float):
     per layer, for the static twin's frames).
     """
     color = COLORS["batch norm" if batch_norm else "plain"]
-    fig, rows = figure(1, len(NONLINEARITIES), figsize=(7.6, 4.6))
-    _fixed_layout(fig, left=0.08, right=0.99, top=0.91, bottom=0.1, hspace=0.3)
+    fig, rows = figure(1, len(NONLINEARITIES), figsize=(7.6, 4.6),
+                       margins=dict(left=0.08, right=0.99, top=0.91, bottom=0.1, hspace=0.3))
     for ax, nonlinearity in zip(rows, NONLINEARITIES, strict=True):
         run = train(layer if batch_norm else None, nonlinearity, lr)
         x = run["step"] / run["step"][-1] * 0.85 - 0.425
@@ -251,8 +244,8 @@ def distributions_figure(layer: Layer, batch_norm: bool, lr: float):
 
 def gradient_figure(layer: Layer):
     """‖∂L/∂W_l‖ per layer at initialization, sigmoid and tanh, without and with batch norm."""
-    fig, ax = figure(figsize=(7.0, 3.0))
-    _fixed_layout(fig, left=0.1, right=0.98, top=0.9, bottom=0.16)
+    fig, ax = figure(figsize=(7.0, 3.0),
+                     margins=dict(left=0.1, right=0.98, top=0.9, bottom=0.16))
     depth = np.arange(1, len(HIDDEN) + 2)
     for nonlinearity, style in (("sigmoid", "o-"), ("tanh", "s--")):
         for name, bn in (("plain", None), ("batch norm", layer)):
@@ -272,8 +265,8 @@ def loss_figure(layer: Layer, nonlinearity: str, lr: float):
     """Loss per step with and without batch norm at ``lr`` (left); final loss per lr (right)."""
     runs = {name: {rate: train(bn, nonlinearity, rate) for rate in LEARNING_RATES}
             for name, bn in (("plain", None), ("batch norm", layer))}
-    fig, (curves, rates) = figure(2, figsize=(7.6, 3.2))
-    _fixed_layout(fig, left=0.08, right=0.98, top=0.9, bottom=0.15, wspace=0.25)
+    fig, (curves, rates) = figure(2, figsize=(7.6, 3.2), margins=dict(
+        left=0.08, right=0.98, top=0.9, bottom=0.15, wspace=0.25))
     chance = np.log(int(spirals()[1].max()) + 1)
     positions = np.arange(len(LEARNING_RATES))
     for name, by_rate in runs.items():
@@ -344,8 +337,8 @@ def train_eval_outputs(layer: Layer, batch_size: int, batches: int = 400, seed: 
 def train_eval_figure(layer: Layer, batch_size: int):
     """One example's output in training mode over random batches vs at test time."""
     trained, tested = train_eval_outputs(layer, batch_size)
-    fig, (hist, sizes) = figure(2, figsize=(7.6, 3.2))
-    _fixed_layout(fig, left=0.08, right=0.98, top=0.9, bottom=0.15, wspace=0.25)
+    fig, (hist, sizes) = figure(2, figsize=(7.6, 3.2), margins=dict(
+        left=0.08, right=0.98, top=0.9, bottom=0.15, wspace=0.25))
     hist.hist(trained, bins=np.linspace(-3, 3, 61), color=COLORS["batch norm"], alpha=0.8,
               label=f"training mode, {len(trained)} batches")
     hist.axvline(tested, color=COLORS["eval"], lw=2, label="test mode (running statistics)")

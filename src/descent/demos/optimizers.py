@@ -12,11 +12,9 @@ from collections.abc import Callable, Mapping
 from functools import cache
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator
 
-from descent.plots import DPI, PALETTE, draw_path, draw_surface, figure, major_ticks_only
-from descent.race import draw_race, learning_rate, power_of_ten, run
+from descent.plots import PALETTE, draw_path, draw_surface, figure, major_ticks_only
+from descent.race import draw_race, power_of_ten_ticks, run, run_all
 from descent.surfaces import SURFACES, Surface
 
 #: name -> (step function, its hyper-parameters), e.g. ``{"adam": (adam_step, {"lr": 0.5})}``.
@@ -29,13 +27,6 @@ def first_step(mask) -> int | None:
     return int(hits[0]) if hits.size else None
 
 
-def run_all(runs: Runs, surface: Surface, steps: int) -> dict[str, tuple[np.ndarray, float]]:
-    """Each run's path from the surface's start: ``name -> (path, lr)``, as ``race`` returns."""
-    return {name: (run(step, surface.grad, surface.start, steps, **hyper),
-                   learning_rate(step, hyper))
-            for name, (step, hyper) in runs.items()}
-
-
 def compare_figure(runs: Runs, surface: Surface | str = "ellipse", steps: int = 50,
                    styles: Mapping[str, dict] | None = None, title: str | None = None):
     """Runs with their own hyper-parameters side by side: paths (left), loss per step (right)."""
@@ -44,7 +35,6 @@ def compare_figure(runs: Runs, surface: Surface | str = "ellipse", steps: int = 
     draw_race(left, right, surface, run_all(runs, surface, steps), steps, styles)
     if title:
         left.set_title(title)
-    major_ticks_only(right)
     return fig
 
 
@@ -91,9 +81,9 @@ def momentum_phase_figure(momentum_step: Callable, lr: float, momentum: float,
     curvatures = tuple(float(c) for c in curvatures)
     lam_min, lam_max = min(curvatures), max(curvatures)
     rate = _rate_grid(curvatures)
-    fig = Figure(figsize=(7.6, 3.3), dpi=DPI, facecolor="white")
-    left, right = fig.subplots(1, 2)
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.91, wspace=0.38)
+    fig, (left, right) = figure(2, figsize=(7.6, 3.3),
+                                margins=dict(left=0.08, right=0.98, bottom=0.15, top=0.91,
+                                             wspace=0.38))
     image = left.imshow(np.minimum(rate, 1.2), origin="lower", aspect="auto", cmap="viridis_r",
                         vmin=0.0, vmax=1.2, extent=(_ALPHAS[0], _ALPHAS[-1], _BETAS[0], _BETAS[-1]),
                         interpolation="nearest")
@@ -120,11 +110,9 @@ def momentum_phase_figure(momentum_step: Callable, lr: float, momentum: float,
                    label="loss₀ · ρ^(2t)")
     right.set(xlabel="step", ylim=(1e-12, 1e6), xlim=(0, steps),
               title=f"loss, α = {lr:g}, β = {momentum:g}")
-    right.yaxis.set_major_locator(LogLocator(base=10, numticks=7))
-    right.yaxis.set_major_formatter(FuncFormatter(power_of_ten))
+    power_of_ten_ticks(right, numticks=7)
     right.legend(fontsize=7, loc="lower left")
     right.grid(alpha=0.3)
-    major_ticks_only(right)
     return fig
 
 
@@ -196,15 +184,18 @@ def delta_bar_delta_figure(delta_bar_delta_step: Callable, lr: float = 0.01,
     Plain gradient descent is the same rule with κ = φ = 0 (the rates never change).
     """
     surface = SURFACES["ellipse"]
-    theta, state = np.array(surface.start), {}
-    rates = np.empty((steps, 2))
-    for t in range(steps):
-        theta, state = delta_bar_delta_step(theta, surface.grad(theta), state, lr=lr,
-                                            kappa=kappa)
-        rates[t] = np.asarray(state["lr"], dtype=float)
+    learned = []  # the per-parameter rates after each step of the adapted run
+
+    def recorded(theta, grad, state, **hyper):
+        theta, state = delta_bar_delta_step(theta, grad, state, **hyper)
+        learned.append(np.array(state["lr"], dtype=float))
+        return theta, state
+
     plain = run(delta_bar_delta_step, surface.grad, surface.start, steps, lr=lr, kappa=0.0,
                 phi=0.0)
-    adapted = run(delta_bar_delta_step, surface.grad, surface.start, steps, lr=lr, kappa=kappa)
+    adapted = run(recorded, surface.grad, surface.start, steps, lr=lr, kappa=kappa)
+    rates = np.full((steps, 2), np.nan)  # NaN after a divergence, as the path
+    rates[:len(learned)] = np.reshape(learned, (-1, 2))
     fig, (left, right) = figure(2, figsize=(7.6, 3.3))
     draw_surface(left, surface, levels=20, resolution=120)
     for name, path in (("sgd", plain), ("delta_bar_delta", adapted)):

@@ -17,11 +17,9 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
 
-from descent.plots import DPI, draw_surface, figure, major_ticks_only
-from descent.race import power_of_ten
+from descent.plots import draw_surface, figure, major_ticks_only
+from descent.race import power_of_ten_ticks
 from descent.surfaces import SURFACES
 
 #: Updates per run, initial learning rate, and steps per "epoch" of reduce-on-plateau.
@@ -145,10 +143,8 @@ def _two_panels(right: float = 0.98, wspace: float = 0.3):
     The demos' static twins render dozens of frames; a fixed layout draws them about twice
     as fast as matplotlib's constrained layout.
     """
-    fig = Figure(figsize=(7.6, 3.3), dpi=DPI, facecolor="white")
-    axes = fig.subplots(1, 2)
-    fig.subplots_adjust(left=0.1, right=right, bottom=0.14, top=0.91, wspace=wspace)
-    return fig, axes
+    return figure(2, figsize=(7.6, 3.3),
+                  margins=dict(left=0.1, right=right, bottom=0.14, top=0.91, wspace=wspace))
 
 
 def gallery_figure(schedules: Mapping[str, Callable], schedule: str, ratio: float):
@@ -202,9 +198,8 @@ def robbins_monro_figure(schedules: Mapping[str, Callable], horizon: int = 10_00
 def _loss_axis(ax) -> None:
     ax.set_yscale("log")
     ax.set(xlabel="step t", ylim=(1e-4, 1e3), xlim=(0, STEPS))
-    ax.yaxis.set_major_formatter(FuncFormatter(power_of_ten))
+    power_of_ten_ticks(ax)
     ax.grid(alpha=0.3)
-    major_ticks_only(ax)
 
 
 def bounce_figure(runs: Mapping[str, Runs], schedule: str, sigma: float, late: int = 150):
@@ -259,8 +254,7 @@ def final_loss_figure(runs: Mapping[str, Runs], sigma: float):
     ax.axhline(noise_floor(LR0, sigma), color="black", ls=":", lw=1.0)
     ax.set_xticks(range(len(labels)), labels, rotation=20, fontsize=8)
     ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(FuncFormatter(power_of_ten))
-    major_ticks_only(ax)
+    power_of_ten_ticks(ax)
     ax.set(ylabel=f"loss after {STEPS} steps",
            title=f"final loss, {runs[labels[0]].paths.shape[1]} seeds, σ = {sigma:g} "
                  "(dotted: the constant rate's floor)")
