@@ -23,7 +23,8 @@ import torch
 
 from descent.answers import load
 from descent.data import load_mnist
-from descent.lab.throughput import devices, measure
+from descent.lab.throughput import measure
+from descent.lab.training import devices
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -80,7 +80,7 @@ def test_devices():
     if expected or not (torch.backends.mps.is_available()):
         assert training.pick_device().type == (expected or "cpu")
     assert training.describe(torch.device("cpu")) == "cpu (1 thread)"
-    assert throughput.devices()[0].type == "cpu"
+    assert training.devices()[0].type == "cpu"
 
 
 def test_the_lab_runs_offline_on_the_fallback(tmp_path, monkeypatch, capsys):

@@ -179,8 +179,10 @@ def from_folder(folder: Path, seed: int = 0) -> Digits | None:
 def _progress(total: int | None, name: str):
     from tqdm import tqdm
 
+    from descent.widgets import static_mode
+
     return tqdm(total=total, unit="B", unit_scale=True, desc=name, file=sys.stdout,
-                leave=False, disable=os.environ.get("DESCENT_STATIC") == "1")
+                leave=False, disable=static_mode())
 
 
 def _fetch(url: str, target: Path, opener, timeout: float) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from descent.lab.training import fit, prepare
+from descent.lab.training import describe, fit, prepare
 
 #: name -> (torch.optim class name, hyper-parameters): common defaults, none tuned here.
 OPTIMIZERS: dict[str, tuple[str, dict]] = {
@@ -80,8 +80,6 @@ def run(build: Callable, optimizer: str, tensors, train_one_epoch: Callable,
 
 def environment(device: torch.device) -> dict:
     """Where a result was measured, for the page to say."""
-    from descent.lab.training import describe
-
     return {"device": describe(device), "torch": torch.__version__,
             "machine": platform.machine(), "python": platform.python_version()}
 

@@ -21,9 +21,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: The names of the chapter's exercises that the probes call.
-STUDENT_NAMES = ("lenet5", "train_one_epoch", "evaluate", "CourseAdam")
-
 
 def probe_net(inputs: int, hidden: int, classes: int, dropout: float = 0.0) -> nn.Module:
     """The small network the loop checks train: Linear → BatchNorm → ReLU (→ Dropout) → Linear.

@@ -23,17 +23,6 @@ from torch.utils.data import DataLoader, TensorDataset
 from descent.lab.training import autocast, describe, prepare, synchronize
 
 
-def devices() -> list[torch.device]:
-    """Every device present here: the CPU, then CUDA and Apple's MPS when available."""
-    found = [torch.device("cpu")]
-    if torch.cuda.is_available():
-        found.append(torch.device("cuda"))
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        found.append(torch.device("mps"))
-    return found
-
-
 def plain_epoch(model, loader, optimizer, device) -> float:
     """The reference loop: one epoch over a DataLoader, as first written."""
     model.train()

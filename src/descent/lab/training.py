@@ -20,17 +20,24 @@ import torch
 CURVES = ("train_loss", "train_acc", "val_loss", "val_acc", "seconds")
 
 
+def devices() -> list[torch.device]:
+    """Every device present here: the CPU, then CUDA and Apple's MPS when available."""
+    found = [torch.device("cpu")]
+    if torch.cuda.is_available():
+        found.append(torch.device("cuda"))
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append(torch.device("mps"))
+    return found
+
+
 def pick_device(name: str | None = None) -> torch.device:
     """``name`` (or ``$DESCENT_DEVICE``) if given, else CUDA, else Apple's MPS, else the CPU."""
     name = name or os.environ.get("DESCENT_DEVICE")
     if name:
         return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    cpu, *accelerators = devices()
+    return accelerators[0] if accelerators else cpu
 
 
 def describe(device: torch.device) -> str:
@@ -115,6 +122,7 @@ def fit(model, tensors, optimizer, train_one_epoch: Callable, evaluate: Callable
 def _bar(total: int, label: str, enabled: bool):
     from tqdm import tqdm
 
-    static = os.environ.get("DESCENT_STATIC") == "1"  # no progress bars on the website
+    from descent.widgets import static_mode
+
     return tqdm(total=total, desc=label or "epochs", unit="epoch", file=sys.stdout,
-                disable=not enabled or static, leave=False)
+                disable=not enabled or static_mode(), leave=False)  # none on the website
