@@ -7,7 +7,8 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 # nbgrader shells out to alembic: the venv's bin must come first on PATH.
 export PATH := $(BIN):$(PATH)
-CHAPTERS := $(notdir $(wildcard solutions/[0-9]*))
+# Every assignment in solutions/ (a folder holding <id>/<id>.ipynb), numbered or not.
+CHAPTERS := $(patsubst solutions/%/,%,$(dir $(wildcard solutions/*/*.ipynb)))
 ASSIGNMENT ?=
 SUBMISSIONS ?=
 OUT ?= .grading/results/$(ASSIGNMENT)
@@ -59,7 +60,7 @@ lab-full: venv
 
 release: venv
 	@mkdir -p .grading
-	cd autograder && for id in $(CHAPTERS); do \
+	cd autograder && for id in $(sort $(CHAPTERS)); do \
 		$(BIN)/nbgrader generate_assignment $$id --force || exit 1; done
 
 grade: venv

@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     grade_cmd.add_argument("--db", default=None,
                            help="gradebook SQLAlchemy URL, e.g. postgresql://user@host/db "
                                 "(default: SQLite in --work)")
+    grade_cmd.add_argument("--source", type=Path, default=None,
+                           help="the assignment's folder (its notebooks and the files beside "
+                                "them), for an assignment outside solutions/")
     grade_cmd.add_argument("--work", type=Path, default=None,
                            help="grader's course folder (default: .grading/<assignment>)")
     defaults = Limits()
@@ -50,13 +53,23 @@ def main(argv: list[str] | None = None) -> int:
     grade_cmd.add_argument("--unsafe", action="store_true",
                            help="run students' code without a sandbox (only for code you "
                                 "trust; refused otherwise when bubblewrap is missing)")
+    check_cmd = commands.add_parser(
+        "check", help="list the tests of an assignment a student could forge, and why",
+        description="Read the assignment's notebooks (nothing is run) and report the tests "
+                    "whose verdict the student's code could decide, with how to fix each.")
+    check_cmd.add_argument("assignment", help="assignment id, a folder of solutions/")
+    check_cmd.add_argument("--source", type=Path, default=None,
+                           help="the assignment's folder, for one outside solutions/")
     args = parser.parse_args(argv)
+    if args.command == "check":
+        return _check(args.assignment, args.source)
 
     limits = Limits(call_seconds=args.timeout, submission_seconds=args.submission_timeout,
                     memory_bytes=args.memory << 20)
     try:
         results = grade(args.assignment, args.submissions, args.out, work=args.work,
-                        db_url=args.db, workers=args.workers, limits=limits, unsafe=args.unsafe)
+                        db_url=args.db, workers=args.workers, limits=limits, unsafe=args.unsafe,
+                        source=args.source)
     except GraderError as error:
         print(f"autograder: {error}", file=sys.stderr)
         return 2
@@ -67,6 +80,23 @@ def main(argv: list[str] | None = None) -> int:
         os._exit(130)  # not waiting for grading threads; workers die with this process
     graded = sum(r.status == "graded" for r in results)
     print(f"autograder: {graded}/{len(results)} submissions graded; see {args.out}/grades.csv")
+    return 0
+
+
+def _check(assignment: str, source: Path | None) -> int:
+    from autograder.check import check_assignment, format_findings
+    from autograder.grade import find_source
+
+    try:
+        findings = check_assignment(find_source(assignment, source))
+    except GraderError as error:
+        print(f"autograder: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # noqa: BLE001 - an unreadable notebook: say which, and why
+        print(f"autograder: cannot read the assignment: {type(error).__name__}: {error}",
+              file=sys.stderr)
+        return 2
+    print(format_findings(findings))
     return 0
 
 

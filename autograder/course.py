@@ -62,7 +62,7 @@ def write_config(work: Path, db_url: str) -> None:
 
 def prepare(source: Path, assignment: str, work: Path, db_url: str) -> None:
     """A fresh copy of the assignment in the course folder (gradebook and verdicts kept)."""
-    for step in ("source", "release", "submitted", "autograded", "feedback"):
+    for step in ("source", "release", "submitted", "autograded", "feedback", "files"):
         shutil.rmtree(work / step, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     shutil.copytree(source, work / "source" / assignment,
@@ -100,6 +100,25 @@ class Course:
             time.sleep(1 + attempt)
         raise CourseError("nbgrader generate_assignment failed:\n"
                           + (result.get("error") or result.get("log") or "")[-3000:])
+
+    def stored_cells(self, notebook: str) -> dict[str, dict]:
+        """The test and locked code cells as nbgrader stored them when it generated the
+        assignment (AUTOTESTs instantiated, hidden tests kept), by grade_id."""
+        from nbgrader.api import Gradebook
+
+        cells = {}
+        with Gradebook(self.api.coursedir.db_url, COURSE_ID) as gradebook:
+            stored = gradebook.find_notebook(Path(notebook).stem, self.assignment)
+            graded = {cell.name for cell in stored.grade_cells}
+            answers = {cell.name for cell in stored.solution_cells}
+            for cell in stored.source_cells:
+                if cell.cell_type != "code" or cell.name in answers:
+                    continue
+                if cell.name in graded:
+                    cells[cell.name] = {"kind": "test", "source": cell.source}
+                elif cell.locked:
+                    cells[cell.name] = {"kind": "locked", "source": cell.source}
+        return cells
 
     def autograde(self, student_id: str) -> str:
         """Record one student's verdicts; "" when done, else nbgrader's explanation."""

@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import queue
+import shutil
 import sys
 import threading
 import time
@@ -39,16 +40,18 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import course
-from autograder.engine import grade_id, grade_notebook, is_test, nbgrader_meta, trusted_namespace
+from autograder import course, judge
+from autograder.engine import grade_id, instructor_names, is_test, nbgrader_meta, reference_cells
 from autograder.inputs import STUDENT_ID, gather, shown
 from autograder.preprocessors import verdict_path
-from autograder.sandbox import Limits, SandboxUnavailable, Worker, check_sandbox
+from autograder.sandbox import Limits, SandboxUnavailable, check_sandbox
 from descent.paths import repo_root
 
 #: Changes whenever a change here could change a verdict: old verdicts are then regraded.
-ENGINE_VERSION = "2"
+ENGINE_VERSION = "3"
 MAX_NOTEBOOK_BYTES = 100 << 20
+#: A student's extra files (beside their notebook) that their code may read: at most.
+MAX_EXTRA_FILES, MAX_EXTRA_BYTES = 500, 100 << 20
 
 
 class GraderError(Exception):
@@ -72,11 +75,22 @@ class Assignment:
     name: str
     work: Path
     sources: dict[str, nbformat.NotebookNode]  # notebook file name -> instructor's version
-    trusted: dict[str, dict]  # notebook file name -> the setup cells' names, run here
-    digest: str  # of the source notebooks, the engine version and the limits
+    references: dict[str, dict]  # notebook file name -> its test and locked cells (engine)
+    pushable: dict[str, set]  # notebook file name -> names its own non-test code uses
+    digest: str  # of the source notebooks and files, the engine version and the limits
+    preload: list[str] = field(default_factory=list)  # modules its cells import
+
+    @property
+    def folder(self) -> Path:
+        """The instructor's copy: notebooks and the files shipped beside them."""
+        return self.work / "source" / self.name
 
     def answer_ids(self) -> dict[str, set[str]]:
         return {name: {grade_id(c) for c in nb.cells if nbgrader_meta(c).get("solution")}
+                for name, nb in self.sources.items()}
+
+    def cell_ids(self) -> dict[str, set[str]]:
+        return {name: {grade_id(c) for c in nb.cells if grade_id(c)}
                 for name, nb in self.sources.items()}
 
     def points(self, name: str) -> dict[str, float]:
@@ -84,13 +98,15 @@ class Assignment:
                 for c in self.sources[name].cells if is_test(c)}
 
     def max_score(self) -> float:
-        return sum(sum(self.points(name).values()) for name in self.sources)
+        return sum(float(nbgrader_meta(c).get("points", 0) or 0)
+                   for nb in self.sources.values() for c in nb.cells
+                   if nbgrader_meta(c).get("grade") or nbgrader_meta(c).get("task"))
 
 
-def _collect(found: list[Path], answer_ids: dict[str, set[str]], label: str):
-    """Map each expected notebook name to the student's notebook (read and validated),
-    or explain what is wrong."""
-    notebooks = sorted(answer_ids)
+def _collect(found: list[Path], cell_ids: dict[str, set[str]], label: str):
+    """Map each expected notebook name to the student's notebook (read and validated) and
+    its path, or explain what is wrong."""
+    notebooks = sorted(cell_ids)
     if not found:
         return {}, f"no .ipynb file in {label} (expected {', '.join(notebooks)})"
     by_name = {p.name: p for p in found}
@@ -114,29 +130,68 @@ def _collect(found: list[Path], answer_ids: dict[str, set[str]], label: str):
             return {}, (f"{shown(path.name)} is not a valid notebook "
                         f"({type(error).__name__}: {str(error)[:300]})")
         ids = {grade_id(cell) for cell in notebook.cells}
-        if not ids & answer_ids[name]:
-            return {}, (f"{shown(path.name)} has none of the answer cells of {name} "
+        if cell_ids[name] and not ids & cell_ids[name]:
+            return {}, (f"{shown(path.name)} has none of the graded cells of {name} "
                         "(a notebook of another assignment, or one rebuilt from scratch?)")
-        read[name] = notebook
+        read[name] = (notebook, path)
     return read, ""
 
 
 def _stage(assignment: Assignment, student_id: str, notebooks: dict) -> str:
-    """Write a student's notebooks into the course, outputs dropped; note restored tests."""
+    """Write a student's notebooks into the course, outputs dropped, and the files their code
+    may read (their extra files, then the assignment's own on top); note restored tests."""
     target = assignment.work / "submitted" / student_id / assignment.name
     target.mkdir(parents=True)
-    restored = []
-    for name, notebook in notebooks.items():
+    files = assignment.work / "files" / student_id
+    shutil.rmtree(files, ignore_errors=True)
+    files.mkdir(parents=True)
+    restored, notes = [], []
+    for name, (notebook, path) in notebooks.items():
         for cell in notebook.cells:
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None
         restored += course.restore_test_cells(notebook, assignment.sources[name])
         nbformat.write(notebook, target / name)
-    return "restored deleted test cells: " + ", ".join(restored) if restored else ""
+        if path.parent.is_dir() and path.parent != assignment.work / "inbox":
+            notes += _copy_regular_files(path.parent, files)
+    _copy_regular_files(assignment.folder, files, overwrite=True)
+    if restored:
+        notes.append("restored deleted test cells: " + ", ".join(restored))
+    return "; ".join(notes)
 
 
-def _verdict_key(assignment: Assignment, staged: bytes) -> str:
-    return hashlib.sha256(assignment.digest.encode() + staged).hexdigest()
+def _copy_regular_files(source: Path, target: Path, overwrite: bool = False) -> list[str]:
+    """Copy the regular files under ``source`` (no links followed, no notebooks) into
+    ``target``; limits on count and size. Students' trees are untrusted: nothing outside
+    ``source`` is ever read."""
+    count = size = 0
+    for folder, subfolders, names in os.walk(source, followlinks=False):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".") and d != "__pycache__"]
+        for name in names:
+            path = Path(folder) / name
+            relative = path.relative_to(source)
+            if name.endswith(".ipynb") or name.startswith(".") or not path.is_file() \
+                    or path.is_symlink():
+                continue
+            size += path.lstat().st_size
+            count += 1
+            if count > MAX_EXTRA_FILES or size > MAX_EXTRA_BYTES:
+                return [f"files beyond {MAX_EXTRA_FILES} or {MAX_EXTRA_BYTES >> 20} MiB "
+                        "beside the notebook were left out"]
+            destination = target / relative
+            if destination.exists() and not overwrite:
+                continue
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, destination, follow_symlinks=False)
+    return []
+
+
+def _verdict_key(assignment: Assignment, staged: bytes, files: Path) -> str:
+    digest = hashlib.sha256(assignment.digest.encode() + staged)
+    for path in sorted(files.rglob("*")):
+        if path.is_file():
+            digest.update(str(path.relative_to(files)).encode() + path.read_bytes())
+    return digest.hexdigest()
 
 
 def _grade_student(assignment: Assignment, student_id: str, limits: Limits, sandboxed: bool,
@@ -144,9 +199,10 @@ def _grade_student(assignment: Assignment, student_id: str, limits: Limits, sand
     """Each notebook's verdict (saved as it comes), and whether all were reused."""
     verdicts, reused = {}, True
     folder = assignment.work / "submitted" / student_id / assignment.name
+    files = assignment.work / "files" / student_id
     for name in assignment.sources:
         staged = (folder / name).read_bytes()
-        key = _verdict_key(assignment, staged)
+        key = _verdict_key(assignment, staged, files)
         path = verdict_path(assignment.work / "verdicts", student_id, Path(name).stem)
         if path.is_file():
             try:
@@ -157,16 +213,17 @@ def _grade_student(assignment: Assignment, student_id: str, limits: Limits, sand
             except ValueError:
                 pass  # a verdict cut off mid-write is graded again
         reused = False
+        log = assignment.work / "logs" / f"{student_id}.log"
+        log.parent.mkdir(exist_ok=True)
+        cells = nbformat.reads(staged.decode("utf-8"), as_version=4).cells
         slot = slots.get()
         try:
-            log = assignment.work / "logs" / f"{student_id}.log"
-            log.parent.mkdir(exist_ok=True)
-            with open(log, "ab") as log_file:
-                verdict = grade_notebook(
-                    nbformat.reads(staged.decode("utf-8"), as_version=4),
-                    assignment.sources[name],
-                    lambda slot=slot: Worker(slot, limits, sandboxed, log_file), limits,
-                    assignment.trusted[name])
+            verdict = judge.judge({
+                "cells": [dict(cell) for cell in cells], "reference": assignment.references[name],
+                "pushable": sorted(assignment.pushable[name]), "notebook": name,
+                "limits": limits, "slot": slot, "sandboxed": sandboxed, "files": str(files),
+                "log": str(log), "cwd": str(assignment.folder),
+            }, timeout=limits.submission_seconds + 60)
         finally:
             slots.put(slot)
         verdict["key"] = key
@@ -179,22 +236,27 @@ def _grade_student(assignment: Assignment, student_id: str, limits: Limits, sand
 
 
 def _summary(assignment: Assignment, verdicts: dict[str, dict]) -> tuple[str, str, dict]:
-    """(status, message, per-test details) from one student's verdicts."""
+    """(status, message, per-test details) from one student's verdicts; the scores are
+    nbgrader's, read back from the gradebook once recorded."""
     status, problems, tests = "graded", [], {}
     for name, verdict in verdicts.items():
         points = assignment.points(name)
         if verdict.get("out_of_time"):
             status = "timeout"
+        problems += verdict.get("problems", [])
         for cell_id, cell in verdict["cells"].items():
             error = cell.get("error") or {}
             if error.get("ename") in ("CellTimeout", "WorkerDied", "CallFailed"):
                 problems.append(f"{cell_id}: {error.get('evalue')}")
             if cell["kind"] == "test":
+                stderr = any(o.get("name") == "stderr" for o in cell.get("outputs", []))
+                passed = not error and not stderr
+                message = f"{error.get('ename')}: {error.get('evalue')}" if error else (
+                    "printed on stderr (nbgrader scores such a test 0)" if stderr else "")
                 tests[cell_id] = {
-                    "notebook": Path(name).stem, "passed": cell["passed"],
-                    "score": points.get(cell_id, 0.0) if cell["passed"] else 0.0,
-                    "max_score": points.get(cell_id, 0.0),
-                    "message": f"{error.get('ename')}: {error.get('evalue')}" if error else "",
+                    "notebook": Path(name).stem, "passed": passed,
+                    "score": points.get(cell_id, 0.0) if passed else 0.0,
+                    "max_score": points.get(cell_id, 0.0), "message": message,
                 }
     message = "; ".join(problems)
     if status == "timeout":
@@ -206,25 +268,92 @@ def _load_assignment(name: str, work: Path, limits: Limits) -> Assignment:
     source_dir = work / "source" / name
     sources = {p.name: nbformat.read(p, as_version=4) for p in sorted(source_dir.glob("*.ipynb"))}
     digest = hashlib.sha256(ENGINE_VERSION.encode() + repr(limits).encode())
-    for path in sorted(source_dir.glob("*.ipynb")):
-        digest.update(path.read_bytes())
-    trusted = {n: trusted_namespace(nb) for n, nb in sources.items()}
-    return Assignment(name, work, sources, trusted, digest.hexdigest())
+    for path in sorted(source_dir.rglob("*")):
+        if path.is_file():
+            digest.update(str(path.relative_to(source_dir)).encode() + path.read_bytes())
+    references = {n: reference_cells(nb) for n, nb in sources.items()}
+    pushable = {n: instructor_names(nb) for n, nb in sources.items()}
+    return Assignment(name, work, sources, references, pushable, digest.hexdigest(),
+                      _imports(sources.values()))
+
+
+def _imports(notebooks) -> list[str]:
+    """Top-level modules the instructor's locked and test cells import (judges preload them)."""
+    import ast
+    import importlib.util
+
+    found = set()
+    for notebook in notebooks:
+        for cell in notebook.cells:
+            if cell.cell_type != "code" or not nbgrader_meta(cell).get("locked"):
+                continue
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    found |= {alias.name for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    found.add(node.module)
+    usable = []
+    for module in sorted(found):
+        try:
+            if importlib.util.find_spec(module.split(".")[0]) is not None:
+                usable.append(module)
+        except (ImportError, ValueError):
+            pass
+    return usable
+
+
+def _findings(source: Path) -> list:
+    """``python -m autograder check``'s findings, said once before grading."""
+    from autograder.check import check_assignment
+
+    try:
+        findings = check_assignment(source)
+    except Exception as error:  # noqa: BLE001 - the check is advice; grading goes on
+        print(f"autograder: could not check the assignment ({error})", file=sys.stderr)
+        return []
+    forgeable = [f for f in findings if f.severity == "forgeable"]
+    if forgeable:
+        print(f"autograder: WARNING: {len(forgeable)} test(s) a student could forge "
+              f"({', '.join(sorted({f.cell_id for f in forgeable}))}); see `python -m "
+              "autograder check` and report.json", file=sys.stderr)
+    return findings
+
+
+def _has_autotests(task: Assignment) -> bool:
+    return any("AUTOTEST" in cell.source for nb in task.sources.values() for cell in nb.cells
+               if cell.cell_type == "code")
+
+
+def find_source(assignment: str, source: Path | None = None) -> Path:
+    """The instructor's folder of an assignment: ``source``, else ``solutions/<assignment>``."""
+    if source is not None:
+        source = Path(source)
+        if not source.is_dir() or not list(source.glob("*.ipynb")):
+            raise GraderError(f"--source {source} is not a folder holding the assignment's "
+                              "notebooks")
+        return source.resolve()
+    source = repo_root() / "solutions" / assignment
+    if not source.is_dir():
+        known = sorted(p.name for p in (repo_root() / "solutions").iterdir() if p.is_dir())
+        raise GraderError(f"no assignment {assignment!r} in solutions/ (known: "
+                          f"{', '.join(known)}); give its folder with --source")
+    return source
 
 
 def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = None,
           db_url: str | None = None, workers: int | None = None, limits: Limits | None = None,
-          unsafe: bool = False) -> list[StudentResult]:
+          unsafe: bool = False, source: Path | None = None) -> list[StudentResult]:
     """Grade every submission found in ``submissions``; return one result per student."""
     started = time.monotonic()
     limits = limits or Limits()
     submissions = Path(submissions)
     if not submissions.exists():
         raise GraderError(f"submissions {submissions} does not exist")
-    source = repo_root() / "solutions" / assignment
-    if not source.is_dir():
-        known = sorted(p.name for p in (repo_root() / "solutions").iterdir() if p.is_dir())
-        raise GraderError(f"no assignment {assignment!r} in solutions/; known: {', '.join(known)}")
+    source = find_source(assignment, source)
     if unsafe:
         sandbox = "NONE: --unsafe, students' code ran with the grader's rights"
         print("autograder: WARNING: --unsafe: students' code runs WITHOUT a sandbox, with "
@@ -241,6 +370,19 @@ def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = 
     db_url = db_url or f"sqlite:///{work / 'gradebook.db'}"
     course.prepare(source, assignment, work, db_url)
     task = _load_assignment(assignment, work, limits)
+    generated = _has_autotests(task)
+    if generated:
+        # nbgrader instantiates AUTOTEST cells when it generates the assignment: the tests
+        # to run are the ones it stores in its gradebook (hidden tests included).
+        nbgrader = course.Course(task.work, task.name)
+        try:
+            nbgrader.generate()
+        except course.CourseError as error:
+            raise GraderError(str(error)) from None
+        for name in task.sources:
+            task.references[name] = nbgrader.stored_cells(name)
+    judge.preload(task.preload)
+    findings = _findings(source)
     max_score = task.max_score()
     out.mkdir(parents=True, exist_ok=True)
     try:
@@ -250,7 +392,7 @@ def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = 
 
     results: dict[str, StudentResult] = {}
     staged: dict[str, str] = {}  # student id -> note about their notebooks
-    answer_ids = task.answer_ids()
+    cell_ids = task.cell_ids()
     for entry in entries:
         student_id = entry.student_id
         if not STUDENT_ID.match(student_id):
@@ -264,7 +406,7 @@ def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = 
             status = "duplicate" if entry.problem.startswith("duplicate") else "malformed"
             results[student_id] = StudentResult(student_id, status, 0.0, max_score, entry.problem)
             continue
-        chosen, problem = _collect(entry.notebooks(), answer_ids, ", ".join(entry.sources))
+        chosen, problem = _collect(entry.notebooks(), cell_ids, ", ".join(entry.sources))
         if problem:
             results[student_id] = StudentResult(student_id, "malformed", 0.0, max_score, problem)
             continue
@@ -274,18 +416,19 @@ def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = 
             results[student_id] = StudentResult(student_id, "malformed", 0.0, max_score,
                                                 f"could not be read: {error}")
 
-    results.update(_grade_all(task, staged, limits, not unsafe, workers, out, db_url))
+    results.update(_grade_all(task, staged, limits, not unsafe, workers, out, generated))
     ordered = [results[student_id] for student_id in sorted(results)]
     for result in ordered:
         result.max_score = result.max_score or max_score
     _write_results(out, assignment, max_score, ordered, {
         "sandbox": sandbox, "workers": workers, "limits": asdict(limits),
+        "findings": [asdict(finding) for finding in findings],
         "seconds": round(time.monotonic() - started, 2)})
     return ordered
 
 
 def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, workers, out,
-               db_url) -> dict[str, StudentResult]:
+               generated: bool) -> dict[str, StudentResult]:
     """Grade the staged students in parallel; record each through nbgrader as it is done.
 
     One recorder thread owns nbgrader (and so every write to the gradebook): it
@@ -303,7 +446,8 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
     def record() -> None:
         try:
             nbgrader = course.Course(task.work, task.name)
-            nbgrader.generate()
+            if not generated:
+                nbgrader.generate()
         except BaseException as error:  # noqa: BLE001 - reported by the main thread
             failure.append(error)
             while graded.get() is not None:  # keep draining so the graders never block

@@ -21,6 +21,8 @@ c.CourseDirectory.submitted_directory = ".grading/submitted"
 c.CourseDirectory.autograded_directory = ".grading/autograded"
 c.CourseDirectory.feedback_directory = ".grading/feedback"
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(REPO, ".grading", "gradebook.db")
+# A fresh clone has no .grading/: nbgrader needs it (gradebook, generate_assignment's work).
+os.makedirs(os.path.join(REPO, ".grading"), exist_ok=True)
 
 # The stub nbgrader leaves in place of each model answer.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

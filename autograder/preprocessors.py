@@ -17,13 +17,13 @@ def verdict_path(folder: Path, student_id: str, notebook: str) -> Path:
 
 
 class ApplyVerdicts(Preprocessor):
-    """Stands in for nbgrader's Execute: writes the grader's verdicts as cell outputs.
+    """Stands in for nbgrader's Execute: writes the grader's outputs into the cells.
 
-    Nothing is executed here. Each test cell gets an error output when the
-    sandboxed grading failed it and no output when it passed, so nbgrader's own
-    rule (an error output scores 0, none scores full points) records exactly the
-    grader's verdict in the gradebook; each answer cell gets what it printed and
-    the error it raised, for the feedback.
+    Nothing is executed here. Each cell gets the outputs it had when the judge and
+    the worker ran it (streams, its last value, its error), so nbgrader's own rule
+    scores each test cell exactly as if its kernel had run it: an error or output
+    on stderr scores 0, a last value that is a number is partial credit, anything
+    else full points.
     """
 
     enabled = Bool(True).tag(config=True)
@@ -39,15 +39,22 @@ class ApplyVerdicts(Preprocessor):
             verdict = cells.get(grade_id(cell) or "")
             if cell.cell_type != "code" or verdict is None:
                 continue
-            cell.outputs = []
-            if verdict.get("stdout"):
-                cell.outputs.append(new_output("stream", name="stdout", text=verdict["stdout"]))
-            error = verdict.get("error")
-            if error:
-                ename, evalue = str(error.get("ename")), str(error.get("evalue"))
-                cell.outputs.append(new_output("error", ename=ename, evalue=evalue,
-                                               traceback=[f"{ename}: {evalue}"]))
+            cell.outputs = [_output(item) for item in verdict.get("outputs", [])
+                            if isinstance(item, dict)]
         return nb, resources
+
+
+def _output(item: dict):
+    kind = item.get("output_type")
+    if kind == "stream":
+        name = "stderr" if item.get("name") == "stderr" else "stdout"
+        return new_output("stream", name=name, text=str(item.get("text", "")))
+    if kind == "execute_result":
+        data = item.get("data") if isinstance(item.get("data"), dict) else {}
+        return new_output("execute_result", data={"text/plain": str(data.get("text/plain", ""))},
+                          execution_count=None)
+    ename, evalue = str(item.get("ename")), str(item.get("evalue"))
+    return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
 class ShortTracebacks(Preprocessor):

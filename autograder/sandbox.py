@@ -36,6 +36,12 @@ from autograder import wire
 HERE = Path(__file__).resolve().parent
 IN_SANDBOX = Path("/opt/grader")
 DESCENT_IN_SANDBOX = Path("/opt/descent")
+#: Where the assignment's files (data beside the notebook, the student's extra files) are
+#: seen, read-only; the worker's working directory.
+FILES_IN_SANDBOX = Path("/assignment")
+#: The grader's modules the worker runs (only these: the sandbox shows nothing else of it).
+WORKER_MODULES = ("__init__.py", "worker.py", "wire.py", "codecs.py", "figures.py",
+                  "mpl_backend.py")
 FIRST_UID = 60000
 STARTUP_SECONDS = 60.0
 
@@ -115,17 +121,25 @@ def _processes_of(uid: int) -> int:
     return count
 
 
-def worker_command(slot: int, limits: Limits, sandboxed: bool = True) -> tuple[list, dict]:
-    """The command line and environment that start worker number ``slot``."""
+def worker_command(slot: int, limits: Limits, sandboxed: bool = True,
+                   files: Path | None = None) -> tuple[list, dict]:
+    """The command line and environment that start worker number ``slot``.
+
+    ``files``: a folder shown read-only as the worker's working directory (the
+    assignment's data files and the student's extra files), or None for an empty one."""
     import descent
 
     descent_dir = Path(descent.__file__).resolve().parent
     python = Path(sys.prefix) / "bin" / "python"
-    threads = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    threads = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+               "MPLBACKEND": "module://autograder.mpl_backend"}
     if not sandboxed:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/"),
-               "PYTHONPATH": str(descent_dir.parent), "MPLBACKEND": "Agg", **threads}
-        return [str(python), "-B", str(HERE / "worker.py")], env
+               "PYTHONPATH": os.pathsep.join([str(descent_dir.parent), str(HERE.parent)]),
+               **threads}
+        if files is not None:
+            env["DESCENT_WORKER_CWD"] = str(files)
+        return [str(python), "-B", "-m", "autograder.worker"], env
     bwrap = shutil.which("bwrap")
     is_root = os.getuid() == 0
     uid = FIRST_UID + slot
@@ -138,18 +152,19 @@ def worker_command(slot: int, limits: Limits, sandboxed: bool = True) -> tuple[l
         # The private /tmp first: a venv that lives under /tmp is bound on top of it.
         "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
         *_bind_args(_python_paths()),
-        *[arg for folder in ("/opt", IN_SANDBOX, DESCENT_IN_SANDBOX)
+        *[arg for folder in ("/opt", IN_SANDBOX, IN_SANDBOX / "autograder", DESCENT_IN_SANDBOX)
           for arg in ("--perms", "0755", "--dir", str(folder))],
         "--ro-bind", str(descent_dir), str(DESCENT_IN_SANDBOX / "descent"),
-        "--ro-bind", str(HERE / "worker.py"), str(IN_SANDBOX / "worker.py"),
-        "--ro-bind", str(HERE / "wire.py"), str(IN_SANDBOX / "wire.py"),
+        *[arg for name in WORKER_MODULES
+          for arg in ("--ro-bind", str(HERE / name), str(IN_SANDBOX / "autograder" / name))],
+        *(["--ro-bind", str(files), str(FILES_IN_SANDBOX)] if files is not None else []),
         "--proc", "/proc", "--dev", "/dev",
         "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
         "--unshare-cgroup-try", "--die-with-parent", "--new-session",
-        "--clearenv", "--chdir", "/tmp",
+        "--clearenv", "--chdir", str(FILES_IN_SANDBOX) if files is not None else "/tmp",
     ]
-    env = {"HOME": "/tmp", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
-           "PYTHONPATH": str(DESCENT_IN_SANDBOX), "PYTHONHASHSEED": "0", **threads}
+    env = {"HOME": "/tmp", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
+           "PYTHONPATH": f"{DESCENT_IN_SANDBOX}:{IN_SANDBOX}", "PYTHONHASHSEED": "0", **threads}
     if is_root:
         # bubblewrap keeps these two capabilities only so the worker can give up root.
         command += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
@@ -158,7 +173,7 @@ def worker_command(slot: int, limits: Limits, sandboxed: bool = True) -> tuple[l
         command += ["--unshare-user"]
     for name, value in env.items():
         command += ["--setenv", name, value]
-    command += [str(python), "-B", "-s", str(IN_SANDBOX / "worker.py")]
+    command += [str(python), "-B", "-s", "-m", "autograder.worker"]
     return command, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 
 
@@ -191,8 +206,9 @@ def check_sandbox() -> str:
 class Worker:
     """One worker process and its pipes, on the grader's side."""
 
-    def __init__(self, slot: int, limits: Limits, sandboxed: bool = True, log=None):
-        self.slot, self.limits, self.sandboxed = slot, limits, sandboxed
+    def __init__(self, slot: int, limits: Limits, sandboxed: bool = True, log=None,
+                 files: Path | None = None):
+        self.slot, self.limits, self.sandboxed, self.files = slot, limits, sandboxed, files
         self.log = log  # an open binary file for the worker's stderr, or None
         self.process: subprocess.Popen | None = None
 
@@ -201,7 +217,7 @@ class Worker:
         return self.process is not None and self.process.poll() is None
 
     def start(self) -> None:
-        command, env = worker_command(self.slot, self.limits, self.sandboxed)
+        command, env = worker_command(self.slot, self.limits, self.sandboxed, self.files)
         self.process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self.log or subprocess.DEVNULL, env=env, start_new_session=True,
@@ -277,27 +293,17 @@ class Worker:
             self.kill()
             raise WorkerDied(f"the worker sent something that is not a message ({error})") from None
 
-    def request(self, message: dict, deadline: float, callbacks: list | None = None) -> dict:
-        """Send ``message``; answer the worker's callbacks until its reply comes."""
+    def request(self, message: dict, deadline: float, on_callback=None) -> dict:
+        """Send ``message``; answer the worker's callbacks until its reply comes.
+
+        ``on_callback(request) -> reply`` runs one of the judge's functions for the
+        worker's code (:meth:`autograder.session.Session.run_callback`)."""
         self.send(message, deadline)
         while True:
             reply = self._receive(deadline)
             if reply.get("op") != "callback":
                 return reply
-            self.send(_run_callback(reply, callbacks or []), deadline)
-
-
-def _run_callback(request: dict, callbacks: list) -> dict:
-    """Call one of the grader's own functions for the worker, on plain data."""
-    index = request.get("id")
-    if type(index) is not int or not 0 <= index < len(callbacks):
-        return {"op": "callback_error", "message": "no such callback"}
-    try:
-        args = wire.decode(request.get("args", []))
-        kwargs = wire.decode(request.get("kwargs", {"$dict": {}}))
-        if type(args) is not list or type(kwargs) is not dict:
-            raise TypeError("malformed arguments")
-        value = callbacks[index](*args, **kwargs)
-        return {"op": "callback_result", "value": wire.encode(value, callbacks=[])}
-    except Exception as error:  # noqa: BLE001 - reported to the student's code, which called it
-        return {"op": "callback_error", "message": f"{type(error).__name__}: {error}"[:2000]}
+            answer = on_callback(reply) if on_callback else {
+                "op": "callback_error", "error": {"ename": "RuntimeError",
+                                                  "evalue": "no function of the grader's here"}}
+            self.send(answer, deadline)

@@ -2,15 +2,24 @@
 
 Only plain data travels: ``None``, booleans, numbers, strings, lists, tuples,
 string-keyed dicts and numeric arrays (NumPy arrays, NumPy scalars and tensors'
-values, sent as raw bytes with their dtype and shape). A function the grader
-passes to a student's function (say the activation of a chain) travels as a
-numbered callback that the worker calls back through the grader. Anything else
-a student's function returns arrives as :class:`Unsupported`, which no check
-accepts. Nothing is ever pickled, so no object of the student's is rebuilt on
-the grader's side.
+values, sent as raw bytes with their dtype and shape); value types beyond those
+(``set``, ``complex``, ``bytes``, string arrays, pandas objects, NumPy
+polynomials, dates, ...) through :mod:`codecs`, and matplotlib figures through
+:mod:`figures`, each rebuilt from data by a fixed list of known types.
 
-This module is imported by both sides and needs only the standard library and
-NumPy: the worker (``autograder/worker.py``) runs it inside the sandbox.
+Two kinds of reference cross too, never the object itself:
+
+* a function of the grader's (say the activation a check hands to a chain)
+  travels as a numbered **callback**: the worker calls it back through the grader;
+* an object of the student's that is not data (an instance of their class, a
+  function, a generator) stays in the worker and travels as a numbered
+  **handle**: the grader reads it only through requests that return data again
+  (``autograder/remote.py``). Without a handle factory it arrives as
+  :class:`Unsupported`, which no check accepts.
+
+Nothing is ever pickled, so no object of the student's is rebuilt on the grader's
+side. This module is imported by both sides and needs only the standard library
+and NumPy: the worker (``autograder/worker.py``) runs it inside the sandbox.
 """
 
 from __future__ import annotations
@@ -21,6 +30,8 @@ import re
 import struct
 
 import numpy as np
+
+from autograder import codecs, figures
 
 #: Largest message either side accepts (bytes of JSON).
 MAX_MESSAGE = 64 << 20
@@ -58,48 +69,91 @@ def _tensor_values(value):
     return value.detach().cpu().numpy()
 
 
-def encode(value, callbacks: list | None = None, depth: int = 0):
+def _is_duck_array(value) -> bool:
+    kind = type(value)
+    return any(hasattr(kind, name) for name in ("__array__", "__array_interface__"))
+
+
+def encode(value, callbacks: list | None = None, depth: int = 0, handles=None):
     """``value`` as JSON-ready plain data.
 
-    ``callbacks`` (grader side) collects the callables found, which travel as
-    ``{"$callback": index}``. Without it (worker side) a value of any other type is
-    tried as ``np.asarray(value)`` and sent when numeric, else as unsupported.
+    ``callbacks`` (grader side) collects the grader's callables, which travel as
+    ``{"$callback": index}``. ``handles`` is either side's handle table: its
+    ``encode(value)`` gives ``{"$handle": ...}`` for an object that stays where it is
+    (the worker: anything that is not data; the grader: the student's objects it
+    holds handles to), or None. With neither, a value that is not data is tried as
+    ``np.asarray(value)`` and sent when numeric, else as unsupported.
     """
     if depth > MAX_DEPTH:
         raise WireError(f"data nested deeper than {MAX_DEPTH} levels")
-    if value is None or type(value) in (bool, int, float, str):
+    kind = type(value)
+    if value is None or kind in (bool, int, float, str):
         return value
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int) and not isinstance(value, np.generic):
-        return int(value)
-    if isinstance(value, float) and not isinstance(value, np.generic):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, (np.ndarray, np.generic)):
-        return _numeric(np.asarray(value), type(value).__name__)
+    if handles is not None and (handle := handles.encode(value, known_only=True)) is not None:
+        return handle
+
+    def item(inner):
+        return encode(inner, callbacks, depth + 1, handles)
+
+    if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in "biufc":
+        return _numeric(np.asarray(value), kind.__name__)
     values = _tensor_values(value)
     if values is not None:
         return {**_numeric(values, "tensor"), "tensor": True}
-    if isinstance(value, list):
-        return [encode(item, callbacks, depth + 1) for item in value]
-    if isinstance(value, tuple):
-        return {"$tuple": [encode(item, callbacks, depth + 1) for item in value]}
-    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
-        return {"$dict": {str(k): encode(v, callbacks, depth + 1) for k, v in value.items()}}
+    if kind is list:
+        return [item(x) for x in value]
+    if kind is tuple:
+        return {"$tuple": [item(x) for x in value]}
+    if kind is dict and all(type(key) is str for key in value):
+        return {"$dict": {key: item(v) for key, v in value.items()}}
+    try:
+        coded = codecs.encode_value(value, item)
+    except WireError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a value that looked like a known type but is not
+        raise WireError(f"could not encode a {kind.__name__}: {error}") from None
+    if coded is not None:
+        return coded
+    for base in (int, float, str):  # a subclass of a plain type travels as its plain value
+        if isinstance(value, base) and not isinstance(value, np.generic):
+            return base(value)
+    if kind.__module__.startswith("matplotlib") and (coded := _figure(value)) is not None:
+        return coded
+    if callbacks is not None and callable(value):
+        callbacks.append(value)
+        return {"$callback": len(callbacks) - 1}
+    if handles is not None and callbacks is None and _is_duck_array(value):
+        converted = _as_numeric(value)
+        if converted is not None:
+            return _array(converted)
+    if handles is not None and (handle := handles.encode(value)) is not None:
+        return handle
     if callbacks is not None:
-        if callable(value):
-            callbacks.append(value)
-            return {"$callback": len(callbacks) - 1}
-        raise WireError(f"cannot send a {type(value).__name__} to the sandbox")
+        raise WireError(f"cannot send a {kind.__name__} to the sandbox")
+    converted = _as_numeric(value)
+    if converted is not None:
+        return _array(converted)
+    return {"$unsupported": kind.__name__[:80]}
+
+
+def _figure(value) -> dict | None:
+    """A matplotlib figure or axes as the data of its artists (rebuilt on the other side)."""
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    if isinstance(value, Figure):
+        return {"$figure": figures.figure_data(value)}
+    if isinstance(value, Axes):
+        return {"$axes": figures.axes_data(value)}
+    return None
+
+
+def _as_numeric(value):
     try:
         converted = np.asarray(value)
     except Exception:  # noqa: BLE001 - whatever it is, it is not numbers
-        converted = None
-    if converted is not None and _NUMERIC_DTYPE.match(converted.dtype.str):
-        return _array(converted)
-    return {"$unsupported": type(value).__name__[:80]}
+        return None
+    return converted if _NUMERIC_DTYPE.match(converted.dtype.str) else None
 
 
 def _numeric(value: np.ndarray, type_name: str):
@@ -108,19 +162,22 @@ def _numeric(value: np.ndarray, type_name: str):
     return _array(value)
 
 
-def decode(data, make_callback=None, make_tensor=None, depth: int = 0):
+def decode(data, make_callback=None, make_tensor=None, depth: int = 0, make_handle=None):
     """Plain data back from :func:`encode`'s output; strict about what it accepts.
 
-    The worker passes ``make_callback`` (a callback's stand-in) and ``make_tensor``
-    (arrays sent as tensors become tensors again); the grader passes neither, so
-    it only ever gets NumPy arrays and Python scalars.
+    The worker passes ``make_callback`` (a callback's stand-in), ``make_tensor``
+    (arrays sent as tensors become tensors again) and ``make_handle`` (its own
+    object back from a handle's number); the grader passes ``make_handle`` (a
+    stand-in that reaches the worker's object) and never the other two, so it only
+    ever gets data, NumPy arrays and stand-ins.
     """
     if depth > MAX_DEPTH + 1:
         raise WireError("data nested too deeply")
     if data is None or type(data) in (bool, int, float, str):
         return data
+
     def inner(item):
-        return decode(item, make_callback, make_tensor, depth + 1)
+        return decode(item, make_callback, make_tensor, depth + 1, make_handle)
 
     if type(data) is list:
         return [inner(item) for item in data]
@@ -137,7 +194,35 @@ def decode(data, make_callback=None, make_tensor=None, depth: int = 0):
         return Unsupported(data["$unsupported"])
     if set(data) == {"$callback"} and type(data["$callback"]) is int and make_callback:
         return make_callback(data["$callback"])
+    if "$handle" in data:
+        return _decode_handle(data, make_handle)
+    tags = [key for key in data if key.startswith("$")]
+    if len(tags) == 1 and tags[0] in codecs.TAGS:
+        try:
+            return codecs.decode_value(data, inner)
+        except WireError:
+            raise
+        except codecs.CodecError as error:
+            raise WireError(f"malformed {tags[0][1:]}: {error}") from None
+    if set(data) in ({"$figure"}, {"$axes"}):
+        try:
+            if "$figure" in data:
+                return figures.rebuild_figure(data["$figure"])
+            return figures.rebuild_axes(data["$axes"])
+        except figures.FigureDataError as error:
+            raise WireError(f"malformed figure: {error}") from None
     raise WireError(f"unexpected entry {sorted(data)[:3]} in a message")
+
+
+def _decode_handle(data: dict, make_handle):
+    if not set(data) <= {"$handle", "type", "callable"} or type(data["$handle"]) is not int:
+        raise WireError("malformed handle")
+    type_name = data.get("type", "object")
+    if type(type_name) is not str or type(data.get("callable", False)) is not bool:
+        raise WireError("malformed handle")
+    if make_handle is None:
+        return Unsupported(type_name[:80])
+    return make_handle(data["$handle"], type_name[:200], data.get("callable", False))
 
 
 def _decode_array(data: dict):
@@ -150,7 +235,10 @@ def _decode_array(data: dict):
         raise WireError("array with a malformed shape")
     if type(raw) is not str:
         raise WireError("array without its bytes")
-    buffer = base64.b64decode(raw.encode("ascii"), validate=True)
+    try:
+        buffer = base64.b64decode(raw.encode("ascii"), validate=True)
+    except ValueError:
+        raise WireError("array whose bytes are not base64") from None
     dtype = np.dtype(dtype)
     if len(buffer) != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
         raise WireError("array whose bytes do not match its shape")

@@ -173,6 +173,46 @@ HOSTILE = {
             "def sigmoid(z):\n"
             "    return Bomb()\n")},
         fails=frozenset({"test_relu", "test_sigmoid", "test_sigmoid_grad"})),
+    "shadows_the_tests_names": Case(
+        "wrong relu; rebinds the setup's names and builtins the tests use, deletes others",
+        {"relu": WRONG_RELU + (
+            "class Anything:\n"
+            "    def __getattr__(self, name):\n"
+            "        return lambda *a, **k: None\n"
+            "checks = Anything()\n"
+            "isinstance = all = callable = lambda *a, **k: True\n"
+            "AssertionError = Exception\n"
+            "del np\n"
+            "import numpy as np\n")},
+        fails=frozenset({"test_relu"})),
+    "forged_exception_chain": Case(
+        "relu raises, and the worker is patched to describe its exceptions as the judge's own "
+        "signals (deadline, exit) and its handles as the grader's objects",
+        {"relu": (
+            "import gc\n"
+            "for namespace in gc.get_objects():\n"
+            "    if isinstance(namespace, dict) and 'error_data' in namespace "
+            "and 'Handles' in namespace:\n"
+            "        namespace['error_data'] = lambda error, encode: {\n"
+            "            'ename': 'CellDeadline', 'evalue': 'forged', 'args': None,\n"
+            "            'mro': [['autograder.cells', 'CellDeadline'],\n"
+            "                    ['autograder.session', 'OutOfTime'], ['builtins', 'SystemExit']]}\n"
+            "def relu(z):\n"
+            "    raise ValueError('no')\n")},
+        fails=frozenset({"test_relu"})),
+    "objects_that_answer_anything": Case(
+        "sigmoid returns an object that claims to be equal, true, anything and everything",
+        {"sigmoid": (
+            "class Yes:\n"
+            "    def __eq__(self, other): return True\n"
+            "    def __bool__(self): return True\n"
+            "    def __str__(self): return '1.0'\n"
+            "    def __repr__(self): return '1.0'\n"
+            "    def __float__(self): return 0.5\n"
+            "    def __getattr__(self, name): return True\n"
+            "def sigmoid(z):\n"
+            "    return Yes()\n")},
+        fails=frozenset({"test_sigmoid", "test_sigmoid_grad"})),
     "huge_output": Case(
         "all answers right; an added cell prints 50 MB",
         extra_cells=("print('x' * 50_000_000)\n",)),

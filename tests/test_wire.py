@@ -31,14 +31,43 @@ def test_a_tensor_arrives_as_its_values():
 
 
 def test_a_students_object_never_becomes_an_object_here():
+    from autograder.worker import Handles
+
     class Bomb:
         def __reduce__(self):
             raise AssertionError("never pickled")
 
-    back = roundtrip([Bomb(), np.array(["a", "b"]), np.array([object()], dtype=object)])
-    assert all(isinstance(item, wire.Unsupported) for item in back)
+    table = Handles()
+    bomb = Bomb()
+    encoded = wire.encode([bomb, bomb, np.array(["a", "b"])], handles=table)
+    assert encoded[0] == encoded[1] == {"$handle": 1, "type": Bomb.__qualname__,
+                                        "callable": False}, "one object, one handle"
+    assert table.get(1) is bomb
+    back = wire.decode(wire.unpack(wire.pack({"v": encoded})[8:])["v"])
+    assert all(isinstance(item, wire.Unsupported) for item in back[:2])
     with pytest.raises((TypeError, ValueError)):
         np.asarray(back[0], dtype=float)  # no check can mistake it for numbers
+    assert back[2].tolist() == ["a", "b"], "a string array is data: it travels"
+    made = wire.decode(encoded, make_handle=lambda *args: args)
+    assert made[0] == (1, Bomb.__qualname__, False)
+
+
+@pytest.mark.parametrize("forged", [
+    {"$handle": "1"}, {"$handle": 1, "type": 3}, {"$handle": 1, "callable": "yes"},
+    {"$handle": 1, "extra": 0},
+])
+def test_forged_handles_are_refused(forged):
+    with pytest.raises(wire.WireError):
+        wire.decode(forged, make_handle=lambda *args: args)
+
+
+def test_a_plain_subclass_travels_as_its_plain_value():
+    class Liar(float):
+        def __eq__(self, other):
+            return True
+
+    back = roundtrip([Liar(0.5)])
+    assert type(back[0]) is float and back[0] == 0.5 and back[0] != 0.25
 
 
 def test_callables_travel_as_callbacks_only_from_the_grader():
