@@ -57,20 +57,22 @@ TWINS = frozenset({"x", "y"})
 _PATH_CODES = (0, 1, 2, 3, 4, 79)  # STOP, MOVETO, LINETO, CURVE3, CURVE4, CLOSEPOLY
 
 # The forms of _SPEC's fields ("opt..." also allows None): numbers in a range (index and loc
-# whole), lists of items of a form and length, arrays (their ndims, last dimension and range).
+# whole), lists of items of a form and length, arrays (their ndims, last dimension and range);
+# the others are checked in _Reader.check.
 _NUMBERS = {"num": (-1e300, 1e300), "size": (0, 1e300), "unit": (0, 1), "inch": (1e-3, 1e3),
             "dpi": (1, 1e4), "ratio": (1e-9, 1e9), "index": (0, 2**31 - 1), "loc": (0, 10)}
-_LISTS = {"pair": ("num", 2), "rect": ("num", 4), "rgba": ("unit", 4), "inches": ("inch", 2),
-          "twin": (None, 2), "geometry": ("index", 4), "floats": ("num", None),
-          "units": ("unit", None), "strs": ("string", None), "ints": ("index", None),
-          "paths": ("path", None), "segments": ("xy", None), "items": (None, None)}
+_LISTS = {"pair": ("num", 2), "point": ("datum", 2), "rect": ("num", 4), "rgba": ("unit", 4),
+          "inches": ("inch", 2), "twin": (None, 2), "geometry": ("index", 4),
+          "floats": ("num", None), "units": ("unit", None), "strs": ("string", None),
+          "ints": ("index", None), "paths": ("path", None), "segments": ("xy", None),
+          "items": (None, None)}
 _ARRAYS = {"array": ((1,), None, None), "sizes": ((1,), None, (0, np.inf)),
            "rgbas": ((2,), (4,), (0, 1)), "xy": ((2,), (2,), None),
            "image": ((2, 3), None, None), "codes": ((1,), None, (0, 79))}
 _STYLE = {"label": "optstring", "alpha": "optunit", "zorder": "num", "visible": "flag"}
 _PATCH = {**_STYLE, "facecolor": "rgba", "edgecolor": "rgba", "linewidth": "size", "fill": "flag"}
 _COLLECTION = {**_STYLE, "facecolors": "rgbas", "edgecolors": "rgbas", "linewidths": "sizes"}
-_TEXT = {"text": "string", "xy": "pair", "fontsize": "size", "color": "rgba", "ha": HALIGN,
+_TEXT = {"text": "string", "xy": "point", "fontsize": "size", "color": "rgba", "ha": HALIGN,
          "va": VALIGN, "rotation": "num", "zorder": "num", "visible": "flag"}
 _SPEC = {
     "figure": {"size": "inches", "dpi": "dpi", "suptitle": "string", "supxlabel": "string",
@@ -92,14 +94,14 @@ _SPEC = {
     "poly": {**_COLLECTION, "paths": "paths"},
     "segments": {**_COLLECTION, "segments": "segments"},
     "path": {"vertices": "xy", "codes": "codes"},
-    "rect": {**_PATCH, "xy": "pair", "width": "num", "height": "num", "angle": "num"},
+    "rect": {**_PATCH, "xy": "point", "width": "datum", "height": "datum", "angle": "num"},
     "wedge": {**_PATCH, "center": "pair", "r": "size", "theta1": "num", "theta2": "num",
               "width": "optsize"},
     "polygon": {**_PATCH, "xy": "xy", "closed": "flag"},
     "image": {**_STYLE, "array": "image", "extent": "rect", "cmap": "optcmap",
               "clim": "optpair", "origin": ORIGINS, "interpolation": "interpolation"},
     "text": {**_TEXT, "coords": COORDS},
-    "annotation": {**_TEXT, "xytext": "pair", "xycoords": ANNOTATION_COORDS,
+    "annotation": {**_TEXT, "xytext": "point", "xycoords": ANNOTATION_COORDS,
                    "textcoords": ANNOTATION_COORDS, "arrow": "flag"},
     "bar": {"label": "string", "patches": "ints", "orientation": ORIENTATIONS,
             "datavalues": "optarray"},
@@ -158,9 +160,10 @@ def _style(artist) -> dict:
 
 def _colormap(mappable) -> dict:
     import matplotlib
-    name, (vmin, vmax) = mappable.get_cmap().name, mappable.get_clim()
+    name, clim = mappable.get_cmap().name, mappable.get_clim()
+    finite = None not in clim and np.all(np.isfinite(clim))
     return {"cmap": name if name in matplotlib.colormaps else None,
-            "clim": None if vmin is None or vmax is None else [float(vmin), float(vmax)]}
+            "clim": _floats(clim) if finite else None}
 
 
 def _coords(artist) -> str | None:
@@ -317,12 +320,15 @@ def _axes_record(ax, axes: list) -> dict:
         "texts": _encode(ax.texts, _text, skipped)[0],
         "containers": _encode(ax.containers, container, skipped)[0], "skipped": skipped}
     for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
-        locs = np.asarray(axis.get_majorticklocs(), dtype=float)
         record[f"{name}scale"] = axis.get_scale() if axis.get_scale() in SCALES else "linear"
         record[f"{name}grid"] = any(line.get_visible() for line in axis.get_gridlines())
-        record[f"{name}ticks"] = _floats(locs)
-        labels = axis.get_major_formatter().format_ticks(locs)
-        record[f"{name}ticklabels"] = [str(label) for label in labels]
+        try:  # (the labels as drawing makes them, for all the ticks, in view or not)
+            locs = np.asarray(axis.get_majorticklocs(), dtype=float)
+            labels = [str(label) for label in axis.get_major_formatter().format_ticks(locs)]
+        except Exception:  # a student's own locator or formatter that fails
+            locs, labels = [], []
+            skipped.append(f"{name} ticks")
+        record[f"{name}ticks"], record[f"{name}ticklabels"] = _floats(locs), labels
     return record
 
 
@@ -394,6 +400,10 @@ class _Reader:
             return value if item is None else [self.check(v, item, where) for v in value]
         if form in _ARRAYS:
             return self.array(value, where, *_ARRAYS[form])
+        if form == "datum":  # a data coordinate: NaN or infinite as matplotlib takes them
+            if type(value) is not float and (type(value) is not int or abs(value) > 1e300):
+                _fail(where, "is not a number")
+            return float(value)
         if form == "string":
             if type(value) is not str or len(value) > MAX_STRING:
                 _fail(where, f"is not a string of at most {MAX_STRING} characters")
