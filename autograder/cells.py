@@ -16,6 +16,7 @@ import io
 import signal
 import sys
 import time
+from contextlib import contextmanager
 
 OUTPUT_LIMIT = 100_000
 
@@ -73,6 +74,17 @@ def _alarm(signum, frame):
     raise CellDeadline
 
 
+@contextmanager
+def capturing(outputs: Outputs):
+    """What is printed here (and the student's warnings, shown here) goes to ``outputs``."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Stream(outputs, "stdout"), _Stream(outputs, "stderr")
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
 def run_cell(shell, source: str, outputs: Outputs, deadline: float, label: str = "<cell>"):
     """Run ``source`` in ``shell``'s namespace; outputs into ``outputs``; the error raised, or None.
 
@@ -87,17 +99,11 @@ def run_cell(shell, source: str, outputs: Outputs, deadline: float, label: str =
         outputs.error("SyntaxError", str(error))
         return error
     last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
-    saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _Stream(outputs, "stdout"), _Stream(outputs, "stderr")
     previous = signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 0.001))
     try:
-        exec(compile(tree, label, "exec"), namespace)  # the instructor's code
-        if last is not None:
-            value = eval(compile(ast.Expression(last.value), label, "eval"), namespace)
-            if value is not None:
-                data, _ = shell.display_formatter.format(value)
-                outputs.result({"text/plain": data.get("text/plain", repr(value))})
+        with capturing(outputs):
+            _execute(shell, tree, last, namespace, outputs, label)
     except (CellDeadline, OutOfTime):
         raise
     except BaseException as error:  # noqa: BLE001 - the test's verdict, or a broken test
@@ -106,8 +112,16 @@ def run_cell(shell, source: str, outputs: Outputs, deadline: float, label: str =
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-        sys.stdout, sys.stderr = saved
     return None
+
+
+def _execute(shell, tree, last, namespace, outputs, label) -> None:
+    exec(compile(tree, label, "exec"), namespace)  # the instructor's code
+    if last is not None:
+        value = eval(compile(ast.Expression(last.value), label, "eval"), namespace)
+        if value is not None:
+            data, _ = shell.display_formatter.format(value)
+            outputs.result({"text/plain": data.get("text/plain", repr(value))})
 
 
 def _message(error: BaseException) -> str:

@@ -32,7 +32,7 @@ import ast
 import sys
 import time
 
-from autograder.cells import CellDeadline, Outputs, run_cell
+from autograder.cells import CellDeadline, Outputs, capturing, run_cell
 from autograder.mirror import Mirror
 from autograder.sandbox import Limits
 from autograder.session import OutOfTime, Session
@@ -92,13 +92,14 @@ def reference_cells(notebook) -> dict[str, dict]:
 def instructor_names(notebook) -> set[str]:
     """Names the instructor's own non-test code uses: the names a test may hand to the
     student's code (a global the model answer reads, data a later cell uses)."""
+    return set().union(*[_names(source_of(cell)) for cell in notebook.cells
+                          if cell.get("cell_type") == "code" and not is_test(cell)])
+
+
+def _names(source: str) -> set[str]:
     from autograder.mirror import names_in
 
-    found = set()
-    for cell in notebook.cells:
-        if cell.get("cell_type") == "code" and not is_test(cell):
-            found |= names_in(_python(source_of(cell)))
-    return found
+    return names_in(_python(source))
 
 
 def _python(source: str) -> str:
@@ -117,12 +118,14 @@ def grade_notebook(submitted_cells: list, reference: dict[str, dict], make_worke
     shell = make_shell()
     shell.user_ns["__name__"] = "__grader__"
     session = Session(make_worker, limits, deadline=started + limits.submission_seconds)
-    mirror = Mirror(session, shell.user_ns, pushable)
+    steps = plan(submitted_cells, reference)
+    student_reads = set().union(*[_names(code) for kind, code, _ in steps if kind == "student"])
+    mirror = Mirror(session, shell.user_ns, pushable, student_reads)
     cells: dict[str, dict] = {}
     problems: list[str] = []
     out_of_time = False
     try:
-        for kind, code, cell_id in plan(submitted_cells, reference):
+        for kind, code, cell_id in steps:
             outputs = session.sink = Outputs()
             if out_of_time:
                 if kind != "test":
@@ -154,7 +157,8 @@ def grade_notebook(submitted_cells: list, reference: dict[str, dict], make_worke
 def _run_step(kind, code, cell_id, session, mirror, shell, outputs, problems, notebook):
     label = f"cell {cell_id!r} of {notebook}" if cell_id else f"a cell of {notebook}"
     if kind == "student":
-        error = session.run_cell(code)
+        with capturing(outputs):  # the student's warnings, shown here
+            error = session.run_cell(code)
         if error:
             outputs.error(str(error.get("ename")), str(error.get("evalue")))
         return

@@ -110,8 +110,9 @@ def _collect(found: list[Path], cell_ids: dict[str, set[str]], label: str):
     if not found:
         return {}, f"no .ipynb file in {label} (expected {', '.join(notebooks)})"
     by_name = {p.name: p for p in found}
-    if all(name in by_name for name in notebooks):
-        chosen = {name: by_name[name] for name in notebooks}
+    if any(name in by_name for name in notebooks):
+        # (a notebook left out scores 0, as in nbgrader: _stage says which)
+        chosen = {name: by_name[name] for name in notebooks if name in by_name}
     elif len(notebooks) == 1 and len(found) == 1:
         chosen = {notebooks[0]: found[0]}  # renamed by the student or the LMS: still theirs
     else:
@@ -145,7 +146,9 @@ def _stage(assignment: Assignment, student_id: str, notebooks: dict) -> str:
     files = assignment.work / "files" / student_id
     shutil.rmtree(files, ignore_errors=True)
     files.mkdir(parents=True)
-    restored, notes = [], []
+    restored = []
+    missing = sorted(set(assignment.sources) - set(notebooks))
+    notes = [f"not handed in (scores 0): {', '.join(missing)}"] if missing else []
     for name, (notebook, path) in notebooks.items():
         for cell in notebook.cells:
             if cell.cell_type == "code":
@@ -201,6 +204,8 @@ def _grade_student(assignment: Assignment, student_id: str, limits: Limits, sand
     folder = assignment.work / "submitted" / student_id / assignment.name
     files = assignment.work / "files" / student_id
     for name in assignment.sources:
+        if not (folder / name).is_file():
+            continue  # not handed in: nbgrader scores it 0
         staged = (folder / name).read_bytes()
         key = _verdict_key(assignment, staged, files)
         path = verdict_path(assignment.work / "verdicts", student_id, Path(name).stem)

@@ -94,8 +94,11 @@ def patch_targets(tree: ast.AST) -> list[str]:
 
 
 class Mirror:
-    def __init__(self, session, namespace: dict, pushable: set[str]):
+    def __init__(self, session, namespace: dict, pushable: set[str],
+                 student_reads: set[str] = frozenset()):
         self.session, self.ns = session, namespace
+        self.student_reads = set(student_reads)  # names the student's cells use
+        self.imported: set[str] = set()  # names a judge's cell bound by an import
         # IPython's own names (In, Out, get_ipython, ...) and the builtins: a student's
         # `abs = lambda x: 0` or `AssertionError = Exception` stays on their side.
         self.reserved = set(namespace) | set(dir(builtins))
@@ -156,6 +159,10 @@ class Mirror:
         if tree is not None:
             for dotted in patch_targets(tree):
                 self._watch(dotted)
+            self.imported |= {(alias.asname or alias.name).split(".")[0]
+                              for node in ast.walk(tree)
+                              if isinstance(node, (ast.Import, ast.ImportFrom))
+                              for alias in node.names}
         self.wants_figures = any(word in source for word in ("gca", "gcf", "fignum", "pyplot",
                                                              "plt.figure", "get_axes"))
 
@@ -190,6 +197,10 @@ class Mirror:
             self.protected.add(name)
             if name in self.pushable:
                 self._send({"op": "set", "name": name}, self.ns[name])
+            elif name in self.imported and name in self.student_reads:
+                # An import of a test's (not a secret: a module or what it holds) that the
+                # student's code also uses, as it could in a kernel.
+                self._send_import(name, self.ns[name])
         for name in [n for n in self.seen if n not in current]:
             del self.seen[name]
             self.bound.pop(name, None)
@@ -204,6 +215,18 @@ class Mirror:
         except Exception:  # noqa: BLE001 - not data (a trusted object): the student never needs it
             return
         self.session.state(message)
+
+    def _send_import(self, name: str, value) -> None:
+        if isinstance(value, types.ModuleType):
+            self.session.state({"op": "setref", "name": name, "module": value.__name__})
+            return
+        module, qualname = getattr(value, "__module__", None), getattr(value, "__qualname__", None)
+        if type(module) is str and type(qualname) is str and _trusted(
+                {"kind": "ref", "module": module, "qualname": qualname}) == (value, True):
+            self.session.state({"op": "setref", "name": name, "module": module,
+                                "qualname": qualname})
+        else:
+            self._send({"op": "set", "name": name}, value)
 
     def accept_both(self) -> None:
         """A locked cell ran here and runs in the worker too: what it bound is on both sides."""

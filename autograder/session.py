@@ -15,6 +15,7 @@ names is reported to ``on_changes`` (the namespace mirror).
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,7 +34,7 @@ class OutOfTime(Exception):
 
 
 #: Requests whose success is part of the worker's state (replayed after a restart).
-STATEFUL = {"exec", "set", "del", "patch"}
+STATEFUL = {"exec", "set", "setref", "del", "patch"}
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Session:
     before_request: callable = None  # the mirror's sync, before student code runs
     on_restart: callable = None
     after_call: callable = None  # the mirror's look at the student's figures
+    warning_registry: dict = field(default_factory=dict)
 
     # -- time ----------------------------------------------------------------------------
     def time_left(self) -> float:
@@ -81,11 +83,28 @@ class Session:
             for stream in ("stdout", "stderr"):
                 if reply.get(stream):
                     self.sink.stream(stream, str(reply[stream]))
+        if type(reply.get("warnings")) is list:
+            self._warn(reply["warnings"][:100])
         if self.on_changes is not None and (reply.get("changed") or reply.get("deleted")):
             changed, deleted = reply.get("changed"), reply.get("deleted")
             self.on_changes(changed if type(changed) is dict else {},
                             deleted if type(deleted) is list else [])
         return reply
+
+    def _warn(self, raised: list) -> None:
+        """Show the student's warnings here, through the judge's filters and one registry
+        for the notebook (a kernel's ``__warningregistry__``): once per place by default,
+        every time under a test's ``simplefilter("always")``, recorded by ``pytest.warns``."""
+        for item in raised:
+            if type(item) is not dict:
+                continue
+            category = self.exceptions.from_chain(item.get("mro") or [])
+            if not issubclass(category, Warning):
+                category = UserWarning
+            lineno = item.get("lineno") if type(item.get("lineno")) is int else 0
+            warnings.warn_explicit(str(item.get("message", ""))[:2000], category,
+                                   str(item.get("filename", "<student>"))[:300], lineno,
+                                   module="__main__", registry=self.warning_registry)
 
     def _restart(self) -> None:
         """A new worker; the requests that ran well run again (one that now fails is dropped)."""

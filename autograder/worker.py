@@ -15,8 +15,9 @@ functions return.
 Protocol: length-prefixed JSON messages on the judge's pipes, which the worker
 moves off file descriptors 0 and 1 before any student code runs, so printing
 cannot garble them. Every reply to a request that ran student code carries what
-it printed (``stdout``, ``stderr``) and the names it bound or deleted
-(``changed``: name -> what kind of thing, ``deleted``). Requests:
+it printed (``stdout``, ``stderr``), the warnings it raised (``warnings``: shown by
+the judge) and the names it bound or deleted (``changed``: name -> what kind of
+thing, ``deleted``). Requests:
 
     exec {source}                       -> done {error}          (a cell, via IPython)
     get {name}                          -> value {value} | missing
@@ -28,6 +29,7 @@ it printed (``stdout``, ``stderr``) and the names it bound or deleted
         action: attr, setattr, len, bool, str, float, int, getitem, contains,
         iter, next, isinstance (of the class behind handle ``of``)
     set {name, value} | del {name}      -> done            (the judge's names)
+    setref {name, module, qualname}     -> done            (a test's import, imported here)
     patch {module, attr, value|restore} -> done            (a test's module patch)
     figures                             -> value {value}   (pyplot's open figures)
     close_figures                       -> done            (a cell ended)
@@ -44,6 +46,7 @@ import io
 import os
 import sys
 import types
+import warnings
 
 from autograder import wire
 
@@ -155,6 +158,7 @@ def make_shell(user_ns: dict | None = None):
 
     Shared with the judge (:mod:`autograder.cells`), which runs the test cells in one.
     """
+    from IPython.core.displaypub import DisplayPublisher
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
 
@@ -172,7 +176,7 @@ def make_shell(user_ns: dict | None = None):
             # the figures a cell shows, without drawing them.
             return "inline", "module://autograder.mpl_backend"
 
-    class Quiet:  # display(...) outputs: not graded, not kept
+    class Quiet(DisplayPublisher):  # display(...) outputs: not graded, not kept
         def publish(self, *args, **kwargs):
             pass
 
@@ -180,7 +184,7 @@ def make_shell(user_ns: dict | None = None):
             pass
 
     shell = Shell.instance(config=config, user_ns=user_ns)
-    shell.display_pub = Quiet()
+    shell.display_pub = Quiet(shell=shell)
     return shell
 
 
@@ -270,7 +274,19 @@ class Worker:
         self.builtin_names = set(self.shell.user_ns)
         self.handles = Handles()
         self.patched: dict[tuple[str, str], object] = {}  # (module, attr) -> original
+        self.aliases: dict[tuple[str, str], list[str]] = {}  # the student's names for it
         self.out = self.err = None
+        # Warnings are shown by the judge, whose filters (a test's catch_warnings, pytest.warns)
+        # and registry decide, as the kernel's would: here every one is recorded, none printed.
+        self.warned: list[dict] = []
+        warnings.simplefilter("always")
+        warnings.showwarning = self._record_warning
+
+    def _record_warning(self, message, category, filename, lineno, file=None, line=None):
+        if len(self.warned) < 100:
+            self.warned.append({"message": _text(message), "filename": _text(filename, 300),
+                                "lineno": int(lineno) if isinstance(lineno, int) else 0,
+                                "mro": [qualified(k) for k in category.__mro__[:-1]][:20]})
 
     # -- data both ways -------------------------------------------------------------------
     def encode(self, value):
@@ -318,12 +334,13 @@ class Worker:
         finally:
             sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         after = self.shell.user_ns
+        warned, self.warned = self.warned, []
         changed = {}
         for name, value in list(after.items()):
             if self._visible(name) and before.get(name) != id(value):
                 changed[name] = describe(value)
         report = {"stdout": self.out.text(), "stderr": self.err.text(), "changed": changed,
-                  "deleted": [name for name in before if name not in after]}
+                  "deleted": [name for name in before if name not in after], "warnings": warned}
         return result, error, report
 
     def op_exec(self, message: dict) -> dict:
@@ -425,6 +442,18 @@ class Worker:
             return {"op": "raised", "error": error_data(error, self._encoded)}
         return {"op": "done"}
 
+    def op_setref(self, message: dict) -> dict:
+        """A name a test imported: the same module (or what it holds) imported here."""
+        try:
+            value = importlib.import_module(str(message["module"]))
+            for part in str(message.get("qualname") or "").split(".") if message.get(
+                    "qualname") else ():
+                value = getattr(value, part)
+            self.shell.user_ns[str(message["name"])] = value
+        except (KeyError, ImportError, AttributeError) as error:
+            return {"op": "raised", "error": error_data(error, self._encoded)}
+        return {"op": "done"}
+
     def op_del(self, message: dict) -> dict:
         self.shell.user_ns.pop(str(message.get("name")), None)
         return {"op": "done"}
@@ -443,12 +472,23 @@ class Worker:
                     module.__dict__.pop(attr, None)
                 else:
                     setattr(module, attr, original)
+                for name in self.aliases.pop(key, ()):
+                    self.shell.user_ns[name] = original
             else:
-                self.patched.setdefault(key, module.__dict__.get(attr, _ABSENT))
+                original = self.patched.setdefault(key, module.__dict__.get(attr, _ABSENT))
+                value = self.decode(message.get("value")) if not message.get("delete") else None
                 if message.get("delete"):
                     module.__dict__.pop(attr, None)
                 else:
-                    setattr(module, attr, self.decode(message.get("value")))
+                    setattr(module, attr, value)
+                # The patch forbids that function: the student's own names for it too
+                # (`from numpy.linalg import solve` is the same function under another name).
+                aliases = self.aliases.setdefault(key, [])
+                for name, bound in list(self.shell.user_ns.items()):
+                    if original is not _ABSENT and bound is original and self._visible(name) \
+                            and callable(original):
+                        self.shell.user_ns[name] = value
+                        aliases.append(name)
         except (KeyError, ImportError, wire.WireError, LookupError, AttributeError,
                 TypeError) as error:
             return {"op": "raised", "error": error_data(error, self._encoded)}

@@ -196,7 +196,8 @@ HOSTILE = {
             "        namespace['error_data'] = lambda error, encode: {\n"
             "            'ename': 'CellDeadline', 'evalue': 'forged', 'args': None,\n"
             "            'mro': [['autograder.cells', 'CellDeadline'],\n"
-            "                    ['autograder.session', 'OutOfTime'], ['builtins', 'SystemExit']]}\n"
+            "                    ['autograder.session', 'OutOfTime'],\n"
+            "                    ['builtins', 'SystemExit']]}\n"
             "def relu(z):\n"
             "    raise ValueError('no')\n")},
         fails=frozenset({"test_relu"})),
