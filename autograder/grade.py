@@ -283,9 +283,9 @@ def _load_assignment(name: str, work: Path, limits: Limits) -> Assignment:
 
 
 def _imports(notebooks) -> list[str]:
-    """Top-level modules the instructor's locked and test cells import (judges preload them)."""
+    """Modules the instructor's locked and test cells import: every judge is forked from a
+    server that imported them once (one that fails to import there is skipped)."""
     import ast
-    import importlib.util
 
     found = set()
     for notebook in notebooks:
@@ -300,15 +300,19 @@ def _imports(notebooks) -> list[str]:
                 if isinstance(node, ast.Import):
                     found |= {alias.name for alias in node.names}
                 elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                    found.add(node.module)
-    usable = []
-    for module in sorted(found):
-        try:
-            if importlib.util.find_spec(module.split(".")[0]) is not None:
-                usable.append(module)
-        except (ImportError, ValueError):
-            pass
-    return usable
+                    found.add(node.module)  # and `from package import module`'s modules:
+                    found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return sorted(name for name in found if _installed(name.split(".")[0]))
+
+
+def _installed(package: str) -> bool:
+    """Whether ``package`` is installed (found without importing it)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _findings(source: Path) -> list:

@@ -47,17 +47,36 @@ class Entry:
     problem: str = ""
 
     def notebooks(self) -> list[Path]:
+        """The regular .ipynb files of this submission (a link is never followed: a student's
+        tree could point at another student's work or at the solutions)."""
         if self.folder is not None:
             found = list(self.folder.glob("*.ipynb"))
-            inner = [p for p in self.folder.iterdir() if p.is_dir() and p.name not in IGNORED]
+            inner = [p for p in self.folder.iterdir()
+                     if p.is_dir() and not p.is_symlink() and p.name not in IGNORED]
             if not found and len(inner) == 1:  # nbgrader's <student>/<assignment>/ layout
                 found = list(inner[0].glob("*.ipynb"))
             if not found:  # a zip that wraps everything in one more folder
-                found = [p for p in self.folder.rglob("*.ipynb")
-                         if not any(part in IGNORED for part in p.parts)]
+                found = [p for p in _walk(self.folder)
+                         if p.name.endswith(".ipynb") and not any(part in IGNORED
+                                                                  for part in p.parts)]
         else:
             found = self.files
-        return sorted(p for p in found if not p.name.startswith("."))
+        return sorted(p for p in found if not p.name.startswith(".") and _regular(p, self.folder))
+
+
+def _regular(path: Path, root: Path | None) -> bool:
+    """A regular file reached from ``root`` without following any link."""
+    inside = path.parents[:len(path.relative_to(root).parts) - 1] if root is not None else []
+    return not path.is_symlink() and path.is_file() and not any(p.is_symlink() for p in inside)
+
+
+def _walk(folder: Path):
+    """Every file under ``folder``, links neither followed nor listed."""
+    import os
+
+    for root, subfolders, names in os.walk(folder, followlinks=False):
+        subfolders[:] = [d for d in subfolders if not (Path(root) / d).is_symlink()]
+        yield from (Path(root) / name for name in names)
 
 
 def shown(name: str) -> str:
@@ -125,6 +144,11 @@ def gather(submissions: Path, inbox: Path) -> list[Entry]:
         for path in sorted(folder.iterdir()):
             name = path.name
             if name.startswith(".") or name.startswith("__") or name in IGNORED:
+                continue
+            if path.is_symlink():
+                problems.append(Entry(_student_of(name)[0], [shown(name)], problem=(
+                    f"{shown(name)} is a link, which the grader never follows; hand in the "
+                    "file itself")))
                 continue
             student_id, kind = _student_of(name)
             if path.is_dir():

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import struct
 
@@ -240,7 +241,7 @@ def _decode_array(data: dict):
     except ValueError:
         raise WireError("array whose bytes are not base64") from None
     dtype = np.dtype(dtype)
-    if len(buffer) != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+    if len(buffer) != math.prod(shape) * dtype.itemsize:  # (Python ints: no overflow)
         raise WireError("array whose bytes do not match its shape")
     array = np.frombuffer(buffer, dtype=dtype).reshape(shape).copy()
     return array[()] if not shape and not data.get("tensor") else array

@@ -1037,6 +1037,31 @@ add(case(
 ))
 
 add(case(
+    "p22_unrestored_patch", "a test that patches NumPy and never restores it: the patch must "
+    "not reach the next student (the students are graded one after the other)",
+    notebook(
+        setup("setup", "import numpy as np"),
+        text("Write `norm2(v)`, the Euclidean norm, without `np.linalg.norm`."),
+        answer("norm", """
+            def norm2(v):
+                v = np.asarray(v, dtype=float)
+                return float(np.sqrt(np.sum(v * v)))
+        """),
+        test("test_norm", "assert abs(norm2([3.0, 4.0]) - 5.0) < 1e-12"),
+        test("test_no_norm", "# norm2 must not use np.linalg.norm", hidden="""
+            np.linalg.norm = None
+            assert abs(norm2([6.0, 8.0]) - 10.0) < 1e-12
+        """),
+        test("test_after", "assert abs(np.sqrt(2.0) ** 2 - 2.0) < 1e-12\nassert norm2([1.0]) == 1"),
+    ),
+    a_uses_norm=Submission({"norm": "def norm2(v):\n    return float(np.linalg.norm(v))"},
+                         why="calls np.linalg.norm: fails the hidden test and, the patch left in "
+                             "place, the test after it", plain={"test_no_norm": 0,
+                                                                "test_after": 0}),
+    also_correct=Submission(why="graded after a_uses_norm: untouched by its patch"),
+))
+
+add(case(
     "p19_plots", "tests on the student's figure: a returned Axes, and plt.gca()",
     notebook(
         setup("setup", "%matplotlib inline\nimport matplotlib.pyplot as plt\nimport numpy as np"),

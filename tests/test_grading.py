@@ -64,7 +64,7 @@ def grade(submissions: Path, out: Path, work: Path, *extra: str, check=True):
 
 
 def expected(fails) -> float:
-    return MAX_SCORE - sum(POINTS[test] for test in fails)
+    return 0.0 if "*" in fails else MAX_SCORE - sum(POINTS[test] for test in fails)
 
 
 def tree_digest(folder: Path) -> str:
@@ -144,7 +144,18 @@ def test_broken_submissions_get_a_precise_status(tmp_path):
                                          for _ in range(3)]
     write(subs, "out_of_time", slow)
 
+    # Links are never followed: one to the model answers must not earn them.
+    model = ROOT / "solutions" / CHAPTER / f"{CHAPTER}.ipynb"
+    (subs / "linked_file").mkdir()
+    (subs / "linked_file" / f"{CHAPTER}.ipynb").symlink_to(model)
+    (subs / "linked_student.ipynb").symlink_to(model)
+    (subs / "linked_folder").symlink_to(subs / "wrong_signature")
+
     grades = grade(subs, tmp_path / "out", tmp_path / "work", "--submission-timeout", "6")
+    for student in ("linked_file", "linked_student", "linked_folder"):
+        assert grades[student]["status"] == "malformed", grades[student]
+        assert float(grades[student]["score"]) == 0, grades[student]
+    assert "never follows" in grades["linked_student"]["message"]
     assert float(grades["no_relu_cell"]["score"]) == expected({"test_relu"})
     assert float(grades["wrong_signature"]["score"]) == expected({"test_elu"})
     assert float(grades["syntax_error"]["score"]) == expected({"test_relu"})

@@ -83,6 +83,7 @@ def test_callables_travel_as_callbacks_only_from_the_grader():
     {"$nd": "AAAA", "dtype": "|O", "shape": [1]},  # object dtype: would mean unpickling
     {"$nd": "AAAA", "dtype": "<f8", "shape": [5]},  # bytes do not match the shape
     {"$nd": "AAAA", "dtype": "<f8", "shape": [-1]},
+    {"$nd": "", "dtype": "<f8", "shape": [2**32, 2**32]},  # a product that overflows int64 to 0
     {"$nd": "AAAAAAAAAAA=", "dtype": "<f8", "shape": [1], "extra": 1},
     {"$pickle": "gASVAAAAAAAAAAA="},
     {"$tuple": "not a list"},
