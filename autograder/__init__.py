@@ -1,1 +1,20 @@
-"""The course's grading command: ``python -m autograder grade ASSIGNMENT SUBMISSIONS --out DIR``."""
+"""Grade a class's nbgrader notebooks: students' code in a sandbox, verdicts outside it.
+
+The flow, one module a step (``python -m autograder grade``, :mod:`autograder.grade`):
+
+1. **intake** — :mod:`inputs` finds each student's notebooks in folders, zips and LMS bulk
+   downloads (untrusted trees: no link followed, zips unpacked with limits);
+2. **run in the sandbox** — :mod:`sandbox` starts a bubblewrap'd :mod:`worker` per notebook,
+   which runs the student's cells and answers requests with plain data (:mod:`wire`,
+   :mod:`codecs`, :mod:`figures`);
+3. **verdicts on the trusted side** — :mod:`judge` forks a fresh trusted process per notebook,
+   where :mod:`engine` runs the instructor's test and locked cells (:mod:`cells`) against
+   stand-ins for the student's names (:mod:`mirror`, :mod:`remote`) through one
+   :mod:`session` with the worker;
+4. **record in nbgrader** — :mod:`course` and :mod:`preprocessors`: the cells' outputs go into
+   nbgrader's autograde, which scores them and writes the gradebook and the feedback;
+5. **report** — :mod:`grade` writes ``grades.csv`` and ``report.json``.
+
+:mod:`check` (``python -m autograder check``) reads an assignment and lists the tests a
+student could forge.
+"""

@@ -36,8 +36,8 @@ from autograder import wire
 HERE = Path(__file__).resolve().parent
 IN_SANDBOX = Path("/opt/grader")
 DESCENT_IN_SANDBOX = Path("/opt/descent")
-#: Where the assignment's files (data beside the notebook, the student's extra files) are
-#: seen, read-only; the worker's working directory.
+#: The worker's working directory, where the assignment's files (data beside the notebook, the
+#: student's extra files) are seen, read-only.
 FILES_IN_SANDBOX = Path("/assignment")
 #: The grader's modules the worker runs (only these: the sandbox shows nothing else of it).
 WORKER_MODULES = ("__init__.py", "worker.py", "wire.py", "codecs.py", "figures.py",
@@ -110,6 +110,23 @@ def _python_paths() -> list[Path]:
     return paths
 
 
+def _files_args(files: Path | None, limits: Limits) -> list[str]:
+    """The working directory: a small writable tmpfs (a notebook may save a file), with each of
+    the assignment's and the student's files in it, read-only."""
+    if files is None:
+        return []
+    args = ["--perms", "0777", "--size", str(limits.tmp_bytes), "--tmpfs", str(FILES_IN_SANDBOX)]
+    for path in sorted(files.rglob("*")):
+        target = FILES_IN_SANDBOX / path.relative_to(files)
+        if path.is_symlink():
+            continue
+        if path.is_dir():
+            args += ["--perms", "0777", "--dir", str(target)]
+        elif path.is_file():
+            args += ["--ro-bind", str(path), str(target)]
+    return args
+
+
 def _processes_of(uid: int) -> int:
     count = 0
     for entry in os.listdir("/proc"):
@@ -157,7 +174,7 @@ def worker_command(slot: int, limits: Limits, sandboxed: bool = True,
         "--ro-bind", str(descent_dir), str(DESCENT_IN_SANDBOX / "descent"),
         *[arg for name in WORKER_MODULES
           for arg in ("--ro-bind", str(HERE / name), str(IN_SANDBOX / "autograder" / name))],
-        *(["--ro-bind", str(files), str(FILES_IN_SANDBOX)] if files is not None else []),
+        *_files_args(files, limits),
         "--proc", "/proc", "--dev", "/dev",
         "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
         "--unshare-cgroup-try", "--die-with-parent", "--new-session",

@@ -212,6 +212,9 @@ def error_data(error: BaseException, encode) -> dict:
 def describe(value) -> dict:
     """What kind of thing a name holds, for the judge to decide how to see it."""
     if isinstance(value, types.ModuleType):
+        where = getattr(value, "__file__", None)
+        if type(where) is str and where.startswith(os.getcwd() + os.sep):
+            return {"kind": "value"}  # the student's own module (a file they handed in)
         return {"kind": "module", "module": _text(value.__name__, 300)}
     if isinstance(value, type) and issubclass(value, BaseException):
         return {"kind": "exception", "mro": [qualified(k) for k in value.__mro__[:-1]][:20]}

@@ -24,7 +24,7 @@ class Case:
     why: str
     answers: dict[str, str] = field(default_factory=dict)  # grade_id -> cell source
     extra_cells: tuple[str, ...] = ()  # code cells the student added at the end
-    fails: frozenset[str] = frozenset()  # "*": every test
+    fails: frozenset[str] = frozenset()  # "*": every test but those named "!test_id"
 
 
 HOSTILE = {
@@ -215,17 +215,18 @@ HOSTILE = {
             "    return Yes()\n")},
         fails=frozenset({"test_sigmoid", "test_sigmoid_grad"})),
     "corrupts_the_wire": Case(
-        "all answers right, but the worker's encoder is patched to send malformed data in "
-        "every codec's shape (sets, pandas frames, handles, arrays that lie about their size)",
-        extra_cells=(
+        "wrong relu, whose cell patches the worker's encoder to send malformed data in every "
+        "codec's shape (sets, pandas frames, handles, arrays that lie about their size): "
+        "every later test fails, nothing breaks",
+        {"relu": WRONG_RELU + (
             "from autograder import wire\n"
             "forged = iter([{'$set': 'x'}, {'$pandas_frame': [], 'columns': 7},\n"
             "               {'$handle': -1, 'type': 'ndarray'}, {'$figure': {'axes': 'x'}},\n"
             "               {'$nd': 'AAAA', 'dtype': '<f8', 'shape': [10**12]},\n"
             "               {'$ndarray': {'$nd': 'AA==', 'dtype': '|u1', 'shape': [1]},\n"
             "                'dtype': '<U99999999999', 'shape': [1]}] * 10**6)\n"
-            "wire.encode = lambda value, *args, **kwargs: next(forged)\n",),
-        fails=frozenset({"*"})),
+            "wire.encode = lambda value, *args, **kwargs: next(forged)\n")},
+        fails=frozenset({"*", "!test_sigmoid", "!test_sigmoid_grad", "!test_tanh_grad"})),
     "huge_output": Case(
         "all answers right; an added cell prints 50 MB",
         extra_cells=("print('x' * 50_000_000)\n",)),

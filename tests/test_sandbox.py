@@ -78,9 +78,14 @@ def test_a_call_round_trip_with_a_callback(worker):
     run(worker, "def f(z, g):\n    z[0] = -1.0\n    return g(z) * 2\n")
     callbacks: list = []
     z = np.array([1.0, 2.0])
-    message = {"op": "call", "name": "f", "args": wire.encode([z, np.square], callbacks),
-               "kwargs": wire.encode({}, callbacks)}
-    reply = worker.request(message, time.monotonic() + 10, callbacks)
+    message = {"op": "call", "target": {"name": "f"},
+               "args": wire.encode([z, np.square], callbacks), "kwargs": wire.encode({}, callbacks)}
+
+    def answer(request):  # the judge's side of a callback (autograder.session.Session)
+        args = wire.decode(request["args"])
+        return {"op": "callback_result", "value": wire.encode(callbacks[request["id"]](*args))}
+
+    reply = worker.request(message, time.monotonic() + 10, answer)
     assert reply["op"] == "returned"
     np.testing.assert_array_equal(wire.decode(reply["value"]), [2.0, 8.0])
     np.testing.assert_array_equal(wire.decode(reply["args"])[0], [-1.0, 2.0])
