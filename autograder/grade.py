@@ -68,6 +68,7 @@ class StudentResult:
     tests: dict[str, dict] = field(default_factory=dict)
     seconds: float = 0.0
     reused: bool = False  # verdicts from an earlier run of the same files
+    record_seconds: float = 0.0  # nbgrader's autograde and feedback for this student
 
 
 @dataclass
@@ -220,17 +221,22 @@ def _grade_student(assignment: Assignment, student_id: str, limits: Limits, sand
         reused = False
         log = assignment.work / "logs" / f"{student_id}.log"
         log.parent.mkdir(exist_ok=True)
-        cells = nbformat.reads(staged.decode("utf-8"), as_version=4).cells
+        # Plain JSON data, not nbformat's objects: unpickling those would import nbformat in
+        # every judge (over a second each).
+        cells = json.loads(nbformat.writes(nbformat.reads(staged.decode("utf-8"),
+                                                          as_version=4)))["cells"]
         slot = slots.get()
+        began = time.monotonic()
         try:
             verdict = judge.judge({
-                "cells": [dict(cell) for cell in cells], "reference": assignment.references[name],
+                "cells": cells, "reference": assignment.references[name],
                 "pushable": sorted(assignment.pushable[name]), "notebook": name,
                 "limits": limits, "slot": slot, "sandboxed": sandboxed, "files": str(files),
                 "log": str(log), "cwd": str(assignment.folder),
             }, timeout=limits.submission_seconds + 60)
         finally:
             slots.put(slot)
+        verdict["judge_seconds"] = round(time.monotonic() - began, 3)  # with the process start
         verdict["key"] = key
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial")
@@ -463,7 +469,9 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
                 pass
             return
         while (student_id := graded.get()) is not None:
+            began = time.monotonic()
             _record(nbgrader, results[student_id], out)
+            results[student_id].record_seconds = round(time.monotonic() - began, 3)
 
     def one(student_id: str) -> None:
         began = time.monotonic()
