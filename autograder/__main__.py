@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
                                 "<student_id>.ipynb files, or an LMS bulk .zip")
     grade_cmd.add_argument("--out", type=Path, required=True, help="where to write the results")
     grade_cmd.add_argument("--workers", type=int, default=None,
-                           help="submissions graded at once (default: the number of cores)")
+                           help="submissions graded at once (default: the number of cores "
+                                "less one, which nbgrader's recording needs)")
     grade_cmd.add_argument("--db", default=None,
                            help="gradebook SQLAlchemy URL, e.g. postgresql://user@host/db "
                                 "(default: SQLite in --work)")
