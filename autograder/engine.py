@@ -90,10 +90,13 @@ def reference_cells(notebook) -> dict[str, dict]:
 
 
 def instructor_names(notebook) -> set[str]:
-    """Names the instructor's own non-test code uses: the names a test may hand to the
-    student's code (a global the model answer reads, data a later cell uses)."""
-    return set().union(*[_names(source_of(cell)) for cell in notebook.cells
-                          if cell.get("cell_type") == "code" and not is_test(cell)])
+    """The globals the instructor's own non-test code reads: the names a test may hand to the
+    student's code (a global the model answer reads, data a later cell uses) — not the local
+    variables of the model answer's functions, which a test's variables may share names with."""
+    from autograder.mirror import global_reads
+
+    return set().union(*[global_reads(_python(source_of(cell))) for cell in notebook.cells
+                         if cell.get("cell_type") == "code" and not is_test(cell)])
 
 
 def _names(source: str) -> set[str]:

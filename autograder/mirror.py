@@ -33,6 +33,7 @@ from __future__ import annotations
 import ast
 import builtins
 import importlib
+import symtable
 import sys
 import types
 
@@ -49,6 +50,23 @@ def names_in(source: str) -> set[str]:
     except SyntaxError:
         return set()
     return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+
+
+def global_reads(source: str) -> set[str]:
+    """The global names a piece of code reads: at its top level, or from inside its functions
+    and classes (a function's own local variables are not among them)."""
+    try:
+        table = symtable.symtable(source, "<cell>", "exec")
+    except (SyntaxError, ValueError):
+        return set()
+    found, tables = set(), [table]
+    while tables:
+        scope = tables.pop()
+        top = scope.get_type() == "module"
+        found |= {symbol.get_name() for symbol in scope.get_symbols()
+                  if symbol.is_referenced() and (top or symbol.is_global())}
+        tables += scope.get_children()
+    return found
 
 
 def _code_names(code: types.CodeType, seen: set) -> set[str]:
