@@ -194,13 +194,17 @@ def compare(case: Case, plain: dict[str, dict], ours: dict[str, dict]) -> list[s
         if student not in ours:
             problems.append(f"{student}: our gradebook has no grades for it")
             continue
-        expected, got = plain[reference], ours[student]
-        for key in sorted(set(expected) | set(got), key=lambda k: (k == TOTAL, k)):
-            want, have = expected.get(key, MISSING), got.get(key, MISSING)
-            if not _same(want, have):
-                problems.append(f"{student} {key}: ours {_shown(have)}, "
-                                f"must be {_shown(want)}{rule}")
+        problems += [f"{student} {key}: ours {_shown(have)}, must be {_shown(want)}{rule}"
+                     for key, want, have in _differences(plain[reference], ours[student])]
     return problems
+
+
+def _differences(expected: dict, got: dict):
+    """(key, expected, got) wherever two score rows differ, the total last."""
+    for key in sorted(set(expected) | set(got), key=lambda k: (k == TOTAL, k)):
+        want, have = expected.get(key, MISSING), got.get(key, MISSING)
+        if not _same(want, have):
+            yield key, want, have
 
 
 def expected_plain(case: Case, student: str) -> dict:
@@ -235,12 +239,9 @@ def check_plain(case: Case, plain: dict[str, dict]) -> list[str]:
         if student not in plain:
             problems.append(f"{student}: plain nbgrader has no grades for it")
             continue
-        expected, got = expected_plain(case, student), plain[student]
-        for key in sorted(set(expected) | set(got), key=lambda k: (k == TOTAL, k)):
-            want, have = expected.get(key, MISSING), got.get(key, MISSING)
-            if not _same(want, have):
-                problems.append(f"{student} {key}: plain nbgrader gives {_shown(have)}, "
-                                f"the case says {_shown(want)}")
+        problems += [f"{student} {key}: plain nbgrader gives {_shown(have)}, the case says "
+                     f"{_shown(want)}" for key, want, have in _differences(
+                         expected_plain(case, student), plain[student])]
     return problems
 
 

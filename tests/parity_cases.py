@@ -611,6 +611,21 @@ SALES = _csv("""
     north,apple,1,1.5
 """)
 
+WRONG_SALES = _code("""
+    def load(path="sales.csv"):
+        df = pd.read_csv(path)
+        df["revenue"] = df["units"] * df["price"]
+        return df
+
+
+    def units_by_region(df):
+        return df.groupby("region")["units"].count()
+
+
+    def summary(df):
+        return df.pivot_table(index="region", columns="product", values="revenue")
+""")
+
 add(case(
     "p07_pandas", "a pandas Series and DataFrame (index, columns, dtypes) from a CSV file",
     notebook(
@@ -654,38 +669,10 @@ add(case(
         """),
     ),
     files={"sales.csv": SALES},
-    wrong=Submission(
-        {"answers": _code("""
-            def load(path="sales.csv"):
-                df = pd.read_csv(path)
-                df["revenue"] = df["units"] * df["price"]
-                return df
-
-
-            def units_by_region(df):
-                return df.groupby("region")["units"].count()
-
-
-            def summary(df):
-                return df.pivot_table(index="region", columns="product", values="revenue")
-        """)},
-        why="counts rows; the mean revenue", plain={"test_units": 0, "test_summary": 0}),
+    wrong=Submission({"answers": WRONG_SALES}, why="counts rows; the mean revenue",
+                     plain={"test_units": 0, "test_summary": 0}),
     cheat_patches_testing=Submission(
-        {"answers": _code("""
-            def load(path="sales.csv"):
-                df = pd.read_csv(path)
-                df["revenue"] = df["units"] * df["price"]
-                return df
-
-
-            def units_by_region(df):
-                return df.groupby("region")["units"].count()
-
-
-            def summary(df):
-                return df.pivot_table(index="region", columns="product", values="revenue")
-
-
+        {"answers": WRONG_SALES + "\n\n\n" + _code("""
             pd.testing.assert_series_equal = lambda *args, **kwargs: None
             pd.testing.assert_frame_equal = lambda *args, **kwargs: None
         """)},
@@ -1034,6 +1021,13 @@ add(case(
                   "    return solve(A, b)"},
         like="uses_solve", why="np.linalg.solve under another name, out of the patch's reach",
         plain={}),
+    returns_nothing=Submission({"solve": "def my_solve(A, b):\n    return None"},
+                               why="not done", plain={"*": 0}),
+    cheat_reads_x=Submission(
+        {"solve": "def my_solve(A, b):\n    return globals().get('x')"},
+        like="returns_nothing", plain={},
+        why="returns the tests' expected `x` from the namespace (the model answer's own local "
+            "`x` must not make the tests' `x` visible to student code)"),
 ))
 
 add(case(
