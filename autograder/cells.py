@@ -85,25 +85,29 @@ def capturing(outputs: Outputs):
         sys.stdout, sys.stderr = saved
 
 
-def run_cell(shell, source: str, outputs: Outputs, deadline: float, label: str = "<cell>"):
-    """Run ``source`` in ``shell``'s namespace; outputs into ``outputs``; the error raised, or None.
+def parse(shell, source: str, label: str = "<cell>") -> ast.Module:
+    """A cell as Python (IPython's syntax turned into its calls), parsed once: the judge
+    reads the names in it, then runs it. Raises SyntaxError."""
+    return ast.parse(shell.transform_cell(source), filename=label)
+
+
+def run_cell(shell, tree: ast.Module, outputs: Outputs, deadline: float, label: str = "<cell>"):
+    """Run a parsed cell in ``shell``'s namespace; outputs into ``outputs``; the error raised,
+    or None.
 
     :class:`CellDeadline` (the submission's budget) and the session's OutOfTime
     propagate: the caller stops grading this notebook."""
     from autograder.session import OutOfTime
 
     namespace = shell.user_ns
-    try:
-        tree = ast.parse(shell.transform_cell(source), filename=label)
-    except SyntaxError as error:
-        outputs.error("SyntaxError", str(error))
-        return error
-    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    body = tree.body
+    last = body[-1] if body and isinstance(body[-1], ast.Expr) else None
+    module = ast.Module(body=body[:-1] if last is not None else body, type_ignores=[])
     previous = signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 0.001))
     try:
         with capturing(outputs):
-            _execute(shell, tree, last, namespace, outputs, label)
+            _execute(shell, module, last, namespace, outputs, label)
     except (CellDeadline, OutOfTime):
         raise
     except BaseException as error:  # noqa: BLE001 - the test's verdict, or a broken test

@@ -28,11 +28,10 @@ model, only beside the student's code, so the tests reach them through handles).
 
 from __future__ import annotations
 
-import ast
 import sys
 import time
 
-from autograder.cells import CellDeadline, Outputs, capturing, run_cell
+from autograder.cells import CellDeadline, Outputs, capturing, parse, run_cell
 from autograder.mirror import Mirror
 from autograder.sandbox import Limits
 from autograder.session import OutOfTime, Session
@@ -166,11 +165,12 @@ def _run_step(kind, code, cell_id, session, mirror, shell, outputs, problems, no
             outputs.error(str(error.get("ename")), str(error.get("evalue")))
         return
     try:
-        tree = ast.parse(shell.transform_cell(code))
-    except SyntaxError:
-        tree = None
+        tree, syntax_error = parse(shell, code, f"<{cell_id}>"), None
+    except SyntaxError as error:
+        tree, syntax_error = None, error
     try:
-        mirror.prepare(code, tree)
+        if tree is not None:
+            mirror.prepare(code, tree)
         if kind == "locked":
             mirror.sync()
     except (OutOfTime, CellDeadline):
@@ -181,7 +181,11 @@ def _run_step(kind, code, cell_id, session, mirror, shell, outputs, problems, no
             problems.append(f"the instructor's locked {label} could not run: {error}"[:400])
         return
     try:
-        error = run_cell(shell, code, outputs, session.deadline, label=f"<{cell_id}>")
+        if tree is None:
+            outputs.error("SyntaxError", str(syntax_error))
+            error = syntax_error
+        else:
+            error = run_cell(shell, tree, outputs, session.deadline, label=f"<{cell_id}>")
     finally:
         if kind == "test":
             _close_figures(session)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import ast
 import builtins
 import importlib
+import re
 import symtable
 import sys
 import types
@@ -158,9 +159,11 @@ class Mirror:
         for name in list(self.bound):
             self._unbind(name)
 
-    def prepare(self, source: str, tree: ast.AST | None = None) -> None:
-        """Before a judge cell runs: bind the student's names it may use; watch patches."""
-        wanted = names_in(source)
+    def prepare(self, source: str, tree: ast.AST) -> None:
+        """Before a judge cell runs: bind the student's names it may use; watch patches.
+        ``tree``: the cell parsed (IPython's syntax turned into calls), ``source`` as written:
+        its words, since a magic's argument (``%time v = f(1)``) is a string in the tree."""
+        wanted = set(re.findall(r"[A-Za-z_]\w*", source))
         todo, seen_code = list(wanted), set()
         while todo:  # names used by the judge's own functions that the cell calls
             value = self.ns.get(todo.pop())
@@ -174,13 +177,12 @@ class Mirror:
         for name in wanted:
             if name in self.student and name not in self.ns:
                 self._bind(name)
-        if tree is not None:
-            for dotted in patch_targets(tree):
-                self._watch(dotted)
-            self.imported |= {(alias.asname or alias.name).split(".")[0]
-                              for node in ast.walk(tree)
-                              if isinstance(node, (ast.Import, ast.ImportFrom))
-                              for alias in node.names}
+        for dotted in patch_targets(tree):
+            self._watch(dotted)
+        self.imported |= {(alias.asname or alias.name).split(".")[0]
+                          for node in ast.walk(tree)
+                          if isinstance(node, (ast.Import, ast.ImportFrom))
+                          for alias in node.names}
         self.wants_figures = any(word in source for word in ("gca", "gcf", "fignum", "pyplot",
                                                              "plt.figure", "get_axes"))
 

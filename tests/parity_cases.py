@@ -752,6 +752,7 @@ add(case(
         text("Write `increment(x)`."),
         answer("increment", "def increment(x):\n    return x + 1"),
         setup("shell", "!echo hi\n%time total = sum(range(10))"),
+        test("test_magic_first", "%time assert increment(2) == 3"),
         test("test_increment", "assert increment(1) == 2"),
         test("test_time_magic", "%time value = increment(41)\nassert value == 42"),
         test("test_shell", "listing = !echo {increment(1)}\nassert listing == ['2']"),
