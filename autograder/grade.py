@@ -42,7 +42,7 @@ import nbformat
 
 from autograder import course, judge
 from autograder.engine import grade_id, instructor_names, is_test, nbgrader_meta, reference_cells
-from autograder.inputs import STUDENT_ID, gather, shown
+from autograder.inputs import STUDENT_ID, gather, regular_files, shown
 from autograder.preprocessors import verdict_path
 from autograder.sandbox import Limits, SandboxUnavailable, check_sandbox
 from descent.paths import repo_root
@@ -85,10 +85,6 @@ class Assignment:
     def folder(self) -> Path:
         """The instructor's copy: notebooks and the files shipped beside them."""
         return self.work / "source" / self.name
-
-    def answer_ids(self) -> dict[str, set[str]]:
-        return {name: {grade_id(c) for c in nb.cells if nbgrader_meta(c).get("solution")}
-                for name, nb in self.sources.items()}
 
     def cell_ids(self) -> dict[str, set[str]]:
         return {name: {grade_id(c) for c in nb.cells if grade_id(c)}
@@ -169,24 +165,21 @@ def _copy_regular_files(source: Path, target: Path, overwrite: bool = False) -> 
     ``target``; limits on count and size. Students' trees are untrusted: nothing outside
     ``source`` is ever read."""
     count = size = 0
-    for folder, subfolders, names in os.walk(source, followlinks=False):
-        subfolders[:] = [d for d in subfolders if not d.startswith(".") and d != "__pycache__"]
-        for name in names:
-            path = Path(folder) / name
-            relative = path.relative_to(source)
-            if name.endswith(".ipynb") or name.startswith(".") or not path.is_file() \
-                    or path.is_symlink():
-                continue
-            size += path.lstat().st_size
-            count += 1
-            if count > MAX_EXTRA_FILES or size > MAX_EXTRA_BYTES:
-                return [f"files beyond {MAX_EXTRA_FILES} or {MAX_EXTRA_BYTES >> 20} MiB "
-                        "beside the notebook were left out"]
-            destination = target / relative
-            if destination.exists() and not overwrite:
-                continue
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, destination, follow_symlinks=False)
+    for path in sorted(regular_files(source)):
+        relative = path.relative_to(source)
+        if path.name.endswith(".ipynb") or any(part.startswith(".") or part == "__pycache__"
+                                               for part in relative.parts):
+            continue
+        size += path.lstat().st_size
+        count += 1
+        if count > MAX_EXTRA_FILES or size > MAX_EXTRA_BYTES:
+            return [f"files beyond {MAX_EXTRA_FILES} or {MAX_EXTRA_BYTES >> 20} MiB "
+                    "beside the notebook were left out"]
+        destination = target / relative
+        if destination.exists() and not overwrite:
+            continue
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, destination, follow_symlinks=False)
     return []
 
 

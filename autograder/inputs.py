@@ -56,7 +56,7 @@ class Entry:
             if not found and len(inner) == 1:  # nbgrader's <student>/<assignment>/ layout
                 found = list(inner[0].glob("*.ipynb"))
             if not found:  # a zip that wraps everything in one more folder
-                found = [p for p in _walk(self.folder)
+                found = [p for p in regular_files(self.folder)
                          if p.name.endswith(".ipynb") and not any(part in IGNORED
                                                                   for part in p.parts)]
         else:
@@ -70,13 +70,17 @@ def _regular(path: Path, root: Path | None) -> bool:
     return not path.is_symlink() and path.is_file() and not any(p.is_symlink() for p in inside)
 
 
-def _walk(folder: Path):
-    """Every file under ``folder``, links neither followed nor listed."""
+def regular_files(folder: Path):
+    """Every regular file under ``folder``: links neither followed nor listed (a student's
+    tree could point at another student's work or at the solutions)."""
     import os
 
     for root, subfolders, names in os.walk(folder, followlinks=False):
         subfolders[:] = [d for d in subfolders if not (Path(root) / d).is_symlink()]
-        yield from (Path(root) / name for name in names)
+        for name in names:
+            path = Path(root) / name
+            if not path.is_symlink() and path.is_file():
+                yield path
 
 
 def shown(name: str) -> str:
