@@ -43,6 +43,28 @@ def _fmt(x: float) -> str:
     return f"{x:.6g}"
 
 
+def format_pair(expected: float, got: float) -> tuple[str, str]:
+    """``expected`` and ``got`` with enough significant digits (6 to 17) that they differ,
+    one more than the first that tells them apart (so rounding does not hide where)."""
+    for digits in range(5, 17):
+        if f"{expected:.{digits}g}" != f"{got:.{digits}g}":
+            return f"{expected:.{digits + 1}g}", f"{got:.{digits + 1}g}"
+    return repr(float(expected)), repr(float(got))
+
+
+def describe_mismatch(expected: float, got: float) -> str:
+    """"expected e, got g (relative error r)", digits enough to see the difference."""
+    shown_expected, shown_got = format_pair(expected, got)
+    text = f"expected {shown_expected}, got {shown_got}"
+    if _isfinite(expected) and _isfinite(got):
+        difference = abs(got - expected)
+        if expected != 0:
+            text += f" (relative error {difference / abs(expected):.2g})"
+        else:
+            text += f" (absolute error {difference:.2g})"
+    return text
+
+
 def assert_close(
     name: str,
     got,
@@ -57,8 +79,11 @@ def assert_close(
 ) -> None:
     """Fail unless ``got`` matches ``expected`` element-wise within ``atol + rtol·|expected|``.
 
-    ``inputs`` (same shape as ``expected``) lets the message name the input at the
-    worst mismatch: "sigmoid_grad: at z = 0 expected 0.25, got 0.5 — hint".
+    The message names the array (``what``), the worst entry, both values with enough
+    digits to differ and the relative error; ``inputs`` (same shape as ``expected``) lets
+    it name the input there instead of the index: "sigmoid_grad: the result at z = 0:
+    expected 0.25, got 0.5 (relative error 1) — hint". ``hint`` may be a
+    :class:`~descent.checks.misconceptions.Misconception`.
     """
     expected = _asarray(expected, dtype=float)
     got = as_float_array(got, name, what)
@@ -87,7 +112,7 @@ def assert_close(
     expected_value = expected.reshape(-1)[worst]
     got_value = got.reshape(-1)[worst]
     raise AssertionError(
-        f"{name}:{where} expected {_fmt(expected_value)}, got {_fmt(got_value)}{suffix}"
+        f"{name}: the {what}{where}: {describe_mismatch(expected_value, got_value)}{suffix}"
     )
 
 
