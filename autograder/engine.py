@@ -114,8 +114,13 @@ def _python(source: str) -> str:
 
 
 def grade_notebook(submitted_cells: list, reference: dict[str, dict], make_worker,
-                   limits: Limits, pushable: set[str], notebook: str = "") -> dict:
-    """Run one submitted notebook against the instructor's cells; a JSON-ready verdict."""
+                   limits: Limits, pushable: set[str], notebook: str = "",
+                   forbidden: list[str] = ()) -> dict:
+    """Run one submitted notebook against the instructor's cells; a JSON-ready verdict.
+
+    ``forbidden``: the APIs the assignment forbids (:mod:`autograder.rules`); the verdict
+    lists each use seen in the student's cells ("static") or tried by their code ("run
+    time")."""
     started = time.monotonic()
     shell = make_shell()
     shell.user_ns["__name__"] = "__grader__"
@@ -125,9 +130,13 @@ def grade_notebook(submitted_cells: list, reference: dict[str, dict], make_worke
     mirror = Mirror(session, shell.user_ns, pushable, student_reads)
     cells: dict[str, dict] = {}
     problems: list[str] = []
+    uses = _static_uses(steps, list(forbidden))
     out_of_time = False
     try:
+        if forbidden:
+            session.request({"op": "forbid", "apis": list(forbidden)}, runs_code=False)
         for kind, code, cell_id in steps:
+            tried = len(session.forbidden_used)
             outputs = session.sink = Outputs()
             if out_of_time:
                 if kind != "test":
@@ -149,11 +158,29 @@ def grade_notebook(submitted_cells: list, reference: dict[str, dict], make_worke
             if cell_id:
                 cells[cell_id] = {"kind": kind, "outputs": outputs.items,
                                   "error": outputs.first_error()}
+            for api in dict.fromkeys(session.forbidden_used[tried:]):
+                uses.append({"api": api, "cell": cell_id or "", "how": "run time",
+                             "during": "test" if kind == "test" else "cell"})
     finally:
         session.sink = None
         session.close()
     return {"cells": cells, "out_of_time": out_of_time, "worker_starts": session.starts,
-            "problems": problems, "seconds": round(time.monotonic() - started, 3)}
+            "problems": problems, "forbidden": uses,
+            "seconds": round(time.monotonic() - started, 3)}
+
+
+def _static_uses(steps, forbidden: list[str]) -> list[dict]:
+    """The forbidden APIs the student's cells name (imports of every earlier cell count)."""
+    from autograder.rules import static_uses
+
+    if not forbidden:
+        return []
+    uses, aliases = [], {}
+    for kind, code, cell_id in steps:
+        for api in static_uses(_python(code), forbidden, aliases):
+            if kind == "student":
+                uses.append({"api": api, "cell": cell_id or "", "how": "static"})
+    return uses
 
 
 def _run_step(kind, code, cell_id, session, mirror, shell, outputs, problems, notebook):

@@ -40,15 +40,16 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import course, judge
+from autograder import course, judge, rules
 from autograder.engine import grade_id, instructor_names, is_test, nbgrader_meta, reference_cells
 from autograder.inputs import STUDENT_ID, gather, regular_files, shown
 from autograder.preprocessors import verdict_path
 from autograder.sandbox import Limits, SandboxUnavailable, check_sandbox
+from descent.checks.misconceptions import find as find_misconceptions
 from descent.paths import repo_root
 
 #: Changes whenever a change here could change a verdict: old verdicts are then regraded.
-ENGINE_VERSION = "3"
+ENGINE_VERSION = "4"
 MAX_NOTEBOOK_BYTES = 100 << 20
 #: A student's extra files (beside their notebook) that their code may read: at most.
 MAX_EXTRA_FILES, MAX_EXTRA_BYTES = 500, 100 << 20
@@ -61,7 +62,7 @@ class GraderError(Exception):
 @dataclass
 class StudentResult:
     student_id: str
-    status: str  # graded | timeout | malformed | duplicate | crashed
+    status: str  # graded | timeout | forbidden | malformed | duplicate | crashed
     score: float = 0.0
     max_score: float = 0.0
     message: str = ""
@@ -69,6 +70,8 @@ class StudentResult:
     seconds: float = 0.0
     reused: bool = False  # verdicts from an earlier run of the same files
     record_seconds: float = 0.0  # nbgrader's autograde and feedback for this student
+    forbidden: list[dict] = field(default_factory=list)  # uses of APIs the rules forbid
+    origin: dict = field(default_factory=dict)  # where the submission came from (an LMS)
 
 
 @dataclass
@@ -80,6 +83,7 @@ class Assignment:
     pushable: dict[str, set]  # notebook file name -> names its own non-test code uses
     digest: str  # of the source notebooks and files, the engine version and the limits
     preload: list[str] = field(default_factory=list)  # modules its cells import
+    forbidden: dict[str, list[str]] = field(default_factory=dict)  # notebook -> APIs (rules)
 
     @property
     def folder(self) -> Path:
@@ -226,6 +230,7 @@ def _grade_student(assignment: Assignment, student_id: str, limits: Limits, sand
                 "pushable": sorted(assignment.pushable[name]), "notebook": name,
                 "limits": limits, "slot": slot, "sandboxed": sandboxed, "files": str(files),
                 "log": str(log), "cwd": str(assignment.folder),
+                "forbidden": assignment.forbidden.get(name, []),
             }, timeout=limits.submission_seconds + 60)
         finally:
             slots.put(slot)
@@ -239,15 +244,18 @@ def _grade_student(assignment: Assignment, student_id: str, limits: Limits, sand
     return verdicts, reused
 
 
-def _summary(assignment: Assignment, verdicts: dict[str, dict]) -> tuple[str, str, dict]:
-    """(status, message, per-test details) from one student's verdicts; the scores are
-    nbgrader's, read back from the gradebook once recorded."""
-    status, problems, tests = "graded", [], {}
+def _summary(assignment: Assignment, verdicts: dict[str, dict]
+             ) -> tuple[str, str, dict, list[dict]]:
+    """(status, message, per-test details, forbidden uses) from one student's verdicts; the
+    scores are nbgrader's, read back from the gradebook once recorded. A test's
+    ``misconceptions`` are the ids tagged in what it printed or raised."""
+    status, problems, tests, forbidden = "graded", [], {}, []
     for name, verdict in verdicts.items():
         points = assignment.points(name)
         if verdict.get("out_of_time"):
             status = "timeout"
         problems += verdict.get("problems", [])
+        forbidden += [{**use, "notebook": Path(name).stem} for use in verdict.get("forbidden", [])]
         for cell_id, cell in verdict["cells"].items():
             error = cell.get("error") or {}
             if error.get("ename") in ("CellTimeout", "WorkerDied", "CallFailed"):
@@ -257,15 +265,23 @@ def _summary(assignment: Assignment, verdicts: dict[str, dict]) -> tuple[str, st
                 passed = not error and not stderr
                 message = f"{error.get('ename')}: {error.get('evalue')}" if error else (
                     "printed on stderr (nbgrader scores such a test 0)" if stderr else "")
+                printed = "".join(str(o.get("text", "")) for o in cell.get("outputs", []))
                 tests[cell_id] = {
                     "notebook": Path(name).stem, "passed": passed,
                     "score": points.get(cell_id, 0.0) if passed else 0.0,
                     "max_score": points.get(cell_id, 0.0), "message": message,
+                    "misconceptions": [] if passed else find_misconceptions(
+                        f"{error.get('evalue', '')}\n{printed}"),
                 }
     message = "; ".join(problems)
     if status == "timeout":
         message = "the submission's time limit ran out; tests not reached score 0. " + message
-    return status, message[:2000], tests
+    if forbidden:
+        apis = ", ".join(dict.fromkeys(use["api"] for use in forbidden))
+        message = (f"uses what the assignment forbids: {apis} (the score is what the tests "
+                   f"gave). " + message)
+        status = "forbidden" if status == "graded" else status
+    return status, message[:2000], tests, forbidden
 
 
 def _load_assignment(name: str, work: Path, limits: Limits) -> Assignment:
@@ -277,8 +293,12 @@ def _load_assignment(name: str, work: Path, limits: Limits) -> Assignment:
             digest.update(str(path.relative_to(source_dir)).encode() + path.read_bytes())
     references = {n: reference_cells(nb) for n, nb in sources.items()}
     pushable = {n: instructor_names(nb) for n, nb in sources.items()}
+    try:
+        forbidden = {n: rules.declared(nb) for n, nb in sources.items()}
+    except ValueError as error:
+        raise GraderError(f"{name}: {error}") from None
     return Assignment(name, work, sources, references, pushable, digest.hexdigest(),
-                      _imports(sources.values()))
+                      _imports(sources.values()), forbidden)
 
 
 def _imports(notebooks) -> list[str]:
@@ -477,7 +497,7 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
         except Exception as error:  # noqa: BLE001 - one student, never the batch
             result.message = f"could not be graded: {type(error).__name__}: {error}"
             return
-        result.status, problems, result.tests = _summary(task, verdicts)
+        result.status, problems, result.tests, result.forbidden = _summary(task, verdicts)
         result.message = "; ".join(m for m in (result.message, problems) if m)
         result.seconds = round(time.monotonic() - began, 2)
         graded.put(student_id)

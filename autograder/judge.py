@@ -74,7 +74,8 @@ def _main(task: dict, send) -> None:
             verdict = grade_notebook(
                 task["cells"], task["reference"],
                 lambda: Worker(task["slot"], task["limits"], task["sandboxed"], log, files),
-                task["limits"], set(task["pushable"]), task["notebook"])
+                task["limits"], set(task["pushable"]), task["notebook"],
+                task.get("forbidden", []))
         send.send({"verdict": verdict})
     except BaseException:  # noqa: BLE001 - reported to the grader, which marks the student
         send.send({"error": traceback.format_exc()[-3000:]})

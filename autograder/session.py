@@ -34,7 +34,7 @@ class OutOfTime(Exception):
 
 
 #: Requests whose success is part of the worker's state (replayed after a restart).
-STATEFUL = {"exec", "set", "setref", "del", "patch"}
+STATEFUL = {"forbid", "exec", "set", "setref", "del", "patch"}
 
 
 @dataclass
@@ -54,6 +54,7 @@ class Session:
     on_restart: callable = None
     after_call: callable = None  # the mirror's look at the student's figures
     warning_registry: dict = field(default_factory=dict)
+    forbidden_used: list = field(default_factory=list)  # APIs the assignment forbids, tried
 
     # -- time ----------------------------------------------------------------------------
     def time_left(self) -> float:
@@ -85,6 +86,8 @@ class Session:
                     self.sink.stream(stream, str(reply[stream]))
         if type(reply.get("warnings")) is list:
             self._warn(reply["warnings"][:100])
+        if type(reply.get("forbidden")) is list:
+            self.forbidden_used += [str(api)[:200] for api in reply["forbidden"][:50]]
         if self.on_changes is not None and (reply.get("changed") or reply.get("deleted")):
             changed, deleted = reply.get("changed"), reply.get("deleted")
             self.on_changes(changed if type(changed) is dict else {},

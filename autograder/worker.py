@@ -48,7 +48,7 @@ import sys
 import types
 import warnings
 
-from autograder import wire
+from autograder import rules, wire
 
 #: Characters of a cell's printed output kept for the feedback.
 OUTPUT_LIMIT = 20_000
@@ -343,8 +343,16 @@ class Worker:
             if self._visible(name) and before.get(name) != id(value):
                 changed[name] = describe(value)
         report = {"stdout": self.out.text(), "stderr": self.err.text(), "changed": changed,
-                  "deleted": [name for name in before if name not in after], "warnings": warned}
+                  "deleted": [name for name in before if name not in after], "warnings": warned,
+                  "forbidden": rules.take_uses()}
         return result, error, report
+
+    def op_forbid(self, message: dict) -> dict:
+        """Guard the APIs the assignment forbids (the first request, replayed on restarts)."""
+        apis = message.get("apis")
+        if not (type(apis) is list and all(type(api) is str for api in apis)):
+            return {"op": "error", "message": "malformed list of forbidden APIs"}
+        return {"op": "done", "absent": rules.install_guards(apis, os.getcwd())}
 
     def op_exec(self, message: dict) -> dict:
         def cell():
