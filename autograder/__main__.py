@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 from autograder.grade import GraderError, grade
@@ -40,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     grade_cmd.add_argument("--source", type=Path, default=None,
                            help="the assignment's folder (its notebooks and the files beside "
                                 "them), for an assignment outside solutions/")
+    grade_cmd.add_argument("--site-url", default=None,
+                           help="the course website's address (e.g. https://course.example.edu/"
+                                "descent): feedback and the class report link to its sections")
     grade_cmd.add_argument("--work", type=Path, default=None,
                            help="grader's course folder (default: .grading/<assignment>)")
     defaults = Limits()
@@ -70,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = grade(args.assignment, args.submissions, args.out, work=args.work,
                         db_url=args.db, workers=args.workers, limits=limits, unsafe=args.unsafe,
-                        source=args.source)
+                        source=args.source, site_url=args.site_url)
     except GraderError as error:
         print(f"autograder: {error}", file=sys.stderr)
         return 2
@@ -79,8 +83,10 @@ def main(argv: list[str] | None = None) -> int:
               "again to resume", file=sys.stderr)
         sys.stderr.flush()
         os._exit(130)  # not waiting for grading threads; workers die with this process
-    graded = sum(r.status == "graded" for r in results)
-    print(f"autograder: {graded}/{len(results)} submissions graded; see {args.out}/grades.csv")
+    statuses = Counter(r.status for r in results)
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+    print(f"autograder: {len(results)} submissions: {counts}; see {args.out}/grades.csv "
+          f"and {args.out}/report.html")
     return 0
 
 

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import course, judge, rules
+from autograder import course, feedback, judge, rules
 from autograder.engine import grade_id, instructor_names, is_test, nbgrader_meta, reference_cells
 from autograder.inputs import STUDENT_ID, gather, regular_files, shown
 from autograder.preprocessors import verdict_path
@@ -374,8 +374,12 @@ def find_source(assignment: str, source: Path | None = None) -> Path:
 
 def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = None,
           db_url: str | None = None, workers: int | None = None, limits: Limits | None = None,
-          unsafe: bool = False, source: Path | None = None) -> list[StudentResult]:
-    """Grade every submission found in ``submissions``; return one result per student."""
+          unsafe: bool = False, source: Path | None = None, site_url: str | None = None
+          ) -> list[StudentResult]:
+    """Grade every submission found in ``submissions``; return one result per student.
+
+    ``site_url``: the course website's address, for links from feedback and the class report
+    to the book's sections."""
     started = time.monotonic()
     limits = limits or Limits()
     submissions = Path(submissions)
@@ -446,7 +450,8 @@ def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = 
             results[student_id] = StudentResult(student_id, "malformed", 0.0, max_score,
                                                 f"could not be read: {error}")
 
-    results.update(_grade_all(task, staged, limits, not unsafe, workers, out, generated))
+    results.update(_grade_all(task, staged, limits, not unsafe, workers, out, generated,
+                              site_url))
     ordered = [results[student_id] for student_id in sorted(results)]
     for result in ordered:
         result.max_score = result.max_score or max_score
@@ -458,7 +463,7 @@ def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = 
 
 
 def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, workers, out,
-               generated: bool) -> dict[str, StudentResult]:
+               generated: bool, site_url: str | None = None) -> dict[str, StudentResult]:
     """Grade the staged students in parallel; record each through nbgrader as it is done.
 
     One recorder thread owns nbgrader (and so every write to the gradebook): it
@@ -485,7 +490,7 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
             return
         while (student_id := graded.get()) is not None:
             began = time.monotonic()
-            _record(nbgrader, results[student_id], out)
+            _record(nbgrader, results[student_id], out, site_url)
             results[student_id].record_seconds = round(time.monotonic() - began, 3)
 
     def one(student_id: str) -> None:
@@ -523,8 +528,9 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
     return results
 
 
-def _record(nbgrader: course.Course, result: StudentResult, out: Path) -> None:
-    """One graded student into the gradebook, then their feedback."""
+def _record(nbgrader: course.Course, result: StudentResult, out: Path,
+            site_url: str | None = None) -> None:
+    """One graded student into the gradebook, then their feedback (with what to revisit)."""
     problem = nbgrader.autograde(result.student_id)
     if problem:
         result.status, result.message = "crashed", problem
@@ -539,6 +545,14 @@ def _record(nbgrader: course.Course, result: StudentResult, out: Path) -> None:
         result.tests.setdefault(test_id, {}).update(entry)
     if not nbgrader.feedback(result.student_id, out):
         result.message = "; ".join(m for m in (result.message, "no feedback generated") if m)
+        return
+    pages = out / "feedback"
+    single = pages / f"{result.student_id}.html"
+    each = sorted((pages / result.student_id).glob("*.html"))  # one page per notebook
+    for page in [single] if single.is_file() else each:
+        tests = {test_id: test for test_id, test in result.tests.items()
+                 if page == single or test.get("notebook") == page.stem}
+        feedback.annotate(page, tests, site_url)
 
 
 def _write_results(out: Path, assignment: str, max_score: float, results, run: dict) -> None:
