@@ -364,9 +364,24 @@ def check_notebook(notebook, name: str) -> list[Finding]:
 
 def check_assignment(source: Path) -> list[Finding]:
     """Findings about every notebook directly in the folder ``source``, in name order."""
+    from autograder.rules import declared
+
     findings = []
     for path in sorted(Path(source).glob("*.ipynb")):
-        findings += check_notebook(nbformat.read(path, as_version=4), path.name)
+        notebook = nbformat.read(path, as_version=4)
+        findings += check_notebook(notebook, path.name)
+        try:
+            forbidden = declared(notebook)
+        except ValueError as error:
+            findings.append(Finding(path.name, "(metadata)", "warning", str(error),
+                                    'e.g. "autograder": {"forbidden": ["torch.optim"]}'))
+        else:
+            if forbidden:
+                findings.append(Finding(
+                    path.name, "(metadata)", "info",
+                    f"the answers must not use {', '.join(forbidden)}: seen in their code and "
+                    "blocked while it runs (status 'forbidden')",
+                    "say so in the notebook's instructions, so students know the rule"))
     return findings
 
 

@@ -214,3 +214,14 @@ CHAPTERS = sorted(p for p in (ROOT / "solutions").iterdir() if list(p.glob("*.ip
 def test_the_course_has_no_forgeable_test(chapter: Path):
     forgeable = [f for f in check_assignment(chapter) if f.severity == "forgeable"]
     assert not forgeable, format_findings(forgeable)
+
+
+def test_the_rules_of_an_assignment_are_reported(tmp_path):
+    notebook = nbformat.v4.new_notebook(metadata={"autograder": {"forbidden": ["torch.optim"]}})
+    nbformat.write(notebook, tmp_path / "hw.ipynb")
+    (info,) = check_assignment(tmp_path)
+    assert info.severity == "info" and "torch.optim" in info.message
+    notebook.metadata["autograder"]["forbidden"] = "torch.optim"  # not a list
+    nbformat.write(notebook, tmp_path / "hw.ipynb")
+    (warning,) = check_assignment(tmp_path)
+    assert warning.severity == "warning" and "list of dotted names" in warning.message
