@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from autograder import lms
 from autograder.grade import GraderError, grade
 from autograder.inputs import __doc__ as SHAPES
 from autograder.sandbox import Limits
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                            help="seconds for all of one student's work (default %(default)g)")
     grade_cmd.add_argument("--memory", type=int, default=defaults.memory_bytes >> 20,
                            help="MiB of memory a student's code may use (default %(default)d)")
+    lms.add_options(grade_cmd)
     grade_cmd.add_argument("--unsafe", action="store_true",
                            help="run students' code without a sandbox (only for code you "
                                 "trust; refused otherwise when bubblewrap is missing)")
@@ -65,7 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     check_cmd.add_argument("assignment", help="assignment id, a folder of solutions/")
     check_cmd.add_argument("--source", type=Path, default=None,
                            help="the assignment's folder, for one outside solutions/")
+    lms_cmd = commands.add_parser(
+        "lms", help="write a results folder's grades again in Canvas's and Moodle's import "
+                    "formats", description=lms.DESCRIPTION)
+    lms.add_arguments(lms_cmd)
     args = parser.parse_args(argv)
+    if args.command == "lms":
+        return lms.run(args)
     if args.command == "check":
         return _check(args.assignment, args.source)
 
@@ -74,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = grade(args.assignment, args.submissions, args.out, work=args.work,
                         db_url=args.db, workers=args.workers, limits=limits, unsafe=args.unsafe,
-                        source=args.source, site_url=args.site_url)
+                        source=args.source, site_url=args.site_url,
+                        canvas_gradebook=args.canvas_gradebook,
+                        moodle_worksheet=args.moodle_worksheet, canvas_column=args.canvas_column)
     except GraderError as error:
         print(f"autograder: {error}", file=sys.stderr)
         return 2

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import course, feedback, judge, rules
+from autograder import course, feedback, judge, lms, rules
 from autograder.engine import grade_id, instructor_names, is_test, nbgrader_meta, reference_cells
 from autograder.inputs import STUDENT_ID, gather, regular_files, shown
 from autograder.preprocessors import verdict_path
@@ -374,18 +374,26 @@ def find_source(assignment: str, source: Path | None = None) -> Path:
 
 def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = None,
           db_url: str | None = None, workers: int | None = None, limits: Limits | None = None,
-          unsafe: bool = False, source: Path | None = None, site_url: str | None = None
-          ) -> list[StudentResult]:
+          unsafe: bool = False, source: Path | None = None, site_url: str | None = None,
+          canvas_gradebook: Path | None = None, moodle_worksheet: Path | None = None,
+          canvas_column: str | None = None) -> list[StudentResult]:
     """Grade every submission found in ``submissions``; return one result per student.
 
     ``site_url``: the course website's address, for links from feedback and the class report
-    to the book's sections."""
+    to the book's sections. ``canvas_gradebook``, ``moodle_worksheet``, ``canvas_column``: how
+    to write the LMS import files (:mod:`autograder.lms`)."""
     started = time.monotonic()
     limits = limits or Limits()
     submissions = Path(submissions)
     if not submissions.exists():
         raise GraderError(f"submissions {submissions} does not exist")
     source = find_source(assignment, source)
+    exports = {"canvas_gradebook": canvas_gradebook, "moodle_worksheet": moodle_worksheet,
+               "canvas_column": canvas_column}
+    try:
+        lms.check_files(assignment, **exports)  # now, rather than after grading the class
+    except lms.LmsError as error:
+        raise GraderError(str(error)) from None
     if unsafe:
         sandbox = "NONE: --unsafe, students' code ran with the grader's rights"
         print("autograder: WARNING: --unsafe: students' code runs WITHOUT a sandbox, with "
@@ -453,12 +461,23 @@ def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = 
     results.update(_grade_all(task, staged, limits, not unsafe, workers, out, generated,
                               site_url))
     ordered = [results[student_id] for student_id in sorted(results)]
+    origins = lms.origins_of(entries)
     for result in ordered:
         result.max_score = result.max_score or max_score
+        result.origin = origins.get(result.student_id, {})
     _write_results(out, assignment, max_score, ordered, {
         "sandbox": sandbox, "workers": workers, "limits": asdict(limits),
         "findings": [asdict(finding) for finding in findings],
         "seconds": round(time.monotonic() - started, 2)})
+    try:
+        written = lms.write_lms_files(out, assignment, ordered, **exports)
+    except lms.LmsError as error:  # the export changed since the check: grades.csv stands
+        print(f"autograder: no LMS file written: {error}", file=sys.stderr)
+    else:
+        for note in written.notes:
+            print(f"autograder: {note}", file=sys.stderr)
+        for path in written.paths:
+            print(f"autograder: {path.name} is ready for the LMS's import", file=sys.stderr)
     return ordered
 
 

@@ -12,6 +12,13 @@ Accepted shapes of SUBMISSIONS (mixed freely in one folder):
   login) and Moodle (``Full Name_123456_assignsubmission_file_/…``: the id is
   ``p`` and the participant number, since Moodle's export carries no login).
 
+Each entry keeps the LMS's own ids read from those names (:attr:`Entry.origin`), which
+:mod:`autograder.lms` needs to write the grades back in the LMS's import formats. Canvas
+names a file ``<name>_[LATE_]<user id>_<attachment id>_<file name>``, where ``<name>`` is
+the student's sortable name in lower case with only letters and digits left ("Doe, Jane":
+``doejane``); Moodle names a folder ``<full name>_<participant number>_assignsubmission_…``,
+the participant number being the one of its grading worksheet ("Participant 123456").
+
 A student id seen twice (``alice/`` and ``alice.zip``, or two Canvas submissions)
 is not guessed at: that student gets the status ``duplicate`` and the sources
 are named, for the instructor to keep one. Zips are read with limits (size,
@@ -29,7 +36,7 @@ from pathlib import Path, PurePosixPath
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$")
 CANVAS = re.compile(
-    r"^(?P<login>[A-Za-z0-9.@+-]+?)(?:_LATE)?_(?P<user>\d+)_(?P<sub>\d+)_(?P<file>.+)$")
+    r"^(?P<login>[A-Za-z0-9.@+-]+?)(?P<late>_LATE)?_(?P<user>\d+)_(?P<sub>\d+)_(?P<file>.+)$")
 MOODLE = re.compile(r"^(?P<name>.+)_(?P<participant>\d+)_assign(?:submission|feedback)_\w+_?$")
 MAX_ZIP_BYTES = 512 << 20  # uncompressed, per zip
 MAX_ZIP_FILES = 5000
@@ -45,6 +52,13 @@ class Entry:
     folder: Path | None = None
     files: list[Path] = field(default_factory=list)
     problem: str = ""
+    lms: str | None = None  # "canvas" | "moodle" | None (a plain folder, zip or notebook)
+    lms_ids: dict = field(default_factory=dict)  # the LMS's ids in the name (lms_origin)
+
+    @property
+    def origin(self) -> dict:
+        """Where the submission came from, as JSON data (``{}`` when not from an LMS)."""
+        return {"lms": self.lms, **self.lms_ids} if self.lms else {}
 
     def notebooks(self) -> list[Path]:
         """The regular .ipynb files of this submission (a link is never followed: a student's
@@ -125,6 +139,20 @@ def _student_of(name: str) -> tuple[str, str]:
     return stem, "plain"
 
 
+def lms_origin(name: str) -> tuple[str | None, dict]:
+    """The LMS that named an entry of a bulk download, and its ids in the name: Canvas's user
+    id (what its gradebook import matches students by), name, attachment id and late flag;
+    Moodle's participant number (what its grading worksheet matches rows by) and full name.
+    ``(None, {})`` for any other name. Read exactly as :func:`_student_of` reads the id; a
+    name part that is not UTF-8 is kept printable (:func:`shown`)."""
+    if (match := MOODLE.match(name)) is not None:
+        return "moodle", {"participant": match["participant"], "full_name": shown(match["name"])}
+    if name.endswith((".ipynb", ".zip")) and (match := CANVAS.match(name)) is not None:
+        return "canvas", {"user_id": match["user"], "name": match["login"],
+                          "attachment_id": match["sub"], "late": match["late"] is not None}
+    return None, {}
+
+
 def gather(submissions: Path, inbox: Path) -> list[Entry]:
     """One :class:`Entry` per student id found, problems (bad zip, duplicate, ...) included."""
     shutil.rmtree(inbox, ignore_errors=True)
@@ -132,13 +160,15 @@ def gather(submissions: Path, inbox: Path) -> list[Entry]:
     entries: dict[str, Entry] = {}
     problems: list[Entry] = []
 
-    def add(student_id: str, source: str, folder=None, file=None, key: str = "") -> None:
+    def add(student_id: str, source: str, folder=None, file=None, key: str = "",
+            name: str = "") -> None:
         entry = entries.get(student_id)
         if entry is not None and key and key.startswith("canvas:") and key in entry.sources:
             entry.files.append(file)  # another file of the same Canvas submission
             return
         if entry is None:
-            entries[student_id] = entry = Entry(student_id)
+            lms, ids = lms_origin(name)
+            entries[student_id] = entry = Entry(student_id, lms=lms, lms_ids=ids)
         entry.sources.append(key or source)
         entry.folder = folder if folder is not None else entry.folder
         if file is not None:
@@ -149,24 +179,27 @@ def gather(submissions: Path, inbox: Path) -> list[Entry]:
             name = path.name
             if name.startswith(".") or name.startswith("__") or name in IGNORED:
                 continue
+            lms, ids = lms_origin(name)
             if path.is_symlink():
                 problems.append(Entry(_student_of(name)[0], [shown(name)], problem=(
                     f"{shown(name)} is a link, which the grader never follows; hand in the "
-                    "file itself")))
+                    "file itself"), lms=lms, lms_ids=ids))
                 continue
             student_id, kind = _student_of(name)
             if path.is_dir():
-                add(student_id, f"{shown(name)}/", folder=path)
+                add(student_id, f"{shown(name)}/", folder=path, name=name)
             elif name.endswith(".zip"):
                 target = inbox / f"{len(list(inbox.iterdir())):04d}"
                 problem = _safe_extract(path, target)
                 if problem:
-                    problems.append(Entry(student_id, [shown(name)], problem=problem))
+                    problems.append(Entry(student_id, [shown(name)], problem=problem, lms=lms,
+                                          lms_ids=ids))
                 else:
-                    add(student_id, shown(name), folder=target,
+                    add(student_id, shown(name), folder=target, name=name,
                         key=f"{kind}:{shown(name)}" if kind.startswith("canvas") else "")
             elif name.endswith(".ipynb"):
-                add(student_id, shown(name), file=path, key=kind if kind != "plain" else "")
+                add(student_id, shown(name), file=path, name=name,
+                    key=kind if kind != "plain" else "")
 
     if submissions.is_file() and submissions.name.endswith(".zip"):
         problem = _safe_extract(submissions, inbox / "bulk")
