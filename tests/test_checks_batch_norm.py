@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 
 from descent.answers import load
 from descent.checks import batch_norm as checks
+from descent.checks.misconceptions import REGISTRY, Misconception, find
+from descent.gradcheck import numerical_gradient, rel_error
 
 answers = load("08_batch_norm")
 forward, backward = answers.batchnorm_forward, answers.batchnorm_backward
+BOOK = Path(__file__).resolve().parents[1] / "book"
 
 
 @pytest.mark.parametrize(
@@ -245,55 +253,86 @@ def _backward_check(mutant):
     return lambda: checks.check_batchnorm_backward(forward, mutant)
 
 
+# (check, mutant, what the message must contain): a misconception's id, found by its tag,
+# or, for mistakes that are not misconceptions (a wrong type, an input modified), a phrase.
 MUTANTS = [
-    (checks.check_batchnorm_forward, forward_unbiased, "biased variance"),
-    (checks.check_batchnorm_forward, forward_eps_outside, "not √variance + δ"),
-    (checks.check_batchnorm_forward, forward_without_eps, "before the square root"),
-    (checks.check_batchnorm_forward, forward_per_example, "layer normalization"),
-    (checks.check_batchnorm_forward, forward_no_affine, "scale and shift"),
-    (checks.check_batchnorm_forward, forward_swapped, "swapped"),
-    (checks.check_batchnorm_forward, forward_no_guard, "expected a ValueError"),
-    (checks.check_batchnorm_forward, forward_asserts, "raised AssertionError"),
-    (checks.check_batchnorm_forward, forward_object_cache, "holds a Cache"),
+    (checks.check_batchnorm_forward, forward_unbiased, "batchnorm.unbiased-variance"),
+    (checks.check_batchnorm_forward, forward_eps_outside, "batchnorm.eps-outside-root"),
+    (checks.check_batchnorm_forward, forward_without_eps, "batchnorm.no-eps"),
+    (checks.check_batchnorm_forward, forward_per_example, "batchnorm.wrong-axis"),
+    (checks.check_batchnorm_forward, forward_no_affine, "batchnorm.no-affine"),
+    (checks.check_batchnorm_forward, forward_swapped, "batchnorm.gamma-beta-swapped"),
+    (checks.check_batchnorm_forward, forward_no_guard, "batchnorm.batch-of-one"),
+    (checks.check_batchnorm_forward, forward_asserts, "batchnorm.batch-of-one"),
+    (checks.check_batchnorm_forward, forward_object_cache, "batchnorm.cache-not-data"),
     (checks.check_batchnorm_forward, forward_in_place, "modified in place"),
     (checks.check_batchnorm_forward, lambda *a, **k: forward(*a, **k)[0], "pair"),
-    (checks.check_batchnorm_forward, forward_wrong_default, "default δ"),
-    (_backward_check(backward_stops_at_a_hat), None, "stopped at Â"),
-    (_backward_check(backward_no_sigma_path), None, "path through σ is missing"),
-    (_backward_check(backward_no_mu_path), None, "path through μ is missing"),
-    (_backward_check(backward_without_gamma), None, "multiply by γ"),
-    (_backward_check(backward_mean_dbeta), None, "not the mean"),
+    (checks.check_batchnorm_forward, forward_wrong_default, "batchnorm.default-eps"),
+    (_backward_check(backward_stops_at_a_hat), None, "batchnorm.backward-stops-at-a-hat"),
+    (_backward_check(backward_no_sigma_path), None, "batchnorm.backward-misses-sigma-path"),
+    (_backward_check(backward_no_mu_path), None, "batchnorm.backward-misses-mean-path"),
+    (_backward_check(backward_without_gamma), None, "batchnorm.backward-without-gamma"),
+    (_backward_check(backward_mean_dbeta), None, "batchnorm.mean-not-sum"),
     (lambda: checks.check_batchnorm_backward(forward_keeping_a, backward_dgamma_of_a), None,
-     "normalized Â, not A"),
-    (_backward_check(backward_swapped), None, "that is dγ"),
+     "batchnorm.dgamma-uses-a"),
+    (_backward_check(backward_swapped), None, "batchnorm.dgamma-dbeta-swapped"),
     (_backward_check(backward_pair), None, "triple"),
     (_backward_check(backward_in_place), None, "dout it was given"),
-    (_backward_check(backward_scales_cache), None, "the same cache with another dout"),
+    (_backward_check(backward_scales_cache), None, "batchnorm.cache-modified"),
     (lambda: checks.check_batchnorm_backward(forward_unbiased, backward), None,
      "batchnorm_forward test pass first"),
-    (checks.check_update_running_stats, running_biased, "UNBIASED"),
-    (checks.check_update_running_stats, running_keras, "Keras"),
-    (checks.check_update_running_stats, running_std, "not the standard deviation"),
-    (checks.check_update_running_stats, running_swapped, "running mean first"),
-    (checks.check_update_running_stats, running_wrong_default, "default momentum"),
+    (checks.check_update_running_stats, running_biased, "batchnorm.running-biased-variance"),
+    (checks.check_update_running_stats, running_keras, "batchnorm.keras-momentum"),
+    (checks.check_update_running_stats, running_std, "batchnorm.running-std"),
+    (checks.check_update_running_stats, running_swapped, "batchnorm.running-swapped"),
+    (checks.check_update_running_stats, running_wrong_default, "batchnorm.default-momentum"),
     (checks.check_update_running_stats, running_in_place, "modified in place"),
     (checks.check_update_running_stats, running_batch_only, "after 1 batch"),
-    (checks.check_batchnorm_eval, eval_batch_stats, "RUNNING statistics"),
-    (checks.check_batchnorm_eval, eval_var_as_std, "is a variance"),
-    (checks.check_batchnorm_eval, eval_eps_outside, "inside the square root"),
-    (checks.check_batchnorm_eval, eval_without_eps, "before the square root"),
-    (checks.check_batchnorm_eval, eval_no_affine, "scale and shift"),
-    (checks.check_batchnorm_eval, eval_refuses_one, "single example is fine"),
-    (checks.check_batchnorm_eval, eval_wrong_default, "default δ"),
+    (checks.check_batchnorm_eval, eval_batch_stats, "batchnorm.eval-uses-batch-stats"),
+    (checks.check_batchnorm_eval, eval_var_as_std, "batchnorm.eval-var-as-std"),
+    (checks.check_batchnorm_eval, eval_eps_outside, "batchnorm.eps-outside-root"),
+    (checks.check_batchnorm_eval, eval_without_eps, "batchnorm.no-eps"),
+    (checks.check_batchnorm_eval, eval_no_affine, "batchnorm.no-affine"),
+    (checks.check_batchnorm_eval, eval_refuses_one, "batchnorm.eval-refuses-one"),
+    (checks.check_batchnorm_eval, eval_wrong_default, "batchnorm.default-eps"),
     (checks.check_batchnorm_eval, eval_in_place, "modified in place"),
 ]
 
 
-@pytest.mark.parametrize("check, mutant, message", MUTANTS)
-def test_plausible_mistakes_fail_with_a_hint(check, mutant, message):
+@pytest.mark.parametrize("check, mutant, expected", MUTANTS)
+def test_plausible_mistakes_fail_with_a_hint(check, mutant, expected):
     with pytest.raises(AssertionError) as failure:
         check() if mutant is None else check(mutant)
-    assert message in str(failure.value)
+    message = str(failure.value)
+    if expected in REGISTRY:
+        assert find(message) == [expected], message
+        assert REGISTRY[expected].text in message
+    else:
+        assert expected in message and not find(message), message
+
+
+def test_every_misconception_is_diagnosed_and_points_at_a_section():
+    """Each id the module defines is reached by a mutant above, and its section is a heading
+    of the page it names."""
+    defined = {m.id for m in vars(checks).values() if isinstance(m, Misconception)}
+    assert defined == {e for *_, e in MUTANTS if e in REGISTRY}
+    for identifier in defined:
+        m = REGISTRY[identifier]
+        headings = re.findall(r"^#{2,3} (.+)$", (BOOK / f"{m.page}.md").read_text(), re.M)
+        assert m.section in headings, (identifier, m.section)
+
+
+def test_messages_name_the_array_that_differs():
+    with pytest.raises(AssertionError, match=r"the dgamma \(∂L/∂γ, second of the triple\)"):
+        checks.check_batchnorm_backward(forward_keeping_a, backward_dgamma_of_a)
+    with pytest.raises(AssertionError, match=r"the dbeta \(∂L/∂β, third of the triple\)"):
+        checks.check_batchnorm_backward(forward, backward_mean_dbeta)
+    with pytest.raises(AssertionError, match=r"the dA \(∂L/∂A, first of the triple\)"):
+        checks.check_batchnorm_backward(forward, backward_no_mu_path)
+    with pytest.raises(AssertionError, match=r"the running_var \(second of the pair\)"):
+        checks.check_update_running_stats(running_std)
+    with pytest.raises(AssertionError, match=r"the running_mean \(first of the pair\)"):
+        checks.check_update_running_stats(running_swapped)
 
 
 def test_forward_mistakes_show_with_a_constant_feature():
@@ -361,3 +400,216 @@ def test_stub_raises_not_implemented():
         checks.check_batchnorm_backward(forward, stub)
     with pytest.raises(NotImplementedError):
         checks.check_batchnorm_backward(stub, backward)
+
+
+# ---------------------------------------------------------------- finite differences
+
+
+def forward_for_autograd(A, gamma, beta, eps=1e-5):
+    """The model forward, with a cache holding what autograd needs."""
+    out, _ = forward(A, gamma, beta, eps)
+    return out, {"A": np.array(A, dtype=float), "gamma": np.array(gamma, dtype=float),
+                 "beta": np.array(beta, dtype=float), "eps": eps}
+
+
+def backward_by_autograd(dout, cache):
+    """PyTorch's own gradient: a right answer by construction."""
+    a, g, b = (torch.tensor(cache[k], requires_grad=True) for k in ("A", "gamma", "beta"))
+    F.batch_norm(a, None, None, g, b, training=True, eps=cache["eps"]).backward(
+        torch.tensor(dout))
+    return a.grad.numpy(), g.grad.numpy(), b.grad.numpy()
+
+
+# The shapes where the former element-wise relative error below 1e-7 rejected right
+# gradients (a tiny entry of dA, where the differences' rounding dominates), the truncation-
+# dominated small spread, and the edges: N = 2, a constant feature, |μ| ≫ σ, σ ≈ √δ tiny.
+FD_CASES = [
+    {"seed": 1, "shape": (64, 4)}, {"seed": 3, "shape": (64, 4)}, {"shape": (100, 4)},
+    {"shape": (128, 4)}, {"shape": (64, 16)}, {"shape": (32, 64)}, {"shape": (256, 4)},
+    {"scale": 1e-3}, {"seed": 2, "shape": (2, 5)}, {"seed": 8, "shape": (8, 4),
+                                                    "constant_feature": True},
+    {"seed": 4, "shape": (100, 3), "offset": 50.0}, {"seed": 5, "shape": (20, 5),
+                                                     "offset": 1000.0},
+    {"seed": 6, "shape": (16, 3), "eps": 1e-8, "scale": 1e-4},
+    {"seed": 7, "shape": (10, 3), "eps": 1.0, "scale": 5.0}, {"seed": 9, "shape": (5, 1)},
+]
+
+
+@pytest.mark.parametrize("kwargs", FD_CASES, ids=lambda k: ",".join(f"{a}={v}" for a, v in
+                                                                     k.items()))
+def test_finite_differences_accept_right_gradients(kwargs):
+    """Autograd's gradient and the model answer pass the whole check, and autograd's gradient
+    stays within half the differences' error bound on every entry of dA, dγ and dβ."""
+    checks.check_batchnorm_backward(forward_for_autograd, backward_by_autograd, **kwargs)
+    checks.check_batchnorm_backward(forward, backward, **kwargs)
+    A, gamma, beta, rng = checks._batch(kwargs.get("seed", 0), kwargs.get("shape", (6, 4)),
+                                        kwargs.get("offset", 2.0), kwargs.get("scale", 1.0),
+                                        kwargs.get("constant_feature", False))
+    eps, dout = kwargs.get("eps", 1e-5), rng.normal(size=A.shape)
+    right = checks._autograd(A, gamma, beta, dout, eps)
+    for numeric, g in zip(checks._sum_loss_differences(A, gamma, beta, dout, eps), right,
+                          strict=True):
+        assert numeric.excess(g) <= 0.5  # a margin of 2 at least, on every entry
+
+
+def test_the_bound_holds_on_random_batches():
+    """Autograd's gradient within half the bound on every entry of 300 random batches (sizes,
+    δ, spreads, offsets and constant features drawn at random), where differences run."""
+    draw = np.random.default_rng(2024)
+    worst, compared = 0.0, 0
+    for trial in range(300):
+        shape = (int(draw.choice([2, 3, 5, 8, 33])), int(draw.choice([1, 2, 7])))
+        eps = float(draw.choice([1e-5, 1e-8, 1e-12, 1.0]))
+        scale, offset = float(draw.choice([1e-5, 1e-3, 1.0, 1e4])), float(draw.choice(
+            [0.0, 2.0, 1e3, 1e5]))
+        A, gamma, beta, rng = checks._batch(trial, shape, offset, scale, draw.random() < 0.2)
+        if not checks._differences_resolve(A, eps):
+            continue
+        dout = rng.normal(size=shape)
+        right = checks._autograd(A, gamma, beta, dout, eps)
+        differences = checks._sum_loss_differences(A, gamma, beta, dout, eps)
+        worst = max(worst, *(d.excess(g) for d, g in zip(differences, right, strict=True)))
+        compared += 1
+    assert compared > 150 and worst <= 0.5
+
+
+def test_differences_are_skipped_where_the_step_is_not_small_against_sigma():
+    """σ = √δ = 1e-6 for a constant feature at δ = 1e-12: a step of 1e-5 crosses the whole
+    curve, so only autograd judges (and right answers pass)."""
+    kwargs = {"eps": 1e-12, "scale": 1e-7, "constant_feature": True}
+    A = checks._batch(0, (6, 4), 2.0, 1e-7, True)[0]
+    assert not checks._differences_resolve(A, 1e-12)
+    checks.check_batchnorm_backward(forward_for_autograd, backward_by_autograd, **kwargs)
+    checks.check_batchnorm_backward(forward, backward, **kwargs)
+    with pytest.raises(AssertionError, match="batchnorm.backward-misses-mean-path"):
+        checks.check_batchnorm_backward(forward, backward_no_mu_path, **kwargs)
+
+
+def test_the_former_relative_error_rule_rejected_right_gradients():
+    """What the derived bound fixes: at (256, 4), autograd's dA has a relative error above
+    1e-7 against the differences, on an entry where the gradient is tiny."""
+    A, gamma, beta, rng = checks._batch(0, (256, 4))
+    dout = rng.normal(size=A.shape)
+    dA = checks._autograd(A, gamma, beta, dout, 1e-5)[0]
+    numeric = numerical_gradient(
+        lambda x: np.sum(dout * checks._train_forward(x, gamma, beta, 1e-5)), A)
+    assert rel_error(dA, numeric) > 1e-7
+    assert checks._sum_loss_differences(A, gamma, beta, dout, 1e-5)[0].excess(dA) < 0.1
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"shape": (256, 4)}, {"scale": 1e-3},
+                                    {"seed": 2, "shape": (2, 5)}], ids=str)
+@pytest.mark.parametrize("forward_, mutant, array", [
+    (forward, backward_stops_at_a_hat, "dA"), (forward, backward_no_sigma_path, "dA"),
+    (forward, backward_no_mu_path, "dA"), (forward, backward_without_gamma, "dA"),
+    (forward, backward_mean_dbeta, "dbeta"), (forward, backward_swapped, "dgamma"),
+    (forward_keeping_a, backward_dgamma_of_a, "dgamma"),
+])
+def test_finite_differences_alone_reject_the_known_mistakes(monkeypatch, kwargs, forward_,
+                                                            mutant, array):
+    monkeypatch.setattr(checks, "_check_gradients", lambda *args: None)
+    with pytest.raises(AssertionError, match=rf"finite differences.*the {array} \("):
+        checks.check_batchnorm_backward(forward_, mutant, **kwargs)
+
+
+# ---------------------------------------------------------------- the checks' arguments
+
+
+def never_called(*args, **kwargs):
+    raise RuntimeError("the check called the student's function with bad arguments")
+
+
+@pytest.mark.parametrize("check, kwargs, shown", [
+    (checks.check_batchnorm_forward, {"eps": 0.0}, "eps=0.0"),
+    (checks.check_batchnorm_forward, {"eps": -1e-5}, "eps=-1e-05"),
+    (checks.check_batchnorm_forward, {"shape": (1, 4)}, "shape=(1, 4)"),
+    (checks.check_batchnorm_forward, {"shape": (8,)}, "shape=(8,)"),
+    (checks.check_batchnorm_forward, {"seed": -1}, "seed=-1"),
+    (checks.check_batchnorm_forward, {"scale": 0.0}, "scale=0.0"),
+    (checks.check_batchnorm_forward, {"offset": -2.0}, "offset=-2.0"),
+    (checks.check_batchnorm_backward, {"eps": float("nan")}, "eps=nan"),
+    (checks.check_batchnorm_backward, {"shape": (1, 3)}, "shape=(1, 3)"),
+    (checks.check_batchnorm_backward, {"shape": (4, 0)}, "shape=(4, 0)"),
+    (checks.check_update_running_stats, {"momentum": 1.5}, "momentum=1.5"),
+    (checks.check_update_running_stats, {"momentum": -0.1}, "momentum=-0.1"),
+    (checks.check_update_running_stats, {"shape": (1, 3)}, "shape=(1, 3)"),
+    (checks.check_update_running_stats, {"steps": 0}, "steps=0"),
+    (checks.check_batchnorm_eval, {"eps": 0}, "eps=0"),
+    (checks.check_batchnorm_eval, {"shape": (0, 3)}, "shape=(0, 3)"),
+    (checks.check_batchnorm_eval, {"shape": "5x4"}, "shape='5x4'"),
+])
+def test_bad_arguments_are_refused_before_the_student_is_called(check, kwargs, shown):
+    functions = [never_called] * (2 if check is checks.check_batchnorm_backward else 1)
+    with pytest.raises(ValueError) as refusal:
+        check(*functions, **kwargs)
+    message = str(refusal.value)
+    assert message.startswith(f"{check.__name__}: {shown} is not allowed;"), message
+    assert "must be" in message
+
+
+def test_edge_arguments_are_accepted():
+    checks.check_update_running_stats(answers.update_running_stats, momentum=0.0, steps=1)
+    checks.check_update_running_stats(answers.update_running_stats, momentum=1, shape=(2, 1))
+    checks.check_batchnorm_eval(answers.batchnorm_eval, shape=[1, 1], seed=np.int64(3))
+
+
+# ---------------------------------------------------------------- generic wrong answers
+
+
+def _arrays(result, change):
+    """``result`` with ``change`` applied to its arrays (at the top level of a tuple; a
+    cache dict is left alone)."""
+    if isinstance(result, tuple):
+        return tuple(change(x) if isinstance(x, np.ndarray) else x for x in result)
+    return change(result)
+
+
+WRONG = {
+    "None": lambda result: None,
+    "a string": lambda result: "not an array",
+    "NaN": lambda result: _arrays(result, lambda x: np.full_like(x, np.nan)),
+    "the wrong shape": lambda result: _arrays(result, lambda x: x.reshape(-1)[1:]),
+    "a tuple too long": lambda result: (*result, result[0]) if isinstance(result, tuple)
+    else (result, result),
+    "a tuple too short": lambda result: result[:-1] if isinstance(result, tuple) else (result,),
+    "negated": lambda result: _arrays(result, lambda x: -x),
+    "scaled by 1.01": lambda result: _arrays(result, lambda x: 1.01 * x),
+    "strings inside": lambda result: _arrays(result, lambda x: np.full(x.shape, "a")),
+    "ragged lists": lambda result: _arrays(result, lambda x: [[1.0], [1.0, 2.0]]),
+}
+
+
+def _wrong(function, change):
+    def wrong(*args, **kwargs):
+        return change(function(*args, **kwargs))
+    return wrong
+
+
+def _tupled(function):
+    """The backward's triple as a tuple, whatever the model returns."""
+    return lambda *args, **kwargs: tuple(function(*args, **kwargs))
+
+
+SMALL = {"shape": (4, 3)}
+BATTERY = [
+    ("forward", lambda f: checks.check_batchnorm_forward(f, **SMALL), forward),
+    ("backward", lambda f: checks.check_batchnorm_backward(forward, f, **SMALL),
+     _tupled(backward)),
+    ("running stats", lambda f: checks.check_update_running_stats(f, steps=2, **SMALL),
+     _tupled(answers.update_running_stats)),
+    ("eval", lambda f: checks.check_batchnorm_eval(f, **SMALL), answers.batchnorm_eval),
+]
+
+
+@pytest.mark.parametrize("change", WRONG, ids=str)
+@pytest.mark.parametrize("label, run, model", BATTERY, ids=[b[0] for b in BATTERY])
+def test_generic_wrong_answers_end_in_assertion_error(label, run, model, change):
+    with pytest.raises(AssertionError):
+        run(_wrong(model, WRONG[change]))
+
+
+def test_a_cache_that_is_not_data_ends_in_assertion_error():
+    for cache in (object(), {"f": len}, [np.zeros(2), {3: 1.0}], lambda: 0):
+        with pytest.raises(AssertionError, match="cache"):
+            checks.check_batchnorm_backward(lambda *a, c=cache, **k: (forward(*a, **k)[0], c),
+                                            backward, **SMALL)

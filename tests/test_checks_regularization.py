@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from descent.answers import load
 from descent.checks import regularization as checks
+from descent.checks.misconceptions import REGISTRY, Misconception, find
 
 answers = load("03_regularization")
+BOOK = Path(__file__).resolve().parents[1] / "book"
 
 
 @pytest.mark.parametrize(
@@ -141,45 +146,104 @@ def dropout_eval_scaled(x, p, train=True, seed=0):
     return (out if train else out * (1 - p)), mask
 
 
+def sgd_ignores_decay(param, grad, lr, weight_decay=0.0, momentum=0.0, momentum_buffer=None):
+    return answers.sgd_step(param, grad, lr, 0.0, momentum, momentum_buffer)
+
+
+def sgd_ascent(param, grad, lr, weight_decay=0.0, momentum=0.0, momentum_buffer=None):
+    new, buffer = answers.sgd_step(param, grad, lr, weight_decay, momentum, momentum_buffer)
+    return 2 * np.asarray(param) - new, buffer
+
+
+def adamw_ignores_decay(param, grad, exp_avg, exp_avg_sq, step, lr=1e-3, betas=(0.9, 0.999),
+                        eps=1e-8, weight_decay=1e-2):
+    return answers.adamw_step(param, grad, exp_avg, exp_avg_sq, step, lr, betas, eps, 0.0)
+
+
+def _strong_decay(mutant):
+    """At step 1 Adam's step is ±lr whatever the gradient's size, so ignoring the decay and
+    adding λθ to g (Adam with L2) give the same θ unless λθ flips the sign of some g: a
+    strong decay tells them apart (with a weak one the check names Adam with L2)."""
+    return lambda: checks.check_adamw_step(mutant, weight_decay=1.0)
+
+
+def adamw_counts_from_zero(param, grad, exp_avg, exp_avg_sq, step, **kwargs):
+    """Uses step − 1 in β₁ᵗ, β₂ᵗ, guarded against 1 − β⁰ = 0: right only at step 1."""
+    return answers.adamw_step(param, grad, exp_avg, exp_avg_sq, max(step - 1, 1), **kwargs)
+
+
+def dropout_unseeded(x, p, train=True, seed=0):
+    return answers.dropout_forward(x, p, train, int(np.random.default_rng().integers(2**31)))
+
+
+# (check, mutant, what the message must contain): a misconception's id, found by its tag,
+# or, for mistakes that are not misconceptions (a wrong type, an input modified), a phrase.
 MUTANTS = [
-    (checks.check_l2_penalty, lambda ps, lam: lam * sum(np.sum(p**2) for p in ps), "1/2"),
+    (checks.check_l2_penalty, lambda ps, lam: lam * sum(np.sum(p**2) for p in ps), "l2.no-half"),
     (checks.check_l2_penalty, lambda ps, lam: 0.5 * lam * sum(np.linalg.norm(p) for p in ps),
-     "square the norm"),
-    (checks.check_l2_penalty, lambda ps, lam: 0.5 * lam * np.sum(ps[0] ** 2), "ALL parameters"),
+     "l2.norm-not-squared"),
+    (checks.check_l2_penalty, lambda ps, lam: 0.5 * sum(np.sum(p**2) for p in ps),
+     "l2.no-lambda"),
+    (checks.check_l2_penalty, lambda ps, lam: 0.5 * lam * np.sum(ps[0] ** 2),
+     "l2.first-parameter-only"),
     (checks.check_l2_penalty, lambda ps, lam: [0.5 * lam * np.sum(p**2) for p in ps],
      "one number"),
-    (checks.check_l2_grad, lambda ps, lam: [2 * lam * p for p in ps], "not 2λθ"),
-    (checks.check_l2_grad, lambda ps, lam: [np.array(p) for p in ps], "multiply by λ"),
+    (checks.check_l2_grad, lambda ps, lam: [2 * lam * p for p in ps], "l2.gradient-doubled"),
+    (checks.check_l2_grad, lambda ps, lam: [np.array(p) for p in ps], "l2.no-lambda"),
     (checks.check_l2_grad, lambda ps, lam: lam * ps[0], "list of 2 arrays"),
-    (checks.check_sgd_step, sgd_decoupled, "BEFORE the momentum buffer"),
-    (checks.check_sgd_step, sgd_decay_without_lr, "multiplied by lr too"),
-    (checks.check_sgd_step, sgd_dampened, "no (1 − μ) factor"),
+    (checks.check_sgd_step, sgd_decoupled, "weight-decay.decoupled-in-sgd"),
+    (checks.check_sgd_step, sgd_decay_without_lr, "weight-decay.without-lr"),
+    (checks.check_sgd_step, sgd_ignores_decay, "weight-decay.ignored"),
+    (checks.check_sgd_step, sgd_dampened, "sgd-step.dampening"),
+    (checks.check_sgd_step, sgd_ascent, "sgd-step.wrong-sign"),
     (checks.check_sgd_step, sgd_buffer_from_zero_scaled, "step 1"),
     (checks.check_sgd_step, sgd_in_place, "modified in place"),
     (checks.check_sgd_step, lambda *a, **k: answers.sgd_step(*a, **k)[0], "pair"),
-    (checks.check_adamw_step, adam_with_l2, "Adam with L2"),
-    (checks.check_adamw_step, adamw_decay_without_lr, "multiply the decay by lr"),
-    (checks.check_adamw_step, adamw_no_bias_correction, "bias correction"),
-    (checks.check_adamw_step, adamw_step_off_by_one, "do not add 1"),
-    (checks.check_adamw_step, adamw_decay_in_moments, "plain gradient"),
-    (checks.check_dropout_forward, dropout_keep_with_p, "DROPPED with probability p"),
-    (checks.check_dropout_forward, dropout_scale_by_p, "not 1/p"),
-    (checks.check_dropout_forward, dropout_unscaled, "expectation is unchanged"),
-    (checks.check_dropout_forward, dropout_scaled_mask, "only 0 (dropped) and 1"),
-    (checks.check_dropout_forward, dropout_always, "identity"),
-    (checks.check_dropout_forward, dropout_eval_scaled, "identity"),
-    (checks.check_dropout_forward, dropout_ignores_seed, "use the seed"),
-    (checks.check_dropout_forward, dropout_one_mask_per_feature, "same along one axis"),
-    (checks.check_dropout_backward, lambda dout, mask, p: dout * mask, "1/(1 − p) too"),
-    (checks.check_dropout_backward, lambda dout, mask, p: dout / (1 - p), "forward's mask"),
+    (checks.check_adamw_step, adam_with_l2, "adamw.coupled-l2"),
+    (_strong_decay(adamw_ignores_decay), None, "adamw.decay-ignored"),
+    (_strong_decay(adam_with_l2), None, "adamw.coupled-l2"),
+    (checks.check_adamw_step, adamw_decay_without_lr, "adamw.decay-without-lr"),
+    (checks.check_adamw_step, adamw_no_bias_correction, "adamw.no-bias-correction"),
+    (checks.check_adamw_step, adamw_step_off_by_one, "adamw.step-plus-one"),
+    (checks.check_adamw_step, adamw_counts_from_zero, "adamw.step-minus-one"),
+    (checks.check_adamw_step, adamw_decay_in_moments, "adamw.decay-in-moments"),
+    (checks.check_dropout_forward, dropout_keep_with_p, "dropout.keep-with-p"),
+    (checks.check_dropout_forward, dropout_scale_by_p, "dropout.scale-by-p"),
+    (checks.check_dropout_forward, dropout_unscaled, "dropout.unscaled"),
+    (checks.check_dropout_forward, dropout_scaled_mask, "dropout.scaled-mask"),
+    (checks.check_dropout_forward, dropout_always, "dropout.not-identity-at-test-time"),
+    (checks.check_dropout_forward, dropout_eval_scaled, "dropout.not-identity-at-test-time"),
+    (checks.check_dropout_forward, dropout_unseeded, "dropout.unseeded"),
+    (checks.check_dropout_forward, dropout_ignores_seed, "dropout.seed-ignored"),
+    (checks.check_dropout_forward, dropout_one_mask_per_feature, "dropout.shared-mask"),
+    (checks.check_dropout_backward, lambda dout, mask, p: dout * mask,
+     "dropout.backward-unscaled"),
+    (checks.check_dropout_backward, lambda dout, mask, p: dout / (1 - p),
+     "dropout.backward-without-mask"),
 ]
 
 
-@pytest.mark.parametrize("check, mutant, message", MUTANTS)
-def test_plausible_mistakes_fail_with_a_hint(check, mutant, message):
+@pytest.mark.parametrize("check, mutant, expected", MUTANTS)
+def test_plausible_mistakes_fail_with_a_hint(check, mutant, expected):
     with pytest.raises(AssertionError) as failure:
-        check(mutant)
-    assert message in str(failure.value)
+        check() if mutant is None else check(mutant)
+    message = str(failure.value)
+    if expected in REGISTRY:
+        assert find(message) == [expected], message
+        assert REGISTRY[expected].text in message
+    else:
+        assert expected in message and not find(message), message
+
+
+def test_every_misconception_is_diagnosed_and_points_at_a_section():
+    """Each id the module defines is reached by a mutant above, and its section is a heading
+    of the page it names."""
+    defined = {m.id for m in vars(checks).values() if isinstance(m, Misconception)}
+    assert defined == {e for *_, e in MUTANTS if e in REGISTRY}
+    for identifier in defined:
+        m = REGISTRY[identifier]
+        headings = re.findall(r"^#{2,3} (.+)$", (BOOK / f"{m.page}.md").read_text(), re.M)
+        assert m.section in headings, (identifier, m.section)
 
 
 def test_dropout_p_mismatch_is_caught_when_p_is_not_one_half():
@@ -223,3 +287,117 @@ def test_the_oracles_tell_coupled_from_decoupled_decay():
     with pytest.raises(AssertionError, match="Adam with L2"):
         checks.check_adamw_step(adam_with_l2)
     checks.check_adamw_step(answers.adamw_step)
+
+
+# ---------------------------------------------------------------- the L2 gradient's differences
+
+
+@pytest.mark.parametrize("lam, shapes", [(0.0, ((3,), (2, 4))), (1e-6, ((4,),)),
+                                         (1e6, ((2, 3), ())), (0.1, ((0,), (5,)))])
+def test_l2_grad_differences_accept_the_right_gradient_at_every_scale(lam, shapes):
+    checks.check_l2_grad(answers.l2_grad, lam=lam, shapes=shapes)
+    checks.check_l2_grad(lambda ps, lam: [lam * np.asarray(p, dtype=float) for p in ps],
+                         lam=lam, shapes=shapes)
+
+
+def test_l2_grad_differences_see_a_small_error():
+    """A gradient off by one part in 10⁵ is far outside the differences' error bound."""
+    with pytest.raises(AssertionError, match="central differences give"):
+        checks.check_l2_grad(lambda ps, lam: [lam * (1 + 1e-5) * p for p in ps])
+
+
+# ---------------------------------------------------------------- the checks' arguments
+
+
+def never_called(*args, **kwargs):
+    raise RuntimeError("the check called the student's function with bad arguments")
+
+
+@pytest.mark.parametrize("check, kwargs, shown", [
+    (checks.check_l2_penalty, {"lam": -0.1}, "lam=-0.1"),
+    (checks.check_l2_penalty, {"shapes": 5}, "shapes=5"),
+    (checks.check_l2_penalty, {"shapes": [(2, -1)]}, "shapes=[(2, -1)]"),
+    (checks.check_l2_grad, {"shapes": [3]}, "shapes=[3]"),
+    (checks.check_l2_penalty, {"seed": 1.5}, "seed=1.5"),
+    (checks.check_l2_grad, {"lam": float("nan")}, "lam=nan"),
+    (checks.check_sgd_step, {"lr": 0.0}, "lr=0.0"),
+    (checks.check_sgd_step, {"weight_decay": -0.1}, "weight_decay=-0.1"),
+    (checks.check_sgd_step, {"momentum": 1.5}, "momentum=1.5"),
+    (checks.check_sgd_step, {"steps": 0}, "steps=0"),
+    (checks.check_sgd_step, {"shape": (0,)}, "shape=(0,)"),
+    (checks.check_sgd_step, {"scale": 0}, "scale=0"),
+    (checks.check_adamw_step, {"betas": (0.9, 1.0)}, "betas[1]=1.0"),
+    (checks.check_adamw_step, {"betas": (0.9,)}, "betas=(0.9,)"),
+    (checks.check_adamw_step, {"eps": 0.0}, "eps=0.0"),
+    (checks.check_adamw_step, {"weight_decay": -1}, "weight_decay=-1"),
+    (checks.check_adamw_step, {"lr": float("inf")}, "lr=inf"),
+    (checks.check_dropout_forward, {"p": 1.0}, "p=1.0"),
+    (checks.check_dropout_forward, {"p": -0.1}, "p=-0.1"),
+    (checks.check_dropout_forward, {"shape": (10,)}, "shape=(10,)"),
+    (checks.check_dropout_forward, {"shape": (0, 4)}, "shape=(0, 4)"),
+    (checks.check_dropout_backward, {"p": 1}, "p=1"),
+    (checks.check_dropout_backward, {"shape": (3, -2)}, "shape=(3, -2)"),
+])
+def test_bad_arguments_are_refused_before_the_student_is_called(check, kwargs, shown):
+    with pytest.raises(ValueError) as refusal:
+        check(never_called, **kwargs)
+    message = str(refusal.value)
+    assert message.startswith(f"{check.__name__}: {shown} is not allowed;"), message
+    assert "must be" in message
+
+
+def test_edge_arguments_are_accepted():
+    checks.check_dropout_forward(answers.dropout_forward, shape=(8, 8), p=0.0)
+    checks.check_dropout_backward(answers.dropout_backward, shape=(), p=0.0)
+    checks.check_sgd_step(answers.sgd_step, momentum=1.0, steps=2, shape=[2, 2])
+    checks.check_adamw_step(answers.adamw_step, betas=[0.0, 0.0], steps=2, seed=np.int32(4))
+
+
+# ---------------------------------------------------------------- generic wrong answers
+
+
+def _arrays(result, change):
+    """``result`` with ``change`` applied to its numbers and arrays (one level deep)."""
+    def numeric(x):
+        return isinstance(x, np.ndarray | float | int | np.floating)
+
+    if isinstance(result, tuple | list):
+        return type(result)(change(np.asarray(x, dtype=float)) if numeric(x) else x
+                            for x in result)
+    return change(np.asarray(result, dtype=float))
+
+
+WRONG = {
+    "None": lambda result: None,
+    "a string": lambda result: "not an array",
+    "NaN": lambda result: _arrays(result, lambda x: np.full_like(x, np.nan)),
+    "the wrong shape": lambda result: _arrays(result, lambda x: np.append(x, x)[1:-2]),
+    "a tuple too long": lambda result: (*result, result[0]) if isinstance(result, tuple | list)
+    else (result, result),
+    "a tuple too short": lambda result: result[:-1] if isinstance(result, tuple | list)
+    else (result,),
+    "negated": lambda result: _arrays(result, lambda x: -x),
+    "scaled by 1.01": lambda result: _arrays(result, lambda x: 1.01 * x),
+    "strings inside": lambda result: _arrays(result, lambda x: np.full(x.shape, "a")),
+    "ragged lists": lambda result: _arrays(result, lambda x: [[1.0], [1.0, 2.0]]),
+}
+
+BATTERY = [
+    ("l2_penalty", lambda f: checks.check_l2_penalty(f), answers.l2_penalty),
+    ("l2_grad", lambda f: checks.check_l2_grad(f), answers.l2_grad),
+    ("sgd_step", lambda f: checks.check_sgd_step(f, steps=3), answers.sgd_step),
+    ("adamw_step", lambda f: checks.check_adamw_step(f, steps=3), answers.adamw_step),
+    ("dropout_forward", lambda f: checks.check_dropout_forward(f, shape=(32, 32), p=0.5),
+     answers.dropout_forward),
+    ("dropout_backward", lambda f: checks.check_dropout_backward(f), answers.dropout_backward),
+]
+
+
+@pytest.mark.parametrize("change", WRONG, ids=str)
+@pytest.mark.parametrize("label, run, model", BATTERY, ids=[b[0] for b in BATTERY])
+def test_generic_wrong_answers_end_in_assertion_error(label, run, model, change):
+    def wrong(*args, **kwargs):
+        return WRONG[change](model(*args, **kwargs))
+
+    with pytest.raises(AssertionError):
+        run(wrong)

@@ -10,7 +10,11 @@ Oracles: ``torch.nn.functional.batch_norm`` in float64, in training mode for the
 and, through the running tensors it updates in place, for the running statistics; in eval
 mode for ``batchnorm_eval``; autograd through it for the backward, and central finite
 differences (:mod:`descent.gradcheck`) of the scalar loss Σ R ⊙ out, with PyTorch's
-forward, with respect to A, γ and β.
+forward, with respect to A, γ and β, compared entry by entry within the differences' own
+error bound (truncation and rounding, derived there), not a fixed relative error.
+
+A check refuses bad arguments of its own (eps ≤ 0, momentum outside [0, 1], a batch too
+small for what it checks, ...) with a ValueError, before calling the student's function.
 
 Conventions (PyTorch's): δ (eps) inside the root, σ = √(δ + biased variance) in training
 mode; the running variance stores the UNBIASED batch variance and
@@ -28,6 +32,8 @@ the hint; the verdict always comes from the oracle.
 
 from __future__ import annotations
 
+import math
+import numbers
 from functools import partial
 
 import numpy as np
@@ -37,15 +43,163 @@ import torch.nn.functional as F
 from descent.checks._compare import as_float_array, assert_close, assert_unchanged
 from descent.checks._oracle import float64_tensor
 from descent.checks._trajectory import _diagnose, _pair, compare_with_hint
-from descent.gradcheck import numerical_gradient, rel_error
+from descent.checks.misconceptions import misconception
+from descent.gradcheck import FiniteDifferences, gradient_differences
 
 #: PyTorch's default δ, the default of every function of the chapter.
 EPS = 1e-5
 #: PyTorch's default momentum of the running statistics.
 MOMENTUM = 0.1
-#: Largest relative error allowed against central finite differences (float64, h = 1e-5).
-FD_TOLERANCE = 1e-7
+#: Step h of the central differences; they are taken only where every σ_j is ≥ 10·h: the
+#: loss varies in A_ij on the scale σ_j, and its Taylor series in h, which the error bound
+#: relies on, converges fast only for h ≪ σ (on 1500 random batches, the largest error
+#: was 0.13 of the bound for h/σ < 0.1, and beyond it for h/σ > 0.3).
+STEP = 1e-5
 _PLAIN = (type(None), bool, int, float, str, np.ndarray, np.generic, torch.Tensor)
+#: The arrays the backward returns, and the pair of running statistics, as messages name them.
+_GRADIENTS = ("dA (∂L/∂A, first of the triple)", "dgamma (∂L/∂γ, second of the triple)",
+              "dbeta (∂L/∂β, third of the triple)")
+_RUNNING = ("running_mean (first of the pair)", "running_var (second of the pair)")
+
+# ---------------------------------------------------------------- known mistakes
+
+_PAGE = "08_batch_norm"
+_FORWARD, _MODES, _BACKWARD, _CONVENTIONS = (
+    "The forward pass", "Training mode and test mode", "The backward pass",
+    "Where conventions differ")
+UNBIASED_VARIANCE = misconception(
+    "batchnorm.unbiased-variance",
+    "normalize with the biased variance 1/N·Σ(A − μ)², as PyTorch does in training mode "
+    "(not 1/(N − 1))", page=_PAGE, section=_FORWARD)
+EPS_OUTSIDE_ROOT = misconception(
+    "batchnorm.eps-outside-root",
+    "δ goes inside the square root: σ = √(δ + variance), not √variance + δ",
+    page=_PAGE, section=_FORWARD)
+NO_EPS = misconception(
+    "batchnorm.no-eps", "add δ (eps) to the variance before the square root: σ = √(δ + variance)",
+    page=_PAGE, section=_FORWARD)
+NO_AFFINE = misconception(
+    "batchnorm.no-affine", "scale and shift the normalized Â: out = γ·Â + β",
+    page=_PAGE, section=_FORWARD)
+GAMMA_BETA_SWAPPED = misconception(
+    "batchnorm.gamma-beta-swapped", "γ scales and β shifts: out = γ·Â + β (you swapped them)",
+    page=_PAGE, section=_FORWARD)
+WRONG_AXIS = misconception(
+    "batchnorm.wrong-axis",
+    "you normalized each example over its features (that is layer normalization): batch norm "
+    "normalizes each feature, a column, over the batch — axis=0", page=_PAGE, section=_FORWARD)
+BATCH_OF_ONE = misconception(
+    "batchnorm.batch-of-one",
+    "a batch of one example has nothing to normalize with in training mode: check "
+    "A.shape[0] < 2 first and raise ValueError, as PyTorch does", page=_PAGE, section=_FORWARD)
+CACHE_NOT_DATA = misconception(
+    "batchnorm.cache-not-data",
+    "the cache must be plain data: keep only arrays, numbers, tuples, lists and dicts with "
+    "string keys in it", page=_PAGE, section=_FORWARD)
+DEFAULT_EPS = misconception(
+    "batchnorm.default-eps", "the default δ is PyTorch's, eps=1e-5",
+    page=_PAGE, section=_CONVENTIONS)
+STOPS_AT_A_HAT = misconception(
+    "batchnorm.backward-stops-at-a-hat",
+    "the gradient stopped at Â = (A − μ)/σ, as if μ and σ were constants: they depend on A "
+    "too, so add the paths through μ and σ (the −Σ dout and −Â·Σ(dout ⊙ Â) terms)",
+    page=_PAGE, section=_BACKWARD)
+MISSES_SIGMA_PATH = misconception(
+    "batchnorm.backward-misses-sigma-path",
+    "the path through σ is missing: σ depends on A too (the −Â·Σ(dout ⊙ Â) term)",
+    page=_PAGE, section=_BACKWARD)
+MISSES_MEAN_PATH = misconception(
+    "batchnorm.backward-misses-mean-path",
+    "the path through μ is missing: μ depends on A too (the −Σ dout term)",
+    page=_PAGE, section=_BACKWARD)
+BACKWARD_WITHOUT_GAMMA = misconception(
+    "batchnorm.backward-without-gamma", "multiply by γ: the gradient reaches Â as dÂ = γ ⊙ dout",
+    page=_PAGE, section=_BACKWARD)
+MEAN_NOT_SUM = misconception(
+    "batchnorm.mean-not-sum",
+    "γ and β touch every example: sum their gradients over the batch (axis 0), not the mean",
+    page=_PAGE, section=_BACKWARD)
+DGAMMA_DBETA_SWAPPED = misconception(
+    "batchnorm.dgamma-dbeta-swapped",
+    "dγ and dβ are swapped: dγ = Σ_i dout_i ⊙ Â_i, dβ = Σ_i dout_i; return (dA, dgamma, dbeta)",
+    page=_PAGE, section=_BACKWARD)
+DGAMMA_OF_A = misconception(
+    "batchnorm.dgamma-uses-a", "use the normalized Â, not A: dγ = Σ_i dout_i ⊙ Â_i",
+    page=_PAGE, section=_BACKWARD)
+CACHE_MODIFIED = misconception(
+    "batchnorm.cache-modified",
+    "the backward must leave the cache as it found it (the first call was right, the second "
+    "with the same cache was not): compute into new arrays", page=_PAGE, section=_BACKWARD)
+RUNNING_BIASED = misconception(
+    "batchnorm.running-biased-variance",
+    "store the UNBIASED variance of the batch, 1/(N − 1)·Σ(A − μ)², as PyTorch does "
+    "(np.var(A, axis=0, ddof=1))", page=_PAGE, section=_MODES)
+KERAS_MOMENTUM = misconception(
+    "batchnorm.keras-momentum",
+    "momentum weighs the NEW batch, as in PyTorch: running ← (1 − m)·running + m·batch (you "
+    "used Keras' convention, m·running + (1 − m)·batch)", page=_PAGE, section=_MODES)
+RUNNING_STD = misconception(
+    "batchnorm.running-std", "store the variance, not the standard deviation",
+    page=_PAGE, section=_MODES)
+RUNNING_SWAPPED = misconception(
+    "batchnorm.running-swapped", "return the updated running mean first, then the running variance",
+    page=_PAGE, section=_MODES)
+DEFAULT_MOMENTUM = misconception(
+    "batchnorm.default-momentum", "the default momentum is PyTorch's, momentum=0.1",
+    page=_PAGE, section=_CONVENTIONS)
+EVAL_BATCH_STATS = misconception(
+    "batchnorm.eval-uses-batch-stats",
+    "at test time use the RUNNING statistics, not the batch's: the output of an example must "
+    "not depend on the others", page=_PAGE, section=_MODES)
+EVAL_VAR_AS_STD = misconception(
+    "batchnorm.eval-var-as-std", "running_var is a variance: divide by √(running_var + δ)",
+    page=_PAGE, section=_MODES)
+EVAL_REFUSES_ONE = misconception(
+    "batchnorm.eval-refuses-one",
+    "at test time a single example is fine: the running statistics replace the batch's",
+    page=_PAGE, section=_MODES)
+
+
+# ---------------------------------------------------------------- the checks' own arguments
+
+
+def _refuse(check: str, argument: str, value, allowed: str):
+    raise ValueError(f"{check}: {argument}={value!r} is not allowed; {argument} must be "
+                     f"{allowed}")
+
+
+def _number(check: str, argument: str, value, ok, allowed: str) -> float:
+    """``value`` as a float, once it is a finite real number for which ``ok`` holds."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or not ok(float(value))):
+        _refuse(check, argument, value, allowed)
+    return float(value)
+
+
+def _count(check: str, argument: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        _refuse(check, argument, value, f"an integer ≥ {low}")
+    return int(value)
+
+
+def _batch_arguments(check: str, seed, shape, rows: int, offset, scale, eps=None) -> tuple:
+    """The data arguments every check shares, validated: (N, D) with N ≥ ``rows``."""
+    _count(check, "seed", seed, 0)
+    if (not isinstance(shape, tuple | list) or len(shape) != 2
+            or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool)
+                       for n in shape) or shape[0] < rows or shape[1] < 1):
+        why = {1: "", 2: " (a batch of one example is checked separately, and has no "
+                         "variance to normalize with)"}[rows]
+        _refuse(check, "shape", shape, f"a pair (N, D) of integers with N ≥ {rows} examples "
+                f"and D ≥ 1 features{why}")
+    _number(check, "offset", offset, lambda x: x >= 0, "a number ≥ 0 (the spread of the "
+            "features' means)")
+    _number(check, "scale", scale, lambda x: x > 0, "a number > 0 (the features' spread; use "
+            "constant_feature=True for a feature of variance 0)")
+    if eps is not None:
+        _number(check, "eps", eps, lambda x: x > 0, "a number > 0 (δ keeps σ = √(δ + variance) "
+                "away from 0)")
+    return int(shape[0]), int(shape[1])
 
 
 # ---------------------------------------------------------------- data and oracles
@@ -102,14 +256,40 @@ def _detached_grad(A, gamma, dout, eps, through_mu: bool, through_sigma: bool) -
     return _numpy(a.grad)
 
 
-def _sum_loss_gradients(A, gamma, beta, R, eps) -> list[np.ndarray]:
-    """Central differences of L = Σ R ⊙ out (PyTorch's forward) w.r.t. A, γ and β."""
-    def loss(A, gamma, beta):
-        return float(np.sum(R * _train_forward(A, gamma, beta, eps)))
+def _stacked_losses(A, gamma, beta, R, eps) -> np.ndarray:
+    """L = Σ R ⊙ out by PyTorch's training-mode forward, for K stacked arguments at once:
+    A (K, N, D), γ and β (K, D), any of them with K = 1 shared by all.
 
-    return [numerical_gradient(lambda x: loss(x, gamma, beta), A),
-            numerical_gradient(lambda x: loss(A, x, beta), gamma),
-            numerical_gradient(lambda x: loss(A, gamma, x), beta)]
+    The features of batch norm are independent, so the K batches side by side, an (N, K·D)
+    matrix, are normalized in one call exactly as each would be alone."""
+    k = max(len(A), len(gamma), len(beta))
+    n, d = A.shape[1:]
+    A = np.broadcast_to(A, (k, n, d)).transpose(1, 0, 2).reshape(n, k * d)
+    gamma, beta = (np.broadcast_to(x, (k, d)).reshape(-1) for x in (gamma, beta))
+    out = _train_forward(A, gamma, beta, eps).reshape(n, k, d).transpose(1, 0, 2)
+    return np.sum(R * out, axis=(1, 2))
+
+
+def _sum_loss_differences(A, gamma, beta, R, eps) -> list[FiniteDifferences]:
+    """Central differences of L = Σ R ⊙ out (PyTorch's forward) w.r.t. A, γ and β, with
+    their error bounds (:mod:`descent.gradcheck`).
+
+    The rounding error of L is set by the size of what it adds up: out = γ·(A − μ)/σ + β is
+    computed from A and μ, so each out_ij carries a few roundings of
+    |γ_j|·(|A_ij| + |μ_j|)/σ_j + |β_j|, weighted by |R_ij| in the sum (it exceeds Σ|R ⊙ out|
+    when |μ| ≫ σ, where A − μ cancels)."""
+    sigma = np.sqrt(eps + A.var(axis=0))
+    scale = float(np.sum(np.abs(R) * (np.abs(gamma) * (np.abs(A) + np.abs(A.mean(axis=0)))
+                                      / sigma + np.abs(beta))))
+    one = (A[None], gamma[None], beta[None])
+    return [gradient_differences(None, x, STEP, f_scale=scale, f_batch=lambda xs, i=i:
+                                 _stacked_losses(*one[:i], xs, *one[i + 1:], R, eps))
+            for i, x in enumerate((A, gamma, beta))]
+
+
+def _differences_resolve(A, eps) -> bool:
+    """Whether the step h = STEP is small against every feature's σ (see STEP)."""
+    return bool(np.min(np.sqrt(eps + A.var(axis=0))) >= 10 * STEP)
 
 
 # ---------------------------------------------------------------- reading results
@@ -127,14 +307,14 @@ def _assert_plain(value, name: str, what: str = "cache", depth: int = 0) -> None
         for key, item in value.items():
             if not isinstance(key, str):
                 raise AssertionError(f"{name}: the {what} is a dict with a key of type "
-                                     f"{type(key).__name__}; use string keys")
+                                     f"{type(key).__name__}; use string keys — "
+                                     f"{CACHE_NOT_DATA}")
             _assert_plain(item, name, what, depth + 1)
         return
     kind = getattr(value, "type_name", type(value).__name__)  # the grader's stand-in
     raise AssertionError(
         f"{name}: the {what} holds a {kind}, which the grader cannot hand back to your "
-        "batchnorm_backward (it runs your functions in another process) — keep only arrays, "
-        "numbers, tuples, lists and dicts with string keys in it")
+        f"batchnorm_backward (it runs your functions in another process) — {CACHE_NOT_DATA}")
 
 
 def _unchanged_after(call, name: str, inputs: dict):
@@ -185,22 +365,16 @@ def _forward_mistakes(A, gamma, beta, eps) -> dict:
     a, g, b = float64_tensor(A), float64_tensor(gamma), float64_tensor(beta)
     mean, biased = a.mean(0), a.var(0, unbiased=False)
     mistakes = {
-        "normalize with the biased variance 1/N·Σ(A − μ)², as PyTorch does in training mode "
-        "(not 1/(N − 1))": F.batch_norm(a, mean, a.var(0, unbiased=True), g, b,
-                                        training=False, eps=eps) if len(A) > 1 else None,
-        "δ goes inside the square root: σ = √(δ + variance), not √variance + δ":
-            g * (a - mean) / (biased.sqrt() + eps) + b,
-        "add δ (eps) to the variance before the square root: σ = √(δ + variance)":
-            F.batch_norm(a, mean, biased, g, b, training=False, eps=0.0),
-        "scale and shift the normalized Â: out = γ·Â + β":
-            F.batch_norm(a, None, None, training=True, eps=eps) if len(A) > 1 else None,
-        "γ scales and β shifts: out = γ·Â + β (you swapped them)":
-            F.batch_norm(a, None, None, b, g, training=True, eps=eps) if len(A) > 1 else None,
+        UNBIASED_VARIANCE: F.batch_norm(a, mean, a.var(0, unbiased=True), g, b, training=False,
+                                        eps=eps) if len(A) > 1 else None,
+        EPS_OUTSIDE_ROOT: g * (a - mean) / (biased.sqrt() + eps) + b,
+        NO_EPS: F.batch_norm(a, mean, biased, g, b, training=False, eps=0.0),
+        NO_AFFINE: F.batch_norm(a, None, None, training=True, eps=eps) if len(A) > 1 else None,
+        GAMMA_BETA_SWAPPED: F.batch_norm(a, None, None, b, g, training=True, eps=eps)
+        if len(A) > 1 else None,
     }
     if A.shape[1] > 1:
-        mistakes["you normalized each example over its features (that is layer "
-                 "normalization): batch norm normalizes each feature, a column, over the "
-                 "batch — axis=0"] = F.layer_norm(a, (A.shape[1],), eps=eps) * g + b
+        mistakes[WRONG_AXIS] = F.layer_norm(a, (A.shape[1],), eps=eps) * g + b
     return {hint: None if out is None else _numpy(out) for hint, out in mistakes.items()}
 
 
@@ -222,15 +396,15 @@ def _check_one_example(batchnorm_forward, gamma, beta, eps, name) -> None:
     one = np.random.default_rng(len(gamma)).normal(size=(1, len(gamma)))
     kind = _raised(lambda: batchnorm_forward(one.copy(), gamma.copy(), beta.copy(), eps=eps))
     why = ("with N = 1, μ is the example itself and the variance is 0, so Â = 0 and the "
-           "output is β whatever the input: there is nothing to normalize with. PyTorch "
-           f"raises ValueError ('{_torch_refusal(one)}'); so does the course's function")
+           "output is β whatever the input. PyTorch raises ValueError "
+           f"('{_torch_refusal(one)}')")
     if kind is None:
         raise AssertionError(f"{name}, a batch of N = 1 example (shape {one.shape}): expected "
-                             f"a ValueError, but it returned a result — {why}")
+                             f"a ValueError, but it returned a result — {why}; "
+                             f"{BATCH_OF_ONE}")
     if kind != "ValueError":
         raise AssertionError(f"{name}, a batch of N = 1 example: it raised {kind}, expected "
-                             f"ValueError — {why}. Check A.shape[0] < 2 first and "
-                             "raise ValueError with a message that says so")
+                             f"ValueError — {why}; {BATCH_OF_ONE}")
 
 
 def check_batchnorm_forward(batchnorm_forward, seed=0, shape=(8, 4), eps=EPS, offset=2.0,
@@ -240,6 +414,7 @@ def check_batchnorm_forward(batchnorm_forward, seed=0, shape=(8, 4), eps=EPS, of
     Also: the cache is plain data, the inputs are not modified, the default δ is 1e-5,
     and a batch of one example raises ValueError.
     """
+    _batch_arguments("check_batchnorm_forward", seed, shape, 2, offset, scale, eps)
     name = f"batchnorm_forward (A of shape {tuple(shape)}, eps={eps:g})"
     A, gamma, beta, _ = _batch(seed, shape, offset, scale, constant_feature)
     out, cache = _forward_output(batchnorm_forward, A.copy(), gamma.copy(), beta.copy(), name,
@@ -249,14 +424,14 @@ def check_batchnorm_forward(batchnorm_forward, seed=0, shape=(8, 4), eps=EPS, of
     if constant_feature and out.shape == expected.shape and not np.allclose(
             out[:, -1], beta[-1], rtol=1e-7, atol=1e-10):
         hint = ("the last feature is the same for every example: its variance is 0, so "
-                "σ = √δ, Â = 0 and the output is β. " + hint)
+                f"σ = √δ, Â = 0 and the output is β. {hint}")
     assert_close(name, out, expected, hint=hint, what="output")
     _assert_plain(cache, name)
 
     where = "batchnorm_forward (called without eps)"
     out, _ = _forward_output(batchnorm_forward, A.copy(), gamma.copy(), beta.copy(), where)
     assert_close(where, out, _train_forward(A, gamma, beta, EPS), what="output",
-                 hint="the default δ is PyTorch's, eps=1e-5")
+                 hint=DEFAULT_EPS)
     _check_one_example(batchnorm_forward, gamma, beta, eps, "batchnorm_forward")
 
 
@@ -264,40 +439,49 @@ def check_batchnorm_forward(batchnorm_forward, seed=0, shape=(8, 4), eps=EPS, of
 
 
 def _dA_mistakes(A, gamma, dout, eps) -> dict:
-    paths = {
-        "the gradient stopped at Â = (A − μ)/σ, as if μ and σ were constants: they depend "
-        "on A too, so add the paths through μ and σ (the −Σ dout and −Â·Σ(dout ⊙ Â) terms)":
-            (False, False),
-        "the path through σ is missing: σ depends on A too (the −Â·Σ(dout ⊙ Â) term)":
-            (True, False),
-        "the path through μ is missing: μ depends on A too (the −Σ dout term)":
-            (False, True),
-    }
+    paths = {STOPS_AT_A_HAT: (False, False), MISSES_SIGMA_PATH: (True, False),
+             MISSES_MEAN_PATH: (False, True)}
     mistakes = {hint: _detached_grad(A, gamma, dout, eps, *keep)
                 for hint, keep in paths.items()}
-    mistakes["multiply by γ: the gradient reaches Â as dÂ = γ ⊙ dout"] = _autograd(
-        A, np.ones_like(gamma), np.zeros_like(gamma), dout, eps)[0]
+    mistakes[BACKWARD_WITHOUT_GAMMA] = _autograd(A, np.ones_like(gamma), np.zeros_like(gamma),
+                                                 dout, eps)[0]
     return mistakes
+
+
+def _gradient_arrays(got, name) -> list[np.ndarray]:
+    return [as_float_array(g, name, what) for g, what in zip(got, _GRADIENTS, strict=True)]
 
 
 def _check_gradients(name, got, A, gamma, beta, dout, eps) -> None:
     """Compare (dA, dγ, dβ) with autograd, hints from the classic mistakes."""
-    dA, dgamma, dbeta = (as_float_array(g, name, what) for g, what in
-                         zip(got, ("dA", "dgamma", "dbeta"), strict=True))
+    dA, dgamma, dbeta = _gradient_arrays(got, name)
     expected = _autograd(A, gamma, beta, dout, eps)
     n = len(A)
     compare_with_hint(name, dbeta, expected[2], lambda: {
-        "sum over the batch (axis 0), not the mean": expected[2] / n,
-        "that is dγ; dβ = Σ_i dout (β is added to every example)": expected[1],
-    }, "dβ = Σ_i dout_i, a sum over the batch (axis 0), one value per feature", "dbeta")
+        MEAN_NOT_SUM: expected[2] / n, DGAMMA_DBETA_SWAPPED: expected[1],
+    }, "dβ = Σ_i dout_i, a sum over the batch (axis 0), one value per feature", _GRADIENTS[2])
     compare_with_hint(name, dgamma, expected[1], lambda: {
-        "that is dβ; dγ = Σ_i dout_i ⊙ Â_i": expected[2],
-        "use the normalized Â, not A: dγ = Σ_i dout_i ⊙ Â_i": np.sum(dout * A, axis=0),
-        "sum over the batch (axis 0), not the mean": expected[1] / n,
-    }, "dγ = Σ_i dout_i ⊙ Â_i, a sum over the batch (axis 0), one value per feature", "dgamma")
+        DGAMMA_DBETA_SWAPPED: expected[2], DGAMMA_OF_A: np.sum(dout * A, axis=0),
+        MEAN_NOT_SUM: expected[1] / n,
+    }, "dγ = Σ_i dout_i ⊙ Â_i, a sum over the batch (axis 0), one value per feature",
+        _GRADIENTS[1])
     compare_with_hint(name, dA, expected[0], lambda: _dA_mistakes(A, gamma, dout, eps),
                       "dA = γ/(N·σ) ⊙ (N·dout − Σ_i dout_i − Â ⊙ Σ_i dout_i ⊙ Â_i), per feature",
-                      "dA")
+                      _GRADIENTS[0])
+
+
+def _check_differences(name, got, A, gamma, beta, dout, eps) -> None:
+    """Compare (dA, dγ, dβ) with central differences of L = Σ dout ⊙ out, within their own
+    error bound (:mod:`descent.gradcheck`)."""
+    arrays = _gradient_arrays(got, name)
+    for g, numeric, what in zip(arrays, _sum_loss_differences(A, gamma, beta, dout, eps),
+                                _GRADIENTS, strict=True):
+        problem = numeric.mismatch(g, what)
+        if problem is not None:
+            raise AssertionError(
+                f"{name}, against central finite differences of the loss L = Σ dout ⊙ out: "
+                f"{problem} — differentiate the forward pass as it is: every path from A to "
+                "out counts")
 
 
 def check_batchnorm_backward(batchnorm_forward, batchnorm_backward, seed=0, shape=(6, 4),
@@ -306,12 +490,14 @@ def check_batchnorm_backward(batchnorm_forward, batchnorm_backward, seed=0, shap
     """The backward pass, from the cache of the student's own forward.
 
     (dA, dγ, dβ) is compared with autograd through ``F.batch_norm(training=True)`` for the
-    upstream gradient dout = R (random), and with central differences of L = Σ R ⊙ out
-    (relative error below FD_TOLERANCE); then the same cache is used again with another
-    upstream gradient. Finite differences need a generic batch: with N = 2 examples
-    Â = ±1 up to δ, so ∂L/∂A is of order δ, below what differences resolve, and a constant
-    feature (σ = √δ) makes the loss too curved; there autograd is the only oracle.
+    upstream gradient dout = R (random), and with central differences of L = Σ R ⊙ out,
+    entry by entry within the differences' own error bound (truncation, estimated by step
+    doubling, plus rounding, from the size of the terms of L: see :mod:`descent.gradcheck`);
+    then the same cache is used again with another upstream gradient. The differences are
+    skipped where a feature's σ = √(δ + variance) is below 10·STEP (a tiny δ and spread):
+    there autograd is the only oracle.
     """
+    _batch_arguments("check_batchnorm_backward", seed, shape, 2, offset, scale, eps)
     name = f"batchnorm_backward (A of shape {tuple(shape)}, eps={eps:g})"
     A, gamma, beta, rng = _batch(seed, shape, offset, scale, constant_feature)
     out, cache = _forward_output(batchnorm_forward, A.copy(), gamma.copy(), beta.copy(), name,
@@ -326,17 +512,16 @@ def check_batchnorm_backward(batchnorm_forward, batchnorm_backward, seed=0, shap
         saved = dout.copy()
         got = _triple(batchnorm_backward(dout, cache), name)
         assert_unchanged(name, saved, dout, "the dout it was given")
-        where = name if attempt == 0 else (f"{name}, the same cache with another dout (the "
-                                           "first call was right: is the cache modified?)")
-        _check_gradients(where, got, A, gamma, beta, saved, eps)
-        if attempt == 0 and finite_differences and not constant_feature and len(A) > 2:
-            numeric = _sum_loss_gradients(A, gamma, beta, saved, eps)
-            for what, g, fd in zip(("dA", "dgamma", "dbeta"), got, numeric, strict=True):
-                error = rel_error(as_float_array(g, name, what), fd)
-                if not error < FD_TOLERANCE:
-                    raise AssertionError(
-                        f"{name}: {what} differs from central finite differences of the loss "
-                        f"Σ dout ⊙ out by a relative {error:.2g} (allowed {FD_TOLERANCE:g})")
+        if attempt == 0:
+            _check_gradients(name, got, A, gamma, beta, saved, eps)
+            if finite_differences and _differences_resolve(A, eps):
+                _check_differences(name, got, A, gamma, beta, saved, eps)
+            continue
+        try:
+            _check_gradients(f"{name}, the same cache with another dout", got, A, gamma, beta,
+                             saved, eps)
+        except AssertionError as error:
+            raise AssertionError(f"{error}; {CACHE_MODIFIED}") from None
 
 
 # ---------------------------------------------------------------- running statistics
@@ -351,25 +536,20 @@ def _torch_running(running_mean, running_var, A, momentum) -> tuple[np.ndarray, 
 
 def _running_mean_mistakes(running_mean, running_var, A, momentum) -> dict:
     return {
-        "momentum weighs the NEW batch, as in PyTorch: running ← (1 − m)·running + m·batch "
-        "(you used Keras' convention)": _torch_running(running_mean, running_var, A,
-                                                       1.0 - momentum)[0],
-        "return the updated running mean first, then the running variance":
-            _torch_running(running_mean, running_var, A, momentum)[1],
+        KERAS_MOMENTUM: _torch_running(running_mean, running_var, A, 1.0 - momentum)[0],
+        RUNNING_SWAPPED: _torch_running(running_mean, running_var, A, momentum)[1],
     }
 
 
 def _running_mistakes(running_mean, running_var, A, momentum) -> dict:
     a = float64_tensor(A)
     biased = _numpy(a.var(0, unbiased=False))
-    flipped = _torch_running(running_mean, running_var, A, 1.0 - momentum)
+    right = _torch_running(running_mean, running_var, A, momentum)
     return {
-        "store the UNBIASED variance of the batch, 1/(N − 1)·Σ(A − μ)², as PyTorch does "
-        "(np.var(A, axis=0, ddof=1))": (1 - momentum) * running_var + momentum * biased,
-        "momentum weighs the NEW batch, as in PyTorch: running ← (1 − m)·running + m·batch "
-        "(you used Keras' convention, m·running + (1 − m)·batch)": flipped[1],
-        "store the variance, not the standard deviation": (
-            (1 - momentum) * running_var + momentum * np.sqrt(_numpy(a.var(0)))),
+        RUNNING_BIASED: (1 - momentum) * running_var + momentum * biased,
+        KERAS_MOMENTUM: _torch_running(running_mean, running_var, A, 1.0 - momentum)[1],
+        RUNNING_STD: (1 - momentum) * running_var + momentum * np.sqrt(_numpy(a.var(0))),
+        RUNNING_SWAPPED: right[0],
     }
 
 
@@ -381,6 +561,11 @@ def check_update_running_stats(update_running_stats, seed=0, shape=(16, 4), step
     every step, and compared after each one. Also: the inputs are left unchanged and the
     default momentum is PyTorch's, 0.1.
     """
+    check = "check_update_running_stats"
+    _batch_arguments(check, seed, shape, 2, offset, scale)
+    _count(check, "steps", steps, 1)
+    _number(check, "momentum", momentum, lambda m: 0 <= m <= 1, "a number in [0, 1] (the "
+            "weight of the new batch)")
     name = f"update_running_stats (momentum={momentum:g}, batches of shape {tuple(shape)})"
     d = shape[1]
     running_mean, running_var = np.zeros(d), np.ones(d)
@@ -391,28 +576,25 @@ def check_update_running_stats(update_running_stats, seed=0, shape=(16, 4), step
             partial(update_running_stats, running_mean, running_var, A, momentum=momentum), name,
             {"A": A, "running_mean": running_mean, "running_var": running_var})
         new_mean, new_var = (as_float_array(x, name, what) for x, what in zip(
-            _pair(result, name, "(running_mean, running_var)"),
-            ("running_mean", "running_var"), strict=True))
+            _pair(result, name, "(running_mean, running_var)"), _RUNNING, strict=True))
         expected = _torch_running(*oracle, A, momentum)
         where = f"{name}, after {t} batch{'es' if t > 1 else ''}"
         compare_with_hint(where, new_mean, expected[0],
                           partial(_running_mean_mistakes, *oracle, A, momentum),
-                          "running_mean ← (1 − m)·running_mean + m·mean(A, axis=0)",
-                          "running_mean")
+                          "running_mean ← (1 − m)·running_mean + m·mean(A, axis=0)", _RUNNING[0])
         compare_with_hint(where, new_var, expected[1],
                           partial(_running_mistakes, *oracle, A, momentum),
                           "running_var ← (1 − m)·running_var + m·var(A, axis=0, ddof=1)",
-                          "running_var")
+                          _RUNNING[1])
         running_mean, running_var, oracle = new_mean, new_var, expected
 
     A = _batch(seed + 1, shape, offset, scale)[0]
     got = _pair(update_running_stats(np.zeros(d), np.ones(d), A), name,
                 "(running_mean, running_var)")
     expected = _torch_running(np.zeros(d), np.ones(d), A, MOMENTUM)
-    for value, reference, what in zip(got, expected, ("running_mean", "running_var"),
-                                      strict=True):
+    for value, reference, what in zip(got, expected, _RUNNING, strict=True):
         assert_close("update_running_stats (called without momentum)", value, reference,
-                     what=what, hint="the default momentum is PyTorch's, momentum=0.1")
+                     what=what, hint=DEFAULT_MOMENTUM)
 
 
 # ---------------------------------------------------------------- test time
@@ -421,18 +603,12 @@ def check_update_running_stats(update_running_stats, seed=0, shape=(16, 4), step
 def _eval_mistakes(A, gamma, beta, mean, var, eps) -> dict:
     a = float64_tensor(A)
     return {
-        "at test time use the RUNNING statistics, not the batch's: the output of an "
-        "example must not depend on the others": _train_forward(A, gamma, beta, eps)
-        if len(A) > 1 else None,
-        "running_var is a variance: divide by √(running_var + δ)":
-            _eval_forward(A, gamma, beta, mean, np.square(var + eps) - eps, eps),
-        "δ goes inside the square root: √(running_var + δ)": _numpy(
-            float64_tensor(gamma) * (a - float64_tensor(mean))
-            / (float64_tensor(var).sqrt() + eps) + float64_tensor(beta)),
-        "add δ (eps) to the running variance before the square root":
-            _eval_forward(A, gamma, beta, mean, var, 0.0),
-        "scale and shift: out = γ·Â + β": _eval_forward(A, np.ones_like(gamma),
-                                                        np.zeros_like(beta), mean, var, eps),
+        EVAL_BATCH_STATS: _train_forward(A, gamma, beta, eps) if len(A) > 1 else None,
+        EVAL_VAR_AS_STD: _eval_forward(A, gamma, beta, mean, np.square(var + eps) - eps, eps),
+        EPS_OUTSIDE_ROOT: _numpy(float64_tensor(gamma) * (a - float64_tensor(mean))
+                                 / (float64_tensor(var).sqrt() + eps) + float64_tensor(beta)),
+        NO_EPS: _eval_forward(A, gamma, beta, mean, var, 0.0),
+        NO_AFFINE: _eval_forward(A, np.ones_like(gamma), np.zeros_like(beta), mean, var, eps),
     }
 
 
@@ -449,6 +625,7 @@ def check_batchnorm_eval(batchnorm_eval, seed=0, shape=(5, 4), eps=EPS, offset=2
     On a batch, then on each of its examples alone (a batch of one is fine at test time,
     and must give the same output), and once without eps (default 1e-5).
     """
+    _batch_arguments("check_batchnorm_eval", seed, shape, 1, offset, scale, eps)
     name = f"batchnorm_eval (A of shape {tuple(shape)}, eps={eps:g})"
     A, gamma, beta, rng = _batch(seed, shape, offset, scale)
     mean = A.mean(axis=0) + rng.normal(0.0, 0.5, size=shape[1])
@@ -468,9 +645,8 @@ def check_batchnorm_eval(batchnorm_eval, seed=0, shape=(5, 4), eps=EPS, offset=2
         except AssertionError:
             raise
         except Exception as error:  # noqa: BLE001 - a student's error, reported as a failure
-            raise AssertionError(f"{where}: it raised {type(error).__name__} — at test time a "
-                                 "single example is fine: the running statistics replace the "
-                                 "batch's") from None
+            raise AssertionError(f"{where}: it raised {type(error).__name__} — "
+                                 f"{EVAL_REFUSES_ONE}") from None
         assert_close(where, out, expected[i:i + 1], what="output", hint=(
             "each example's output depends only on itself and the running statistics, so it "
             "is the same alone as in the batch"))
@@ -479,4 +655,4 @@ def check_batchnorm_eval(batchnorm_eval, seed=0, shape=(5, 4), eps=EPS, offset=2
     out = _eval_output(batchnorm_eval, A.copy(), gamma.copy(), beta.copy(), mean.copy(),
                        var.copy(), where)
     assert_close(where, out, _eval_forward(A, gamma, beta, mean, var, EPS), what="output",
-                 hint="the default δ is PyTorch's, eps=1e-5")
+                 hint=DEFAULT_EPS)

@@ -5,25 +5,30 @@ Oracles: PyTorch in float64 (the penalty as a tensor sum, ``torch.optim.SGD`` an
 ``torch.optim.AdamW`` driven through many steps by the same gradient sequence as
 the student's function, autograd through ``x·m/(1−p)`` for dropout's backward,
 ``torch.nn.functional.dropout`` in eval mode) and central finite differences
-(:mod:`descent.gradcheck`) for the penalty's gradient.
+(:mod:`descent.gradcheck`, within their own error bound) for the penalty's gradient.
 
 Dropout is random, so its forward check is partly statistical; it is still
 deterministic (the student's function is called with fixed seeds) and never flaky:
-each tolerance is ``Z`` binomial standard errors on at least 2¹⁷ units, so a
+each tolerance is ``Z`` binomial standard errors (on 2¹⁷ units by default), so a
 correct implementation fails with probability below 10⁻⁸ whatever its draws,
 while keeping with probability p instead of 1 − p, or scaling by 1/p, is dozens
-of standard errors away.
+of standard errors away. The normal approximation behind Z needs a count of dropped
+units that varies enough: shapes with n·p·(1 − p) < ``MIN_VARIANCE`` are refused.
 
 When a trajectory leaves PyTorch's, the check recomputes the failing step from the
 student's own input state with a few classic mistakes (coupled instead of
 decoupled decay, decay not multiplied by lr, no bias correction, ...) and names
 the mistake whose result the student's matches. Those variants only choose the
 hint; the verdict always comes from PyTorch.
+
+A check refuses bad arguments of its own (a dropout p outside [0, 1), a negative weight
+decay or λ, lr ≤ 0, ...) with a ValueError, before calling the student's function.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 import torch
@@ -31,13 +36,187 @@ import torch.nn.functional as F
 
 from descent.checks._compare import as_array_list, as_float_array, assert_close, assert_unchanged
 from descent.checks._oracle import float64_tensor
-from descent.checks._trajectory import _diagnose, _pair, _torch_step, compare_with_hint
-from descent.gradcheck import numerical_gradient
+from descent.checks._trajectory import (
+    _diagnose,
+    _pair,
+    _torch_run,
+    _torch_step,
+    compare_with_hint,
+)
+from descent.checks.misconceptions import misconception
+from descent.gradcheck import gradient_differences
 
 #: Standard errors allowed for a dropout frequency or mean: P(|N(0,1)| > 6) ≈ 2·10⁻⁹.
 Z = 6.0
 #: Units in a dropout forward check (2¹⁷ by default: SE of the dropped fraction ≤ 0.0014).
 DROPOUT_SHAPE = (256, 512)
+#: Smallest n·p·(1 − p) of a dropout forward check: the number of dropped units is then close
+#: enough to normal that Z standard errors stay a safe margin for a correct implementation.
+MIN_VARIANCE = 100.0
+
+# ---------------------------------------------------------------- known mistakes
+
+_PAGE = "03_regularization"
+_L2, _SGD, _ADAM, _DROPOUT = ("The L2 penalty", "L2 and weight decay: equal under SGD",
+                              "… but not under Adam", "Dropout")
+L2_NO_HALF = misconception("l2.no-half", "did you forget the 1/2? R(θ) = λ/2 · Σ‖θ_i‖²",
+                           page=_PAGE, section=_L2)
+L2_NORM_NOT_SQUARED = misconception(
+    "l2.norm-not-squared", "square the norm: ‖θ_i‖² = Σ_j θ_ij², not ‖θ_i‖",
+    page=_PAGE, section=_L2)
+L2_NO_LAMBDA = misconception(
+    "l2.no-lambda", "multiply by λ (the lam argument): R = λ/2 · Σ‖θ_i‖², and its gradient λθ",
+    page=_PAGE, section=_L2)
+L2_FIRST_ONLY = misconception(
+    "l2.first-parameter-only", "sum over ALL parameters in the list, not only the first",
+    page=_PAGE, section=_L2)
+L2_GRAD_DOUBLED = misconception(
+    "l2.gradient-doubled", "the 1/2 cancels the 2 of the square: the gradient is λθ, not 2λθ",
+    page=_PAGE, section=_L2)
+DECAY_IGNORED = misconception(
+    "weight-decay.ignored",
+    "weight_decay is ignored: add weight_decay·θ to the gradient before the step",
+    page=_PAGE, section=_SGD)
+DECAY_WITHOUT_LR = misconception(
+    "weight-decay.without-lr",
+    "the decay is multiplied by lr too: θ ← θ − lr·(g + λθ) (it is part of the gradient)",
+    page=_PAGE, section=_SGD)
+DECAY_DECOUPLED = misconception(
+    "weight-decay.decoupled-in-sgd",
+    "add the decay to the gradient BEFORE the momentum buffer (coupled, as torch.optim.SGD): "
+    "v ← μv + (g + λθ); adding lr·λθ after momentum is decoupled decay",
+    page=_PAGE, section=_SGD)
+SGD_DAMPENING = misconception(
+    "sgd-step.dampening",
+    "PyTorch's momentum is v ← μ·v + d_p (no (1 − μ) factor), then θ ← θ − lr·v",
+    page=_PAGE, section=_SGD)
+SGD_ASCENT = misconception(
+    "sgd-step.wrong-sign", "subtract the step: θ ← θ − lr·v, with v the updated buffer",
+    page=_PAGE, section=_SGD)
+ADAMW_IS_ADAM_L2 = misconception(
+    "adamw.coupled-l2",
+    "this is Adam with L2 (torch.optim.Adam(weight_decay=…)): you added λθ to the gradient, so "
+    "the decay went through m and v and got divided by √v̂. AdamW decays the weights directly, "
+    "θ ← θ − lr·λ·θ, and feeds the plain gradient to the moments", page=_PAGE, section=_ADAM)
+ADAMW_DECAY_IGNORED = misconception(
+    "adamw.decay-ignored",
+    "weight_decay is ignored: shrink θ ← θ − lr·λ·θ as well as taking the Adam step",
+    page=_PAGE, section=_ADAM)
+ADAMW_DECAY_WITHOUT_LR = misconception(
+    "adamw.decay-without-lr",
+    "multiply the decay by lr: θ ← θ − lr·λ·θ (PyTorch's AdamW convention)",
+    page=_PAGE, section=_ADAM)
+ADAMW_NO_BIAS_CORRECTION = misconception(
+    "adamw.no-bias-correction",
+    "bias correction is missing: m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ)",
+    page=_PAGE, section=_ADAM)
+ADAMW_STEP_PLUS_ONE = misconception(
+    "adamw.step-plus-one",
+    "step counts from 1 and is given: use it as is in β₁ᵗ and β₂ᵗ (do not add 1)",
+    page=_PAGE, section=_ADAM)
+ADAMW_STEP_MINUS_ONE = misconception(
+    "adamw.step-minus-one",
+    "step counts from 1 and is given: use it as is in β₁ᵗ and β₂ᵗ (do not subtract 1)",
+    page=_PAGE, section=_ADAM)
+ADAMW_DECAY_IN_MOMENTS = misconception(
+    "adamw.decay-in-moments",
+    "the moments take the plain gradient g: with decoupled decay, λθ is never added to g",
+    page=_PAGE, section=_ADAM)
+DROPOUT_KEEP_WITH_P = misconception(
+    "dropout.keep-with-p",
+    "you kept each unit with probability p: a unit is DROPPED with probability p, kept (m = 1) "
+    "with probability 1 − p", page=_PAGE, section=_DROPOUT)
+DROPOUT_SCALE_BY_P = misconception(
+    "dropout.scale-by-p", "inverted dropout scales the kept units by 1/(1 − p), not 1/p",
+    page=_PAGE, section=_DROPOUT)
+DROPOUT_UNSCALED = misconception(
+    "dropout.unscaled",
+    "scale the kept units by 1/(1 − p) so that the expectation is unchanged",
+    page=_PAGE, section=_DROPOUT)
+DROPOUT_SCALED_MASK = misconception(
+    "dropout.scaled-mask",
+    "the mask holds only 0 (dropped) and 1 (kept); the 1/(1 − p) factor goes into the output, "
+    "not the mask", page=_PAGE, section=_DROPOUT)
+DROPOUT_UNSEEDED = misconception(
+    "dropout.unseeded",
+    "draw the mask from np.random.default_rng(seed), so the same seed gives the same mask",
+    page=_PAGE, section=_DROPOUT)
+DROPOUT_SEED_IGNORED = misconception(
+    "dropout.seed-ignored", "use the seed argument: another seed must give another mask",
+    page=_PAGE, section=_DROPOUT)
+DROPOUT_SHARED_MASK = misconception(
+    "dropout.shared-mask",
+    "draw one Bernoulli variable per unit, a mask of the shape of x (not one per row or column)",
+    page=_PAGE, section=_DROPOUT)
+DROPOUT_EVAL = misconception(
+    "dropout.not-identity-at-test-time",
+    "at test time (train=False) inverted dropout is the identity: return x itself (no mask, no "
+    "scaling)", page=_PAGE, section=_DROPOUT)
+DROPOUT_BACKWARD_UNSCALED = misconception(
+    "dropout.backward-unscaled", "the backward pass scales by 1/(1 − p) too, as the forward did",
+    page=_PAGE, section=_DROPOUT)
+DROPOUT_BACKWARD_NO_MASK = misconception(
+    "dropout.backward-without-mask",
+    "use the forward's mask: the gradient flows only through the kept units",
+    page=_PAGE, section=_DROPOUT)
+
+
+# ---------------------------------------------------------------- the checks' own arguments
+
+
+def _refuse(check: str, argument: str, value, allowed: str):
+    raise ValueError(f"{check}: {argument}={value!r} is not allowed; {argument} must be "
+                     f"{allowed}")
+
+
+def _number(check: str, argument: str, value, ok, allowed: str) -> float:
+    """``value`` as a float, once it is a finite real number for which ``ok`` holds."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value) or not ok(float(value))):
+        _refuse(check, argument, value, allowed)
+    return float(value)
+
+
+def _integer(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _count(check: str, argument: str, value, low: int) -> int:
+    if not _integer(value) or value < low:
+        _refuse(check, argument, value, f"an integer ≥ {low}")
+    return int(value)
+
+
+def _shape(check: str, argument: str, shape, low: int = 1) -> tuple[int, ...]:
+    if not isinstance(shape, tuple | list) or not all(_integer(n) and n >= low for n in shape):
+        _refuse(check, argument, shape, f"a tuple of integers ≥ {low} (an array's shape)")
+    return tuple(int(n) for n in shape)
+
+
+def _step_arguments(check, seed, shape, steps, lr, weight_decay, scale) -> None:
+    _count(check, "seed", seed, 0)
+    _shape(check, "shape", shape)
+    _count(check, "steps", steps, 1)
+    _number(check, "lr", lr, lambda x: x > 0, "a number > 0")
+    _number(check, "weight_decay", weight_decay, lambda x: x >= 0, "a number ≥ 0 (a negative "
+            "decay would push the weights away from 0)")
+    _number(check, "scale", scale, lambda x: x > 0, "a number > 0 (the gradients' spread)")
+
+
+def _l2_arguments(check, seed, shapes, lam) -> None:
+    _count(check, "seed", seed, 0)
+    if not isinstance(shapes, tuple | list) or not all(
+            isinstance(shape, tuple | list) and all(_integer(n) and n >= 0 for n in shape)
+            for shape in shapes):
+        _refuse(check, "shapes", shapes, "a list of shapes (tuples of integers ≥ 0), one per "
+                "parameter array")
+    _number(check, "lam", lam, lambda x: x >= 0, "a number ≥ 0 (a negative λ would reward "
+            "large weights)")
+
+
+def _dropout_p(check, p) -> float:
+    return _number(check, "p", p, lambda x: 0 <= x < 1, "a number in [0, 1) (the probability "
+                   "of dropping a unit; at p = 1 nothing is kept and 1/(1 − p) is infinite)")
 
 
 def _random_params(seed, shapes, scale=1.0) -> list[np.ndarray]:
@@ -55,29 +234,36 @@ def _penalty(params, lam) -> float:
 
 def check_l2_penalty(l2_penalty, seed=0, shapes=((3,), (2, 4)), lam=0.1):
     """λ/2 · Σ_i ‖θ_i‖² over a list of arrays, against a PyTorch float64 sum."""
+    _l2_arguments("check_l2_penalty", seed, shapes, lam)
     name = f"l2_penalty (lam={lam:g})"
     params = _random_params(seed, shapes)
     saved = [p.copy() for p in params]
-    got = as_float_array(l2_penalty(params, lam), name)
+    result = l2_penalty(params, lam)
     for before, p in zip(saved, params, strict=True):
         assert_unchanged(name, before, p, "a parameter it was given")
+    if isinstance(result, tuple | list):
+        raise AssertionError(f"{name}: return one number (the penalty summed over every "
+                             f"parameter), got a {type(result).__name__} of length "
+                             f"{len(result)}")
+    got = as_float_array(result, name)
     if got.size != 1:
         raise AssertionError(f"{name}: return one number (the penalty summed over every "
                              f"parameter), got shape {got.shape}")
     expected = _penalty(saved, lam)
     squares = sum(float(np.sum(p * p)) for p in saved)
     hint = _diagnose(got.reshape(()), {
-        "did you forget the 1/2? R(θ) = λ/2 · Σ‖θ_i‖²": lam * squares,
-        "square the norm: ‖θ_i‖² = Σ_j θ_ij², not ‖θ_i‖": 0.5 * lam * sum(
-            float(np.sqrt(np.sum(p * p))) for p in saved),
-        "multiply by λ (the lam argument)": 0.5 * squares,
-        "sum over ALL parameters in the list, not only the first": _penalty(saved[:1], lam),
+        L2_NO_HALF: lam * squares,
+        L2_NORM_NOT_SQUARED: 0.5 * lam * sum(float(np.sqrt(np.sum(p * p))) for p in saved),
+        L2_NO_LAMBDA: 0.5 * squares,
+        L2_FIRST_ONLY: _penalty(saved[:1], lam),
     }, "R(θ) = λ/2 · Σ_i Σ_j θ_ij², one number for the whole list")
     assert_close(name, got.reshape(()), expected, hint=hint, what="penalty")
 
 
 def check_l2_grad(l2_grad, seed=0, shapes=((3,), (2, 4)), lam=0.1):
-    """∂/∂θ_i of λ/2 Σ‖θ‖², against central finite differences of the penalty."""
+    """∂/∂θ_i of λ/2 Σ‖θ‖², against central finite differences of the penalty, entry by entry
+    within the differences' own error bound (:mod:`descent.gradcheck`)."""
+    _l2_arguments("check_l2_grad", seed, shapes, lam)
     name = f"l2_grad (lam={lam:g})"
     params = _random_params(seed, shapes)
     saved = [p.copy() for p in params]
@@ -89,23 +275,16 @@ def check_l2_grad(l2_grad, seed=0, shapes=((3,), (2, 4)), lam=0.1):
         def penalty_of_i(value, i=i):
             return _penalty([*saved[:i], value, *saved[i + 1:]], lam)
 
-        expected = numerical_gradient(penalty_of_i, theta)
-        hint = _diagnose(got_i, {
-            "the 1/2 cancels the 2 of the square: the gradient is λθ, not 2λθ": 2 * lam * theta,
-            "multiply by λ: ∂/∂θ (λ/2 ‖θ‖²) = λθ": theta,
-        }, "∂/∂θ (λ/2 · ‖θ‖²) = λ·θ, one array per parameter, same shape")
-        # Central differences of a quadratic are exact up to rounding, ~1e-11·|R|/h relative.
-        assert_close(f"{name}, parameter {i}", got_i, expected, inputs=theta, input_name="θ",
-                     rtol=1e-6, atol=1e-9, hint=hint, what="gradient")
+        # The penalty is a sum of positive terms: |R| itself sizes its rounding error.
+        differences = gradient_differences(penalty_of_i, theta)
+        problem = differences.mismatch(got_i, "gradient", inputs=theta, input_name="θ")
+        if problem is not None:
+            hint = _diagnose(got_i, {L2_GRAD_DOUBLED: 2 * lam * theta, L2_NO_LAMBDA: theta},
+                             "∂/∂θ (λ/2 · ‖θ‖²) = λ·θ, one array per parameter, same shape")
+            raise AssertionError(f"{name}, parameter {i}: {problem} — {hint}")
 
 
 # ---------------------------------------------------------------- SGD with weight decay
-
-
-_COUPLED_HINT = ("add the decay to the gradient BEFORE the momentum buffer (coupled, as "
-                 "torch.optim.SGD): v ← μv + (g + λθ); adding lr·λθ after momentum is "
-                 "decoupled decay")
-_DAMPENING_HINT = "PyTorch's momentum is v ← μ·v + d_p (no (1 − μ) factor), then θ ← θ − lr·v"
 
 
 def _sgd_variants(theta, grad, lr, wd, mu, buf) -> dict[str, np.ndarray]:
@@ -114,14 +293,12 @@ def _sgd_variants(theta, grad, lr, wd, mu, buf) -> dict[str, np.ndarray]:
     undecayed = _torch_step(torch.optim.SGD, theta, grad, state, lr=lr, momentum=mu)
     right = _torch_step(torch.optim.SGD, theta, grad, state, lr=lr, momentum=mu, weight_decay=wd)
     return {
-        "weight_decay is ignored: add weight_decay·θ to the gradient before the step":
-            undecayed,
-        "the decay is multiplied by lr too: θ ← θ − lr·(g + λθ) (it is part of the gradient)":
-            undecayed - wd * theta,
-        _COUPLED_HINT: undecayed - lr * wd * theta,
-        _DAMPENING_HINT: _torch_step(torch.optim.SGD, theta, grad, state, lr=lr, momentum=mu,
-                                     dampening=mu, weight_decay=wd),
-        "subtract the step: θ ← θ − lr·v, with v the updated buffer": 2 * theta - right,
+        DECAY_IGNORED: undecayed,
+        DECAY_WITHOUT_LR: undecayed - wd * theta,
+        DECAY_DECOUPLED: undecayed - lr * wd * theta,
+        SGD_DAMPENING: _torch_step(torch.optim.SGD, theta, grad, state, lr=lr, momentum=mu,
+                                   dampening=mu, weight_decay=wd),
+        SGD_ASCENT: 2 * theta - right,
     }
 
 
@@ -132,6 +309,9 @@ def check_sgd_step(sgd_step, seed=0, shape=(5,), steps=25, lr=0.1, weight_decay=
     The gradients are a fixed random sequence g_1, …, g_T (the same for the student's
     function and for PyTorch); the student's returned state is fed back at each step.
     """
+    check = "check_sgd_step"
+    _step_arguments(check, seed, shape, steps, lr, weight_decay, scale)
+    _number(check, "momentum", momentum, lambda x: 0 <= x <= 1, "a number in [0, 1]")
     name = f"sgd_step (lr={lr:g}, weight_decay={weight_decay:g}, momentum={momentum:g})"
     rng = np.random.default_rng(seed)
     theta0 = rng.normal(0.0, 1.0, size=shape)
@@ -168,8 +348,8 @@ def check_sgd_step(sgd_step, seed=0, shape=(5,), steps=25, lr=0.1, weight_decay=
             compare_with_hint(
                 f"{name}, step {t}", new_buffer, expected_buffer,
                 lambda g=g, theta=theta, old=old: {
-                    _COUPLED_HINT: g if old is None else momentum * old + g,
-                    _DAMPENING_HINT: None if old is None else
+                    DECAY_DECOUPLED: g if old is None else momentum * old + g,
+                    SGD_DAMPENING: None if old is None else
                     momentum * old + (1 - momentum) * (g + weight_decay * theta),
                 }, "return the updated buffer v (first step: v = g + λθ, then v ← μ·v + g + λθ)",
                 "momentum buffer")
@@ -190,27 +370,27 @@ def _adamw_variants(theta, grad, m, v, t, lr, betas, eps, wd) -> dict[str, np.nd
         return _torch_step(torch.optim.AdamW, theta_, grad_, state, weight_decay=decay, **hyper)
 
     variants = {
-        "this is Adam with L2 (torch.optim.Adam(weight_decay=…)): you added λθ to the gradient, "
-        "so the decay went through m and v and got divided by √v̂. AdamW decays the weights "
-        "directly, θ ← θ − lr·λ·θ, and feeds the plain gradient to the moments":
-            _torch_step(torch.optim.Adam, theta, grad,
-                        {"step": t - 1, "exp_avg": m, "exp_avg_sq": v}, weight_decay=wd, **hyper),
-        "weight_decay is ignored: shrink θ ← θ − lr·λ·θ as well as taking the Adam step":
-            adamw(decay=0.0),
-        "multiply the decay by lr: θ ← θ − lr·λ·θ (PyTorch's AdamW convention)":
-            adamw(theta_=theta * (1 - wd), decay=0.0),
+        ADAMW_IS_ADAM_L2: _torch_step(torch.optim.Adam, theta, grad,
+                                      {"step": t - 1, "exp_avg": m, "exp_avg_sq": v},
+                                      weight_decay=wd, **hyper),
+        ADAMW_DECAY_IGNORED: adamw(decay=0.0),
+        ADAMW_DECAY_WITHOUT_LR: adamw(theta_=theta * (1 - wd), decay=0.0),
         # After ten million steps β₁ᵗ and β₂ᵗ are 0: the corrections divide by 1.
-        "bias correction is missing: m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ)":
-            adamw(step=10_000_000),
-        "step counts from 1 and is given: use it as is in β₁ᵗ and β₂ᵗ (do not add 1)":
-            adamw(step=t + 1),
-        "the moments take the plain gradient g: with decoupled decay, λθ is never added to g":
-            adamw(grad_=grad + wd * theta),
+        ADAMW_NO_BIAS_CORRECTION: adamw(step=10_000_000),
+        ADAMW_STEP_PLUS_ONE: adamw(step=t + 1),
+        ADAMW_DECAY_IN_MOMENTS: adamw(grad_=grad + wd * theta),
     }
     if t > 1:
-        variants["step counts from 1 and is given: use it as is in β₁ᵗ and β₂ᵗ "
-                 "(do not subtract 1)"] = adamw(step=t - 1)
+        variants[ADAMW_STEP_MINUS_ONE] = adamw(step=t - 1)
     return variants
+
+
+def _adamw_moment_variants(theta, grad, m, v, t, lr, betas, eps, wd, key) -> dict:
+    """The moment ``key`` (exp_avg or exp_avg_sq) of a PyTorch AdamW step fed g + λθ."""
+    state = {"step": t - 1, "exp_avg": m, "exp_avg_sq": v}
+    _, after = _torch_run(torch.optim.AdamW, theta, grad + wd * theta, state, lr=lr,
+                          betas=tuple(betas), eps=eps, weight_decay=wd)
+    return {ADAMW_DECAY_IN_MOMENTS: after[key]}
 
 
 def check_adamw_step(adamw_step, seed=0, shape=(6,), steps=30, lr=0.05, betas=(0.9, 0.999),
@@ -220,6 +400,14 @@ def check_adamw_step(adamw_step, seed=0, shape=(6,), steps=30, lr=0.05, betas=(0
     State in, state out: the check starts from exp_avg = exp_avg_sq = 0 and step = 1,
     and feeds the student's returned (param, exp_avg, exp_avg_sq) back at each step.
     """
+    check = "check_adamw_step"
+    _step_arguments(check, seed, shape, steps, lr, weight_decay, scale)
+    if not isinstance(betas, tuple | list) or len(betas) != 2:
+        _refuse(check, "betas", betas, "a pair (β₁, β₂) of numbers in [0, 1)")
+    for beta, which in zip(betas, ("betas[0]", "betas[1]"), strict=True):
+        _number(check, which, beta, lambda x: 0 <= x < 1, "a number in [0, 1) (at β = 1 the "
+                "bias correction divides by 0)")
+    _number(check, "eps", eps, lambda x: x > 0, "a number > 0 (it keeps m̂/(√v̂ + ε) finite)")
     name = f"adamw_step (lr={lr:g}, weight_decay={weight_decay:g})"
     rng = np.random.default_rng(seed)
     theta0 = rng.normal(0.0, 1.0, size=shape)
@@ -254,10 +442,13 @@ def check_adamw_step(adamw_step, seed=0, shape=(6,), steps=30, lr=0.05, betas=(0
             lambda g=g, state=state, t=t: _adamw_variants(*state[:1], g, *state[1:], t, lr,
                                                           betas, eps, weight_decay),
             "θ ← θ − lr·λ·θ, then θ ← θ − lr·m̂ / (√v̂ + ε)", "new param")
-        assert_close(where, new[1], moments["exp_avg"].numpy(), what="exp_avg",
-                     hint="m ← β₁·m + (1 − β₁)·g, with the plain gradient g (no decay term)")
-        assert_close(where, new[2], moments["exp_avg_sq"].numpy(), what="exp_avg_sq",
-                     hint="v ← β₂·v + (1 − β₂)·g², with the plain gradient g (no decay term)")
+        for index, key, rule in ((1, "exp_avg", "m ← β₁·m + (1 − β₁)·g"),
+                                 (2, "exp_avg_sq", "v ← β₂·v + (1 − β₂)·g²")):
+            compare_with_hint(
+                where, new[index], moments[key].numpy(),
+                lambda g=g, state=state, t=t, key=key: _adamw_moment_variants(
+                    state[0], g, *state[1:], t, lr, betas, eps, weight_decay, key),
+                f"{rule}, with the plain gradient g (no decay term)", key)
         param, exp_avg, exp_avg_sq = new
 
 
@@ -271,7 +462,7 @@ def _dropout_reference(x, mask, p) -> tuple[np.ndarray, np.ndarray]:
     return out, x_t
 
 
-def _mask_of(result, name, shape) -> tuple[np.ndarray, np.ndarray]:
+def _mask_of(result, name, shape, p=None) -> tuple[np.ndarray, np.ndarray]:
     out, mask = _pair(result, name, "(out, mask)")
     out = as_float_array(out, name, "output")
     mask = as_float_array(mask, name, "mask")
@@ -280,8 +471,12 @@ def _mask_of(result, name, shape) -> tuple[np.ndarray, np.ndarray]:
             raise AssertionError(f"{name}: the {what} has shape {array.shape}, expected the "
                                  f"shape of x, {shape}")
     if not bool(np.all((mask == 0.0) | (mask == 1.0))):
-        raise AssertionError(f"{name}: the mask must hold only 0 (dropped) and 1 (kept); the "
-                             "course's mask does not include the 1/(1 − p) factor")
+        scaled = p is not None and bool(np.all(np.isclose(mask, 0.0) | np.isclose(
+            mask * (1 - p), 1.0)))
+        raise AssertionError(
+            f"{name}: the mask must hold only 0 (dropped) and 1 (kept)"
+            + (f" — {DROPOUT_SCALED_MASK}" if scaled else
+               "; the course's mask does not include the 1/(1 − p) factor"))
     return out, mask
 
 
@@ -297,6 +492,14 @@ def check_dropout_forward(dropout_forward, seed=0, shape=DROPOUT_SHAPE, p=0.3):
     5. eval mode (train=False) is the identity with a mask of ones, as
        ``torch.nn.functional.dropout(training=False)``.
     """
+    check = "check_dropout_forward"
+    _count(check, "seed", seed, 0)
+    shape = _shape(check, "shape", shape)
+    _dropout_p(check, p)
+    if p > 0 and math.prod(shape) * p * (1 - p) < MIN_VARIANCE:
+        _refuse(check, "shape", shape, f"large enough that n·p·(1 − p) ≥ {MIN_VARIANCE:g}, "
+                f"n ≥ {math.ceil(MIN_VARIANCE / (p * (1 - p)))} units at p = {p:g}: the "
+                "statistical tests assume the dropped count is close to normal")
     name = f"dropout_forward (p={p:g})"
     rng = np.random.default_rng(seed)
     x = rng.normal(0.0, 1.0, size=shape)
@@ -304,16 +507,15 @@ def check_dropout_forward(dropout_forward, seed=0, shape=DROPOUT_SHAPE, p=0.3):
     n = x.size
     saved = x.copy()
 
-    out, mask = _mask_of(dropout_forward(x, p, train=True, seed=student_seed), name, shape)
+    out, mask = _mask_of(dropout_forward(x, p, train=True, seed=student_seed), name, shape, p)
     assert_unchanged(name, saved, x, "its input x")
     if p == 0:
         expected_out = saved
     else:
         expected_out = _dropout_reference(saved, mask, p)[0].detach().numpy()
     hint = _diagnose(out, {
-        "inverted dropout scales the kept units by 1/(1 − p), not 1/p": saved * mask / p
-        if p else saved,
-        "scale the kept units by 1/(1 − p) so that the expectation is unchanged": saved * mask,
+        DROPOUT_SCALE_BY_P: saved * mask / p if p else saved,
+        DROPOUT_UNSCALED: saved * mask,
     }, "out = x·m / (1 − p): dropped units are 0, kept ones are scaled up")
     assert_close(name, out, expected_out, hint=hint, what="output")
 
@@ -324,14 +526,13 @@ def check_dropout_forward(dropout_forward, seed=0, shape=DROPOUT_SHAPE, p=0.3):
         raise AssertionError(
             f"{name}: {dropped:.4f} of the {n} units were dropped, expected p = {p:g} "
             f"± {Z * se:.4f} ({Z:g} standard errors) — "
-            + ("you kept each unit with probability p: a unit is DROPPED with probability p, "
-               "kept (m = 1) with probability 1 − p" if flipped else
+            + (str(DROPOUT_KEEP_WITH_P) if flipped else
                "draw m ~ Bernoulli(1 − p) independently for every unit"))
 
     level = 2.0
     constant = np.full(shape, level)
     out_c, _ = _mask_of(dropout_forward(constant, p, train=True, seed=student_seed + 1), name,
-                        shape)
+                        shape, p)
     mean = float(np.mean(out_c))
     se_mean = level * math.sqrt(p / ((1 - p) * n)) if p < 1 else 0.0
     if abs(mean - level) > Z * se_mean + 1e-9:
@@ -341,28 +542,27 @@ def check_dropout_forward(dropout_forward, seed=0, shape=DROPOUT_SHAPE, p=0.3):
             "expectation: E[x·m/(1 − p)] = x")
 
     again = _mask_of(dropout_forward(saved.copy(), p, train=True, seed=student_seed), name,
-                     shape)[1]
+                     shape, p)[1]
     if not np.array_equal(again, mask):
         raise AssertionError(f"{name}: two calls with the same seed gave different masks — "
-                             "draw the mask from np.random.default_rng(seed)")
+                             f"{DROPOUT_UNSEEDED}")
     if 0 < p < 1:
         other = _mask_of(dropout_forward(saved.copy(), p, train=True, seed=student_seed + 7),
-                         name, shape)[1]
+                         name, shape, p)[1]
         if np.array_equal(other, mask):
             raise AssertionError(f"{name}: seeds {student_seed} and {student_seed + 7} gave "
-                                 "the same mask — use the seed argument")
+                                 f"the same mask — {DROPOUT_SEED_IGNORED}")
         if mask.ndim >= 2 and min(shape[0], shape[-1]) > 16 and (
                 np.all(mask == mask[:1]) or np.all(mask == mask[..., :1])):
-            raise AssertionError(f"{name}: the mask is the same along one axis — draw one "
-                                 "Bernoulli variable per unit, a mask of the shape of x")
+            raise AssertionError(f"{name}: the mask is the same along one axis — "
+                                 f"{DROPOUT_SHARED_MASK}")
 
     for train_seed in (student_seed, student_seed + 1):
         result = dropout_forward(saved.copy(), p, train=False, seed=train_seed)
         out_eval, mask_eval = _mask_of(result, f"{name}, train=False", shape)
         expected_eval = F.dropout(float64_tensor(saved), p, training=False).numpy()
         assert_close(f"{name}, train=False", out_eval, expected_eval, what="output",
-                     hint="at test time dropout is the identity: return x itself (no mask, "
-                          "no scaling)")
+                     hint=DROPOUT_EVAL)
         if not np.all(mask_eval == 1.0):
             raise AssertionError(f"{name}, train=False: the mask must be all ones at test "
                                  "time (every unit is kept)")
@@ -370,6 +570,10 @@ def check_dropout_forward(dropout_forward, seed=0, shape=DROPOUT_SHAPE, p=0.3):
 
 def check_dropout_backward(dropout_backward, seed=0, shape=(4, 6), p=0.5):
     """dx = dout·m/(1 − p), against autograd through x·m/(1 − p) with a fixed mask."""
+    check = "check_dropout_backward"
+    _count(check, "seed", seed, 0)
+    _shape(check, "shape", shape)
+    _dropout_p(check, p)
     name = f"dropout_backward (p={p:g})"
     rng = np.random.default_rng(seed)
     x = rng.normal(0.0, 1.0, size=shape)
@@ -384,9 +588,8 @@ def check_dropout_backward(dropout_backward, seed=0, shape=(4, 6), p=0.5):
     out.backward(float64_tensor(saved[0]))
     expected = x_t.grad.numpy()
     hint = _diagnose(got, {
-        "the backward pass scales by 1/(1 − p) too, as the forward did": saved[0] * saved[1],
-        "use the forward's mask: the gradient flows only through the kept units":
-            saved[0] / (1 - p),
+        DROPOUT_BACKWARD_UNSCALED: saved[0] * saved[1],
+        DROPOUT_BACKWARD_NO_MASK: saved[0] / (1 - p),
     }, "dx = dout · m / (1 − p), with the same mask as the forward pass")
     assert_close(name, got, expected, hint=hint, what="gradient dx")
     if got.shape == shape and np.any(got[saved[1] == 0.0] != 0.0):
