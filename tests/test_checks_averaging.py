@@ -7,8 +7,18 @@ import pytest
 
 from descent.answers import load
 from descent.checks import averaging as checks
+from descent.checks.misconceptions import find
 
 answers = load("07_polyak_averaging")
+
+
+def fails_with(check, mutant, misconception, **kwargs) -> str:
+    """``check`` rejects ``mutant`` and names ``misconception`` (an id), and nothing else."""
+    with pytest.raises(AssertionError) as error:
+        check(mutant, **kwargs)
+    message = str(error.value)
+    assert find(message) == [misconception], message
+    return message
 
 
 # ---------------------------------------------------------------- model answers pass
@@ -109,23 +119,55 @@ def tail_in_place(trajectory, n):
     return np.asarray(trajectory, dtype=float)[-n:].mean(axis=0)
 
 
-@pytest.mark.parametrize("mutant, kwargs, message", [
-    (tail_first_rows, {}, "LAST n iterates"),
-    (tail_divides_by_n, {}, "divide their sum by T, not by n"),
-    (tail_one_too_many, {}, "one iterate too many"),
-    (tail_sum, {}, "divide the sum of the N iterates by N"),
-    (tail_wrong_axis, {}, r"has shape \(5,\), expected \(3,\) — .*the mean over the first axis"),
-    (tail_all_rows, {}, r"tail_average \(T = 20, n = 5\)"),
-    (tail_in_place, {}, "the trajectory it was given was modified in place"),
+def tail_no_axis(trajectory, n):
+    return np.asarray(trajectory, dtype=float)[-n:].mean()
+
+
+def tail_arrays_only(trajectory, n):
+    """Right for an array; a list's [-n:] is a list of arrays, summed by Python's sum."""
+    if isinstance(trajectory, list):
+        return sum(trajectory[-n:])
+    return trajectory[-n:].mean(axis=0)
+
+
+@pytest.mark.parametrize("mutant, misconception", [
+    (tail_first_rows, "tail-average.first-n"),
+    (tail_divides_by_n, "tail-average.divide-by-n-beyond-t"),
+    (tail_one_too_many, "tail-average.one-too-many"),
+    (tail_sum, "tail-average.sum"),
+    (tail_wrong_axis, "tail-average.wrong-axis"),
+    (tail_no_axis, "tail-average.no-axis"),
 ])
-def test_tail_average_mutants(mutant, kwargs, message):
-    with pytest.raises(AssertionError, match=message):
-        checks.check_tail_average(mutant, **kwargs)
+def test_tail_average_mutants(mutant, misconception):
+    fails_with(checks.check_tail_average, mutant, misconception)
 
 
-def test_tail_average_needs_asarray_for_lists():
+def test_tail_average_one_too_few():
+    def one_too_few(trajectory, n):
+        return np.asarray(trajectory, dtype=float)[-n + 1:].mean(axis=0) if n > 1 else \
+            np.asarray(trajectory, dtype=float)[-1]
+
+    fails_with(checks.check_tail_average, one_too_few, "tail-average.one-too-few")
+
+
+def test_tail_average_names_the_call():
+    with pytest.raises(AssertionError, match=r"tail_average \(T = 20, n = 5, the trajectory "
+                                             r"as an array\)"):
+        checks.check_tail_average(tail_all_rows)
+
+
+def test_tail_average_in_place():
+    with pytest.raises(AssertionError, match="the trajectory it was given was modified in place"):
+        checks.check_tail_average(tail_in_place)
+
+
+def test_tail_average_list_is_checked_by_the_visible_call():
+    """The task allows a list of arrays: the visible call (an array) hands one over too."""
+    checks._tail_stage(tail_arrays_only, checks._walk(0, 20, (3,)), 5, False)
+    fails_with(checks.check_tail_average, tail_arrays_only, "tail-average.sum")
+    # A student's own error on a list propagates unchanged, from the visible call too.
     with pytest.raises(AttributeError):
-        checks.check_tail_average(tail_array_only, as_list=True)
+        checks.check_tail_average(tail_array_only)
 
 
 # ---------------------------------------------------------------- the running mean
@@ -172,18 +214,28 @@ def running_in_place(mean, theta, count):
     return mean, count
 
 
-@pytest.mark.parametrize("mutant, message", [
-    (running_divides_by_count, "divide by count \\+ 1"),
-    (running_divides_by_count_after_first, "update 2 .*divide by count \\+ 1"),
-    (running_ema_half, "not 1/2"),
-    (running_uses_initial_mean, "update 1 .*the mean you were given must be ignored"),
-    (running_old_count, "return count \\+ 1"),
-    (running_unweighted, "weight the old mean by the count"),
-    (running_in_place, "the mean it was given was modified in place"),
+@pytest.mark.parametrize("mutant, misconception, where", [
+    (running_divides_by_count, "running-mean.divide-by-count", "update 1"),
+    (running_divides_by_count_after_first, "running-mean.divide-by-count", "update 2"),
+    (running_ema_half, "running-mean.half-weight", "update 3"),
+    (running_uses_initial_mean, "running-mean.initial-mean-counted", "update 1"),
+    (running_old_count, "averaging-counter.not-incremented", "update 1"),
+    (running_unweighted, "running-mean.unweighted-old-mean", "update 1"),
 ])
-def test_running_mean_update_mutants(mutant, message):
-    with pytest.raises(AssertionError, match=message):
-        checks.check_running_mean_update(mutant)
+def test_running_mean_update_mutants(mutant, misconception, where):
+    message = fails_with(checks.check_running_mean_update, mutant, misconception)
+    assert f"running_mean_update, {where} " in message
+
+
+def test_running_mean_update_in_place():
+    with pytest.raises(AssertionError, match="the mean it was given was modified in place"):
+        checks.check_running_mean_update(running_in_place)
+
+
+def test_running_mean_update_names_the_value_that_differs():
+    with pytest.raises(AssertionError, match=r"update 1 \(count = 0\): the new count: "
+                                             r"expected 1, got 0"):
+        checks.check_running_mean_update(running_old_count)
 
 
 # ---------------------------------------------------------------- the EMA
@@ -218,18 +270,49 @@ def ema_first_copies(ema, theta, step, decay=0.999):
     return answers.ema_update(ema, theta, step, decay)
 
 
-@pytest.mark.parametrize("mutant, kwargs, message", [
-    (ema_swapped, {}, "you swapped β and 1 − β"),
-    (ema_no_one_minus, {}, "update 1, the EMA.*the new iterate gets weight 1 − β"),
-    (ema_no_one_minus, {"start": "first"}, "\\(1 − β\\) multiplies the new iterate"),
-    (ema_corrected, {}, "update 1, the EMA.*the bias correction is ema_debiased's job"),
-    (ema_other_default, {}, "default decay is PyTorch's"),
-    (ema_step_not_returned, {}, "return step \\+ 1"),
-    (ema_first_copies, {}, "update 1, the EMA"),
+def ema_tf_warmup(ema, theta, step, decay=0.999):
+    """TensorFlow's ExponentialMovingAverage(num_updates=step)."""
+    decay = min(decay, (1 + step) / (10 + step))
+    return answers.ema_update(ema, theta, step, decay)
+
+
+def ema_assumes_zero_start(ema, theta, step, decay=0.999):
+    """Right from m_0 = 0 only: ignores the ema it is given at the first update."""
+    if step == 0:
+        return (1 - decay) * np.asarray(theta, dtype=float), 1
+    return answers.ema_update(ema, theta, step, decay)
+
+
+@pytest.mark.parametrize("mutant, kwargs, misconception", [
+    (ema_swapped, {}, "ema.decay-swapped"),
+    (ema_no_one_minus, {}, "ema.no-one-minus-decay"),  # told apart by the next update
+    (ema_no_one_minus, {"start": "first"}, "ema.no-one-minus-decay"),
+    (ema_corrected, {}, "ema.first-update-theta"),
+    (ema_corrected, {"decay": 0.5}, "ema.first-update-theta"),
+    (ema_step_not_returned, {}, "averaging-counter.not-incremented"),
+    (ema_first_copies, {}, "ema.first-update-theta"),
+    (ema_first_copies, {"start": "first"}, "ema.copies-first"),
+    (ema_tf_warmup, {}, "ema.num-updates-warmup"),
+    (ema_tf_warmup, {"start": "first", "decay": 0.999}, "ema.num-updates-warmup"),
+    (ema_assumes_zero_start, {}, "ema.assumes-zero-start"),  # the visible call's extra stage
 ])
-def test_ema_update_mutants(mutant, kwargs, message):
-    with pytest.raises(AssertionError, match=message):
-        checks.check_ema_update(mutant, **kwargs)
+def test_ema_update_mutants(mutant, kwargs, misconception):
+    fails_with(checks.check_ema_update, mutant, misconception, **kwargs)
+
+
+def test_ema_update_corrected_after_the_first_update():
+    """From step 2 on, the bias-corrected value kept as the average is named as such."""
+    def corrected_later(ema, theta, step, decay=0.999):
+        if step == 0:
+            return answers.ema_update(ema, theta, step, decay)
+        return ema_corrected(ema, theta, step, decay)
+
+    fails_with(checks.check_ema_update, corrected_later, "ema.corrected-in-update")
+
+
+def test_ema_update_default_decay():
+    with pytest.raises(AssertionError, match="default decay is PyTorch's"):
+        checks.check_ema_update(ema_other_default)
 
 
 def debiased_none(ema, step, decay=0.999):
@@ -261,18 +344,22 @@ def debiased_other_default(ema, step, decay=0.9):
     return answers.ema_debiased(ema, step, decay)
 
 
-@pytest.mark.parametrize("mutant, message", [
-    (debiased_none, "a constant sequence c, step t = 1.*this is the raw EMA"),
-    (debiased_next_power, "not 1 − β\\^\\(t\\+1\\)"),
-    (debiased_previous_power, "not 1 − β\\^\\(t−1\\)"),
-    (debiased_multiplies, "do not multiply"),
-    (debiased_times_t, "not β·t"),
-    (debiased_one_minus_decay, "step t = 2.*sum to 1 − β\\^t, not 1 − β$"),
-    (debiased_other_default, "default decay is PyTorch's"),
+@pytest.mark.parametrize("mutant, misconception, where", [
+    (debiased_none, "ema-debiased.raw", "a constant sequence c, step t = 1"),
+    (debiased_next_power, "ema-debiased.next-power", "step t = 1"),
+    (debiased_previous_power, "ema-debiased.previous-power", "step t = 1"),
+    (debiased_multiplies, "ema-debiased.multiplies", "step t = 1"),
+    (debiased_times_t, "ema-debiased.decay-times-t", "step t = 2"),
+    (debiased_one_minus_decay, "ema-debiased.one-minus-decay", "step t = 2"),
 ])
-def test_ema_debiased_mutants(mutant, message):
-    with pytest.raises(AssertionError, match=message):
-        checks.check_ema_debiased(mutant)
+def test_ema_debiased_mutants(mutant, misconception, where):
+    message = fails_with(checks.check_ema_debiased, mutant, misconception)
+    assert f"{where}:" in message
+
+
+def test_ema_debiased_default_decay():
+    with pytest.raises(AssertionError, match="default decay is PyTorch's"):
+        checks.check_ema_debiased(debiased_other_default)
 
 
 # ---------------------------------------------------------------- a model's parameters
@@ -370,24 +457,51 @@ def params_in_place(averaged, params, n_averaged, decay=None):
     return new, n
 
 
+def tf_warmup(avg, p, n, decay):
+    if n == 0:
+        return p
+    if decay is None:
+        return avg + (p - avg) / (n + 1)
+    decay = min(decay, (1 + n) / (10 + n))
+    return decay * avg + (1 - decay) * p
+
+
+@pytest.mark.parametrize("mutant, kwargs, misconception", [
+    (each(no_copy), {}, "averaged-model.no-first-copy"),
+    (each(ema_without_copy), {"decay": 0.9}, "averaged-model.no-first-copy"),
+    (each(divides_by_n), {}, "running-mean.divide-by-count"),
+    (each(swapped_decay), {"decay": 0.9}, "ema.decay-swapped"),
+    (each(always_equal), {"decay": 0.9}, "averaged-model.equal-with-decay"),
+    (each(debiased_ema), {"decay": 0.9}, "averaged-model.bias-corrected"),
+    (each(tf_warmup), {"decay": 0.999}, "ema.num-updates-warmup"),
+    (ema_by_default, {}, "averaged-model.ema-by-default"),
+    (keeps_count, {}, "averaging-counter.not-incremented"),
+])
+def test_average_parameters_mutants(mutant, kwargs, misconception):
+    fails_with(checks.check_average_parameters, mutant, misconception, **kwargs)
+
+
 @pytest.mark.parametrize("mutant, kwargs, message", [
-    (each(no_copy), {}, "update 1 .*COPIES the parameters"),
-    (each(ema_without_copy), {"decay": 0.9}, "update 1 .*COPIES the parameters — in the EMA"),
-    (each(divides_by_n), {}, "update 2 .*divide by n_averaged \\+ 1"),
-    (each(swapped_decay), {"decay": 0.9}, "you swapped them"),
-    (each(always_equal), {"decay": 0.9}, "not the equal average"),
-    (each(debiased_ema), {"decay": 0.9}, "has no bias correction"),
-    (ema_by_default, {}, "the default is decay=None"),
     (first_only, {}, "the returned dict has no '0.bias'"),
     (first_only, {"container": "list"}, "expected a list of 4 arrays, got 1"),
     (returns_list_for_dict, {}, "return a dict with its keys"),
     (returns_dict_for_list, {"container": "list"}, "return a list of arrays in the same order"),
-    (keeps_count, {}, "return n_averaged \\+ 1"),
+    (returns_dict_for_list, {}, r"list of 4 arrays\), update 1 .*return a list of arrays"),
     (params_in_place, {}, "params\\['0.weight'\\] \\(its input\\) was modified in place"),
 ])
-def test_average_parameters_mutants(mutant, kwargs, message):
+def test_average_parameters_interface_mistakes(mutant, kwargs, message):
     with pytest.raises(AssertionError, match=message):
         checks.check_average_parameters(mutant, **kwargs)
+
+
+def test_average_parameters_input_structure_changed():
+    def pops(averaged, params, n_averaged, decay=None):
+        new = answers.average_parameters(averaged, params, n_averaged, decay)
+        params.pop()
+        return new
+
+    with pytest.raises(AssertionError, match=r"params \(its input\) was modified in place"):
+        checks.check_average_parameters(pops, container="list")
 
 
 def test_average_parameters_matches_averaged_model_by_construction():
@@ -411,3 +525,145 @@ def test_average_parameters_matches_averaged_model_by_construction():
         averaged, n = answers.average_parameters(averaged, {"weight": np.full((1, 1), value)}, n,
                                                  decay=0.5)
     assert float(averaged["weight"][0, 0]) == 2.25 and n == 3
+
+
+# ---------------------------------------------------------------- bad arguments
+
+
+def never_called(*args, **kwargs):
+    raise RuntimeError("the check called the student's function before refusing its arguments")
+
+
+@pytest.mark.parametrize("name, kwargs, shown", [
+    ("tail_average", {"n": 0}, "n=0"),
+    ("tail_average", {"n": 2.5}, "n=2.5"),
+    ("tail_average", {"shape": ()}, "shape=()"),
+    ("tail_average", {"shape": (0, 3)}, "shape=(0, 3)"),
+    ("tail_average", {"seed": -1}, "seed=-1"),
+    ("running_mean_update", {"steps": 0}, "steps=0"),
+    ("running_mean_update", {"shape": (3, -1)}, "shape=(3, -1)"),
+    ("running_mean_update", {"offset": float("inf")}, "offset=inf"),
+    ("ema_update", {"decay": 1.5}, "decay=1.5"),
+    ("ema_update", {"decay": -0.1}, "decay=-0.1"),
+    ("ema_update", {"start": "ones"}, "start='ones'"),
+    ("ema_update", {"steps": -3}, "steps=-3"),
+    ("ema_debiased", {"decay": 1.0}, "decay=1.0"),
+    ("ema_debiased", {"steps": 0}, "steps=0"),
+    ("average_parameters", {"decay": 2.0}, "decay=2.0"),
+    ("average_parameters", {"snapshots": 0}, "snapshots=0"),
+    ("average_parameters", {"layers": (3,)}, "layers=(3,)"),
+    ("average_parameters", {"layers": (3, 0, 1)}, "layers=(3, 0, 1)"),
+    ("average_parameters", {"container": "tuple"}, "container='tuple'"),
+    ("average_parameters", {"ema_fn": "lerp"}, "ema_fn='lerp'"),
+])
+def test_bad_arguments_are_refused_before_the_student_runs(name, kwargs, shown):
+    with pytest.raises(ValueError) as error:
+        CHECKS[name](never_called, **kwargs)
+    message = str(error.value)
+    assert f"check_{name}: {shown} is not allowed; " in message, message
+    assert "must" in message, message
+
+
+# ---------------------------------------------------------------- generic wrong answers
+
+
+def _wrong_values(right):
+    """Generic wrong versions of a correct array ``right``: name -> value."""
+    right = np.asarray(right, dtype=float)
+    return {
+        "None": None,
+        "a string": "the average",
+        "NaN": np.full(right.shape, np.nan),
+        "the wrong shape": np.zeros(right.size + 1),
+        "a nested list": [[1.0, 2.0], [3.0]],
+        "negated": -right - 1.0,
+        "scaled by 1.01": 1.01 * right + 1e-3,
+        "a constant": np.full(right.shape, 0.5),
+    }
+
+
+WRONG = list(_wrong_values(0.0))
+
+
+def _wrong_counts(count):
+    return {"None": None, "a string": "one more", "a list": [count], "NaN": np.nan,
+            "negated": -count, "a constant": 7}
+
+
+def pair_battery(answer, wrong: str, which: str):
+    """``answer`` with the array (which = 'value') or the counter ('count') of its result
+    replaced by a generic wrong one."""
+    def student(*args, **kwargs):
+        value, count = answer(*args, **kwargs)
+        if which == "value":
+            return _wrong_values(value)[wrong], count
+        return value, _wrong_counts(count)[wrong]
+    return student
+
+
+def _teaches(message: str, name: str) -> None:
+    assert message.startswith(name), message
+    assert any(word in message for word in ("expected", "return", "cannot be read", "None",
+                                            "shape")), message
+
+
+@pytest.mark.parametrize("wrong", WRONG)
+@pytest.mark.parametrize("name", ["tail_average", "ema_debiased"])
+def test_generic_wrong_arrays_fail_with_a_teaching_message(name, wrong):
+    answer = getattr(answers, name)
+    with pytest.raises(AssertionError) as error:
+        CHECKS[name](lambda *a, **k: _wrong_values(answer(*a, **k))[wrong])
+    _teaches(str(error.value), name)
+
+
+PAIR_CASES = ([(which, wrong) for wrong in WRONG for which in ("value",)]
+              + [("count", wrong) for wrong in _wrong_counts(1)])
+
+
+@pytest.mark.parametrize("which, wrong", PAIR_CASES)
+@pytest.mark.parametrize("name", ["running_mean_update", "ema_update"])
+def test_generic_wrong_pairs_fail_with_a_teaching_message(name, which, wrong):
+    with pytest.raises(AssertionError) as error:
+        CHECKS[name](pair_battery(getattr(answers, name), wrong, which))
+    _teaches(str(error.value), name)
+
+
+@pytest.mark.parametrize("result", [None, "averaged", 3.0, (None, 1), ([], 1)])
+@pytest.mark.parametrize("name", ["running_mean_update", "ema_update", "average_parameters"])
+def test_a_result_that_is_no_pair_fails_with_a_teaching_message(name, result):
+    with pytest.raises(AssertionError) as error:
+        CHECKS[name](lambda *a, **k: result)
+    _teaches(str(error.value), name)
+
+
+def averages_battery(wrong: str, which: str):
+    """average_parameters with every array (which = 'value'), the container ('container')
+    or the counter ('count') replaced by a generic wrong one."""
+    def student(averaged, params, n_averaged, decay=None):
+        new, count = answers.average_parameters(averaged, params, n_averaged, decay)
+        if which == "count":
+            return new, _wrong_counts(count)[wrong]
+        if which == "container":
+            return {"None": None, "a string": "weights", "a set": {1, 2},
+                    "a tuple of arrays": tuple(new.values()) if isinstance(new, dict) else
+                    tuple(new)}[wrong], count
+        keys = list(new) if isinstance(new, dict) else range(len(new))
+        for key in keys:
+            new[key] = _wrong_values(new[key])[wrong]
+        return new, count
+    return student
+
+
+AVERAGES_CASES = ([("value", wrong) for wrong in WRONG]
+                  + [("count", wrong) for wrong in _wrong_counts(1)]
+                  + [("container", wrong) for wrong in ("None", "a string", "a set",
+                                                         "a tuple of arrays")])
+
+
+@pytest.mark.parametrize("which, wrong", AVERAGES_CASES)
+@pytest.mark.parametrize("container", ["dict", "list"])
+def test_generic_wrong_averages_fail_with_a_teaching_message(container, which, wrong):
+    with pytest.raises(AssertionError) as error:
+        checks.check_average_parameters(averages_battery(wrong, which), container=container,
+                                        decay=0.9)
+    _teaches(str(error.value), "average_parameters")

@@ -6,6 +6,8 @@ makes, so what the checks see here is what they see through the grader's sandbox
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,6 +15,7 @@ from torch import nn
 
 from descent.answers import load
 from descent.checks import lenet as checks
+from descent.checks.misconceptions import find
 from descent.lab.probes import adapters
 
 answers = load("09_lenet_lab")
@@ -38,6 +41,13 @@ def fails(check, probe, *needles, **kwargs):
     for needle in needles:
         assert needle in str(error.value), str(error.value)
     return str(error.value)
+
+
+def fails_with(check, probe, misconception, **kwargs) -> str:
+    """``check`` rejects ``probe``'s answer and names ``misconception`` (an id) only."""
+    message = fails(check, probe, **kwargs)
+    assert find(message) == [misconception], message
+    return message
 
 
 # ---------------------------------------------------------------- the model answers pass
@@ -142,17 +152,17 @@ def sequential(pool=nn.MaxPool2d, act=nn.ReLU, padding=2, tail=(), fc_act=True):
     return build
 
 
-@pytest.mark.parametrize("build, needle", [
-    (sequential(pool=nn.AvgPool2d), "average pooling"),
-    (sequential(act=nn.Tanh), "tanh"),
-    (sequential(act=nn.Sigmoid), "sigmoid"),
-    (sequential(fc_act=False), "no ReLU between the fully connected"),
-    (sequential(tail=(nn.ReLU,)), "a ReLU after the last layer"),
-    (sequential(tail=(lambda: nn.Softmax(dim=1),)), "softmax"),
-    (sequential(padding=0), "padding=2"),
+@pytest.mark.parametrize("build, misconception", [
+    (sequential(pool=nn.AvgPool2d), "lenet.average-pooling"),
+    (sequential(act=nn.Tanh), "lenet.tanh"),
+    (sequential(act=nn.Sigmoid), "lenet.sigmoid"),
+    (sequential(fc_act=False), "lenet.no-hidden-relu"),
+    (sequential(tail=(nn.ReLU,)), "lenet.relu-on-logits"),
+    (sequential(tail=(lambda: nn.Softmax(dim=1),)), "lenet.softmax-output"),
+    (sequential(padding=0), "lenet.no-padding"),
 ])
-def test_lenet5_mutants_fail(build, needle):
-    fails(checks.check_lenet5, probes(lenet5=build)["lenet5"], needle)
+def test_lenet5_mutants_fail(build, misconception):
+    fails_with(checks.check_lenet5, probes(lenet5=build)["lenet5"], misconception)
 
 
 def test_layers_kept_in_a_plain_list_have_no_parameters():
@@ -164,7 +174,40 @@ def test_layers_kept_in_a_plain_list_have_no_parameters():
         def forward(self, x):
             return self.layers[0](x)
 
-    fails(checks.check_lenet5, probes(lenet5=Unregistered)["lenet5"], "no parameters")
+    fails_with(checks.check_lenet5, probes(lenet5=Unregistered)["lenet5"],
+               "lenet.unregistered-layers")
+
+
+def reinitialized(init):
+    def build():
+        model = sequential()()
+        for module in model:
+            if isinstance(module, nn.Conv2d | nn.Linear):
+                init(module)
+        return model
+    return build
+
+
+@pytest.mark.parametrize("init", [
+    lambda m: nn.init.xavier_uniform_(m.weight),
+    lambda m: nn.init.kaiming_normal_(m.weight, nonlinearity="relu"),
+    lambda m: nn.init.zeros_(m.bias),
+    lambda m: nn.init.normal_(m.weight, std=0.01),
+], ids=["xavier", "kaiming-normal", "zero-bias", "normal-0.01"])
+def test_lenet5_must_keep_the_default_initialization(init):
+    """The task asks for PyTorch's default initialization: the visible check sees it."""
+    message = fails_with(checks.check_lenet5, probes(lenet5=reinitialized(init))["lenet5"],
+                         "lenet.custom-init")
+    assert "lenet5: the initial" in message
+
+
+@pytest.mark.parametrize("seed", range(0, 40, 3))
+def test_the_default_initialization_passes_at_every_seed(seed):
+    torch.manual_seed(seed)
+    model = lenet5()
+    names = [n for n, _ in model.named_parameters()]
+    checks._check_initialization(names, [p.detach().double().numpy()
+                                         for p in model.parameters()])
 
 
 def test_wrong_layer_types_fail():
@@ -187,7 +230,7 @@ def test_a_detached_forward_fails_on_gradients():
             features = self.net[:7](x).detach()  # cuts the convolutions off the graph
             return self.net[7:](features)
 
-    fails(checks.check_lenet5, probes(lenet5=Detached)["lenet5"], "no gradient reaches")
+    fails_with(checks.check_lenet5, probes(lenet5=Detached)["lenet5"], "lenet.detached-graph")
 
 
 def test_a_model_that_cannot_learn_fails_the_training_check():
@@ -229,16 +272,32 @@ def epoch_mutant(*, train=True, zero_grad=True, shuffle=True, reduction="mean",
     return mutant
 
 
-@pytest.mark.parametrize("mutant, needle", [
-    (epoch_mutant(train=False), "model.train()"),
-    (epoch_mutant(zero_grad=False), "zero_grad"),
-    (epoch_mutant(shuffle=False), "seeded random order"),
-    (epoch_mutant(reduction="sum"), "summed over the batch"),
-    (epoch_mutant(batch_means=True), "mean of the batch losses"),
-    (epoch_mutant(percent=True), "not a percentage"),
+def last_batch_loss(model, X, y, optimizer, batch_size=64, seed=0):
+    model.train()
+    order = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))
+    correct = 0
+    for batch in order.split(batch_size):
+        optimizer.zero_grad()
+        logits = model(X[batch])
+        loss = F.cross_entropy(logits, y[batch])
+        loss.backward()
+        optimizer.step()
+        correct += int((logits.argmax(1) == y[batch]).sum())
+    return loss.item(), correct / len(X)
+
+
+@pytest.mark.parametrize("mutant, misconception", [
+    (epoch_mutant(train=False), "train-epoch.eval-mode"),
+    (epoch_mutant(zero_grad=False), "train-epoch.no-zero-grad"),
+    (epoch_mutant(shuffle=False), "train-epoch.unseeded-order"),
+    (epoch_mutant(reduction="sum"), "train-epoch.summed-loss"),
+    (epoch_mutant(batch_means=True), "mean-loss.batch-means"),
+    (epoch_mutant(percent=True), "accuracy.percentage"),
+    (last_batch_loss, "mean-loss.last-batch"),
 ])
-def test_train_one_epoch_mutants_fail(mutant, needle):
-    fails(checks.check_train_one_epoch, probes(train_one_epoch=mutant)["epoch"], needle)
+def test_train_one_epoch_mutants_fail(mutant, misconception):
+    fails_with(checks.check_train_one_epoch, probes(train_one_epoch=mutant)["epoch"],
+               misconception)
 
 
 def test_an_epoch_that_returns_nothing_fails():
@@ -284,14 +343,31 @@ def evaluate_mutant(*, eval_mode=True, no_grad=True, batch_means=False, whole=Fa
     return mutant
 
 
-@pytest.mark.parametrize("mutant, needle", [
-    (evaluate_mutant(eval_mode=False), "model.eval()"),
-    (evaluate_mutant(no_grad=False), "torch.no_grad()"),
-    (evaluate_mutant(batch_means=True), "mean of the batch means"),
-    (evaluate_mutant(whole=True), "batches of at most"),
+def evaluate_total(model, X, y, batch_size=1000):
+    loss, accuracy = evaluate(model, X, y, batch_size)
+    return loss * len(X), accuracy
+
+
+def evaluate_percent(model, X, y, batch_size=1000):
+    loss, accuracy = evaluate(model, X, y, batch_size)
+    return loss, 100 * accuracy
+
+
+@pytest.mark.parametrize("mutant, misconception", [
+    (evaluate_mutant(eval_mode=False), "evaluate.train-mode"),
+    (evaluate_mutant(no_grad=False), "evaluate.autograd-on"),
+    (evaluate_mutant(batch_means=True), "mean-loss.batch-means"),
+    (evaluate_mutant(whole=True), "evaluate.whole-set-at-once"),
+    (evaluate_total, "mean-loss.not-divided"),
+    (evaluate_percent, "accuracy.percentage"),
 ])
-def test_evaluate_mutants_fail(mutant, needle):
-    fails(checks.check_evaluate, probes(evaluate=mutant)["evaluate"], needle)
+def test_evaluate_mutants_fail(mutant, misconception):
+    fails_with(checks.check_evaluate, probes(evaluate=mutant)["evaluate"], misconception)
+
+
+def test_evaluate_names_the_value_that_differs():
+    fails(checks.check_evaluate, probes(evaluate=evaluate_percent)["evaluate"],
+          "evaluate: the accuracy: expected")
 
 
 def test_the_mutants_are_right_when_nothing_distinguishes_them():
@@ -305,7 +381,8 @@ def test_the_mutants_are_right_when_nothing_distinguishes_them():
 
 def adam_mutant(*, bias_correction=True, eps_inside=False, skip_none=True,
                 use_group_lr=True, names=("step", "exp_avg", "exp_avg_sq"), shared_step=False,
-                base=torch.optim.Optimizer, returns_closure=True):
+                base=torch.optim.Optimizer, returns_closure=True, eps_hat=False,
+                corrected_state=False, betas_swapped=False):
     class Mutant(base):
         def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
             defaults = {"lr": lr, "betas": betas, "eps": eps}
@@ -324,7 +401,7 @@ def adam_mutant(*, bias_correction=True, eps_inside=False, skip_none=True,
                     loss = closure()
             self.calls += 1
             for group in self.param_groups:
-                beta1, beta2 = group["betas"]
+                beta1, beta2 = group["betas"][::-1] if betas_swapped else group["betas"]
                 lr = group["lr"] if use_group_lr else self.defaults["lr"]
                 for p in group["params"]:
                     grad = p.grad
@@ -341,10 +418,16 @@ def adam_mutant(*, bias_correction=True, eps_inside=False, skip_none=True,
                     m, v = state[names[1]], state[names[2]]
                     m.mul_(beta1).add_(grad, alpha=1 - beta1)
                     v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                    v_hat = v / (1 - beta2**t)
-                    denom = (v_hat + group["eps"]).sqrt() if eps_inside else \
-                        v_hat.sqrt() + group["eps"]
-                    p.sub_(lr * m / (1 - beta1**t) / denom)
+                    if eps_hat:  # TensorFlow's: ε̂ on √v, the corrections in the step size
+                        step_size = lr * (1 - beta2**t) ** 0.5 / (1 - beta1**t)
+                        p.sub_(step_size * m / (v.sqrt() + group["eps"]))
+                    else:
+                        v_hat = v / (1 - beta2**t)
+                        denom = (v_hat + group["eps"]).sqrt() if eps_inside else \
+                            v_hat.sqrt() + group["eps"]
+                        p.sub_(lr * m / (1 - beta1**t) / denom)
+                    if corrected_state:  # keeps m̂ instead of m
+                        state[names[1]] = m / (1 - beta1**t)
             return loss
     return Mutant
 
@@ -352,18 +435,38 @@ def adam_mutant(*, bias_correction=True, eps_inside=False, skip_none=True,
 GROUPS = {"shapes": ((3,), (4,)), "groups": [{"params": [0], "lr": 0.2}, {"params": [1]}]}
 
 
-@pytest.mark.parametrize("mutant, kwargs, needle", [
-    (adam_mutant(bias_correction=False), {}, "no bias correction"),
-    (adam_mutant(eps_inside=True), {"eps": 0.1}, "step 1"),
-    (adam_mutant(skip_none=False), {"missing": {0: (3,)}}, "skip it"),
-    (adam_mutant(use_group_lr=False), GROUPS, "group's own lr"),
-    (adam_mutant(names=("t", "m", "v")), {}, "PyTorch's names"),
-    (adam_mutant(shared_step=True), {"missing": {1: (2,)}}, "own updates"),
-    (adam_mutant(base=object), {}, "not a torch.optim.Optimizer"),
-    (adam_mutant(returns_closure=False), {"closure": True}, "closure"),
+@pytest.mark.parametrize("mutant, kwargs, misconception", [
+    (adam_mutant(bias_correction=False), {}, "course-adam.no-bias-correction"),
+    (adam_mutant(betas_swapped=True), {}, "course-adam.betas-swapped"),
+    (adam_mutant(eps_inside=True), {"eps": 0.1}, "course-adam.eps-inside-root"),
+    (adam_mutant(eps_hat=True), {"eps": 0.1}, "course-adam.epsilon-hat"),
+    (adam_mutant(skip_none=False), {"missing": {0: (3,)}}, "course-adam.grad-none-not-skipped"),
+    (adam_mutant(use_group_lr=False), GROUPS, "course-adam.ignores-group-options"),
+    (adam_mutant(names=("t", "m", "v")), {}, "course-adam.state-names"),
+    (adam_mutant(shared_step=True), {"missing": {1: (2,)}}, "course-adam.step-count"),
+    (adam_mutant(base=object), {}, "course-adam.not-an-optimizer"),
+    (adam_mutant(corrected_state=True), {}, "course-adam.corrected-state"),
+    (adam_mutant(returns_closure=False), {"closure": True}, "course-adam.closure-ignored"),
 ])
-def test_course_adam_mutants_fail(mutant, kwargs, needle):
-    fails(checks.check_course_adam, probes(CourseAdam=mutant)["adam"], needle, **kwargs)
+def test_course_adam_mutants_fail(mutant, kwargs, misconception):
+    fails_with(checks.check_course_adam, probes(CourseAdam=mutant)["adam"], misconception,
+               **kwargs)
+
+
+@pytest.mark.parametrize("mutant, misconception", [
+    (adam_mutant(skip_none=False), "course-adam.grad-none-not-skipped"),
+    (adam_mutant(use_group_lr=False), "course-adam.ignores-group-options"),
+    (adam_mutant(shared_step=True), "course-adam.step-count"),
+    (adam_mutant(returns_closure=False), "course-adam.closure-ignored"),
+    (adam_mutant(eps_hat=True), "course-adam.epsilon-hat"),
+])
+def test_the_visible_course_adam_call_checks_groups_gradients_and_closure(mutant,
+                                                                         misconception):
+    """The notebook's visible call has one group, every gradient and no closure: the run the
+    check adds catches what those arguments would not."""
+    message = fails_with(checks.check_course_adam, probes(CourseAdam=mutant)["adam"],
+                         misconception)
+    assert "CourseAdam (parameter groups, missing gradients, step(closure))" in message
 
 
 def test_course_adam_with_other_defaults_fails():
@@ -371,7 +474,13 @@ def test_course_adam_with_other_defaults_fails():
         def __init__(self, params, lr=1e-2, betas=(0.9, 0.999), eps=1e-8):
             super().__init__(params, lr, betas, eps)
 
+    class Keras(CourseAdam):
+        def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-7):
+            super().__init__(params, lr, betas, eps)
+
     fails(checks.check_course_adam, probes(CourseAdam=Eager)["adam"], "default lr")
+    fails_with(checks.check_course_adam, probes(CourseAdam=Keras)["adam"],
+               "course-adam.keras-defaults")
 
 
 # ---------------------------------------------------------------- on a GPU
@@ -390,3 +499,163 @@ def test_the_loops_give_the_cpu_numbers_on_a_gpu():
         epoch = train_one_epoch(model, x.double().to(device), y.to(device), optimizer, 32, 1)
         results[device] = (*epoch, *evaluate(model, x.double().to(device), y.to(device), 64))
     assert results["cuda"] == pytest.approx(results["cpu"], rel=1e-6)
+
+
+# ---------------------------------------------------------------- bad arguments
+
+
+def never_called(*args, **kwargs):
+    raise RuntimeError("the check called the probe before refusing its arguments")
+
+
+@pytest.mark.parametrize("check, kwargs, shown", [
+    (checks.check_lenet5, {"batch": 0}, "batch=0"),
+    (checks.check_lenet5, {"scale": 0.0}, "scale=0.0"),
+    (checks.check_lenet5, {"seed": -1}, "seed=-1"),
+    (checks.check_lenet5_trains, {"lr": 0.0}, "lr=0.0"),
+    (checks.check_lenet5_trains, {"epochs": 0}, "epochs=0"),
+    (checks.check_lenet5_trains, {"threshold": 1.5}, "threshold=1.5"),
+    (checks.check_lenet5_trains, {"n_train": 0}, "n_train=0"),
+    (checks.check_train_one_epoch, {"batch_size": 1}, "batch_size=1"),
+    (checks.check_train_one_epoch, {"n": 49}, "n=49"),
+    (checks.check_train_one_epoch, {"classes": 1}, "classes=1"),
+    (checks.check_train_one_epoch, {"momentum": 1.0}, "momentum=1.0"),
+    (checks.check_train_one_epoch, {"lr": -0.1}, "lr=-0.1"),
+    (checks.check_evaluate, {"dropout": 1.0}, "dropout=1.0"),
+    (checks.check_evaluate, {"batch_size": 0}, "batch_size=0"),
+    (checks.check_evaluate, {"n": 0}, "n=0"),
+    (checks.check_course_adam, {"steps": 0}, "steps=0"),
+    (checks.check_course_adam, {"shapes": ()}, "shapes=()"),
+    (checks.check_course_adam, {"lr": 0.0}, "lr=0.0"),
+    (checks.check_course_adam, {"betas": (0.9,)}, "betas=(0.9,)"),
+    (checks.check_course_adam, {"betas": (0.9, 1.0)}, "betas=(0.9, 1.0)"),
+    (checks.check_course_adam, {"eps": -1e-8}, "eps=-1e-08"),
+    (checks.check_course_adam, {"weight_decay": 0.1}, "weight_decay=0.1"),
+    (checks.check_course_adam, {"groups": [{"params": [0]}]}, "groups="),
+    (checks.check_course_adam, {"groups": [{"params": [0], "lr": -1.0}, {"params": [1]}]},
+     "a group's lr=-1.0"),
+    (checks.check_course_adam, {"missing": {5: (1,)}}, "missing={5: (1,)}"),
+    (checks.check_course_adam, {"missing": {0: (0,)}}, "missing={0: (0,)}"),
+    (checks.check_course_adam, {"closure": "yes"}, "closure='yes'"),
+])
+def test_bad_arguments_are_refused_before_the_probe_runs(check, kwargs, shown):
+    with pytest.raises(ValueError) as error:
+        check(never_called, **kwargs)
+    message = str(error.value)
+    assert f"{check.__name__}: {shown}" in message and " is not allowed; " in message, message
+
+
+# ---------------------------------------------------------------- generic wrong answers
+
+
+def _teaches(message: str, name: str) -> None:
+    assert message.startswith(name), message
+    assert any(word in message for word in ("expected", "return", "cannot be read", "None",
+                                            "shape", "has no", "—")), message
+
+
+LOOP_RESULTS = {
+    "None": lambda loss, acc: None,
+    "a string": lambda loss, acc: "done",
+    "a dict": lambda loss, acc: {"loss": loss, "accuracy": acc},
+    "a triple": lambda loss, acc: (loss, acc, 0),
+    "NaN": lambda loss, acc: (math.nan, math.nan),
+    "accuracy NaN": lambda loss, acc: (loss, math.nan),
+    "a list for the loss": lambda loss, acc: ([loss, loss], acc),
+    "a one-element list": lambda loss, acc: ([loss], acc),
+    "a string for the accuracy": lambda loss, acc: (loss, "high"),
+    "negated": lambda loss, acc: (-loss, -acc),
+    "loss scaled by 1.01": lambda loss, acc: (1.01 * loss, acc),
+    "accuracy scaled by 1.01": lambda loss, acc: (loss, 1.01 * acc + 1e-3),
+    "a constant": lambda loss, acc: (0.5, 0.5),
+}
+
+
+@pytest.mark.parametrize("wrong", LOOP_RESULTS)
+@pytest.mark.parametrize("name", ["train_one_epoch", "evaluate"])
+def test_generic_wrong_loop_results_fail_with_a_teaching_message(name, wrong):
+    answer = {"train_one_epoch": train_one_epoch, "evaluate": evaluate}[name]
+
+    def student(*args, **kwargs):
+        return LOOP_RESULTS[wrong](*answer(*args, **kwargs))
+
+    found = probes(**{name: student})
+    check, probe = ((checks.check_train_one_epoch, found["epoch"]) if name == "train_one_epoch"
+                    else (checks.check_evaluate, found["evaluate"]))
+    with pytest.raises(AssertionError) as error:
+        check(probe)
+    _teaches(str(error.value), name)
+
+
+OUTPUTS = {
+    "NaN": lambda out: torch.full_like(out, math.nan),
+    "nine classes": lambda out: out[:, :9],
+    "an extra axis": lambda out: out[:, None, :],
+    "negated": lambda out: -out,
+    "scaled by 1.01": lambda out: 1.01 * out,
+    "a constant": lambda out: torch.zeros_like(out),
+}
+
+
+@pytest.mark.parametrize("wrong", OUTPUTS)
+def test_generic_wrong_outputs_of_lenet5_fail_with_a_teaching_message(wrong):
+    class Wrong(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = lenet5()
+
+        def forward(self, x):
+            return OUTPUTS[wrong](self.net(x))
+
+    with pytest.raises(AssertionError) as error:
+        checks.check_lenet5(probes(lenet5=Wrong)["lenet5"])
+    _teaches(str(error.value), "lenet5")
+
+
+def adam_after(change):
+    """The model answer's CourseAdam, its parameters (or state) changed after every step."""
+    class Wrong(CourseAdam):
+        @torch.no_grad()
+        def step(self, closure=None):
+            old = [p.detach().clone() for g in self.param_groups for p in g["params"]]
+            loss = super().step(closure)
+            params = [p for g in self.param_groups for p in g["params"]]
+            for p, before in zip(params, old, strict=True):
+                change(p, before, self.state[p])
+            return loss
+    return Wrong
+
+
+ADAM_CHANGES = {
+    "no update": lambda p, before, state: p.copy_(before),
+    "the update negated": lambda p, before, state: p.copy_(2 * before - p),
+    "the update scaled by 1.01": lambda p, before, state: p.copy_(before + 1.01 * (p - before)),
+    "NaN": lambda p, before, state: p.fill_(math.nan),
+    "the state emptied": lambda p, before, state: state.clear(),
+    "step off by a half": lambda p, before, state: state.update(step=state["step"] + 0.5),
+    "exp_avg negated": lambda p, before, state: state["exp_avg"].neg_(),
+    "exp_avg_sq scaled": lambda p, before, state: state["exp_avg_sq"].mul_(1.01),
+    "step constant": lambda p, before, state: state.update(step=7),
+}
+
+
+@pytest.mark.parametrize("wrong", ADAM_CHANGES)
+def test_generic_wrong_optimizers_fail_with_a_teaching_message(wrong):
+    # (State that the optimizer itself cannot read back, a string for a step, makes the
+    # student's own step() raise: that error is theirs, and propagates.)
+    with pytest.raises(AssertionError) as error:
+        checks.check_course_adam(probes(CourseAdam=adam_after(ADAM_CHANGES[wrong]))["adam"])
+    _teaches(str(error.value), "CourseAdam")
+
+
+@pytest.mark.parametrize("default", [{"lr": "fast"}, {"betas": (0.9, 0.999, 0.5)},
+                                     {"betas": 0.9}, {"eps": None}])
+def test_wrong_defaults_fail_with_a_teaching_message(default):
+    class Wrong(CourseAdam):
+        def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+            super().__init__(params, lr, betas, eps)
+            self.defaults = {**self.defaults, **default}  # what the probe reads
+
+    found = probes(CourseAdam=Wrong)["adam"]
+    message = fails(checks.check_course_adam, found, "CourseAdam: the default")
+    assert "expected" in message

@@ -9,6 +9,7 @@ import pytest
 
 from descent.answers import load
 from descent.checks import schedules as checks
+from descent.checks.misconceptions import find
 
 answers = load("06_schedules")
 
@@ -18,6 +19,15 @@ SCHEDULES = ["piecewise_linear_lr", "step_lr", "exponential_lr", "inverse_time_l
 
 def check_of(name):
     return getattr(checks, f"check_{name}")
+
+
+def fails_with(check, mutant, misconception, **kwargs) -> str:
+    """``check`` rejects ``mutant`` and names ``misconception`` (an id), and nothing else."""
+    with pytest.raises(AssertionError) as error:
+        check(mutant, **kwargs)
+    message = str(error.value)
+    assert find(message) == [misconception], message
+    return message
 
 
 @pytest.mark.parametrize("name", SCHEDULES)
@@ -114,32 +124,56 @@ def piecewise_late(step, lr0, lr_tau, tau):
     return answers.piecewise_linear_lr(max(step - 1, 0), lr0, lr_tau, tau)
 
 
+def piecewise_early(step, lr0, lr_tau, tau):
+    return answers.piecewise_linear_lr(step + 1, lr0, lr_tau, tau)
+
+
+def piecewise_linspace(step, lr0, lr_tau, tau):
+    """np.linspace(lr0, lr_tau, tau)[step]: reaches α_τ one step early."""
+    if step >= tau - 1:
+        return lr_tau
+    return float(np.linspace(lr0, lr_tau, tau)[step])
+
+
+def piecewise_decay_only(step, lr0, lr_tau, tau):
+    """Right for a decay, clipped to α₀ when it should ramp up."""
+    return min(answers.piecewise_linear_lr(step, lr0, lr_tau, tau), lr0)
+
+
 @pytest.mark.parametrize(
-    "mutant, hint",
+    "mutant, misconception",
     [
-        (piecewise_integer_beta, "integer division"),
-        (piecewise_swapped, "weights are swapped"),
-        (piecewise_no_floor, "does not keep decreasing"),
-        (piecewise_late, "one step late"),
+        (piecewise_integer_beta, "piecewise.integer-beta"),
+        (piecewise_swapped, "piecewise.weights-swapped"),
+        (piecewise_no_floor, "piecewise.no-floor"),
+        (piecewise_late, "piecewise.one-step-late"),
+        (piecewise_early, "piecewise.one-step-early"),
+        (piecewise_linspace, "piecewise.linspace-endpoint"),
+        (piecewise_decay_only, "piecewise.decay-only"),
     ],
 )
-def test_piecewise_mistakes(mutant, hint):
-    with pytest.raises(AssertionError, match=hint):
-        checks.check_piecewise_linear_lr(mutant)
+def test_piecewise_mistakes(mutant, misconception):
+    fails_with(checks.check_piecewise_linear_lr, mutant, misconception)
 
 
 def test_piecewise_failure_names_the_first_step():
-    with pytest.raises(AssertionError, match=r"at step = 0 expected 0\.1, got 0\.001"):
+    with pytest.raises(AssertionError, match=r"at step = 0: expected 0\.1, got 0\.001"):
         checks.check_piecewise_linear_lr(piecewise_swapped)
 
 
-def test_piecewise_ramp_up_is_checked():
-    def clipped(step, lr0, lr_tau, tau):  # a decay only: never above lr0
-        return min(answers.piecewise_linear_lr(step, lr0, lr_tau, tau), lr0)
+def test_piecewise_checks_both_directions_whatever_the_arguments():
+    """The visible call decays; a ramp up (momentum warm-up) is checked too, and the other
+    way round: a schedule that only ramps up fails a ramp-up call."""
+    message = fails_with(checks.check_piecewise_linear_lr, piecewise_decay_only,
+                         "piecewise.decay-only")
+    assert "lr0=0.5, lr_tau=0.99, tau=40" in message
 
-    checks.check_piecewise_linear_lr(clipped)
-    with pytest.raises(AssertionError, match="piecewise_linear_lr"):
-        checks.check_piecewise_linear_lr(clipped, lr0=0.5, lr_tau=0.99, tau=40)
+    def ramp_only(step, lr0, lr_tau, tau):
+        return max(answers.piecewise_linear_lr(step, lr0, lr_tau, tau), lr0)
+
+    checks._piecewise_stage(ramp_only, 0.5, 0.99, 40, 60)
+    with pytest.raises(AssertionError, match=r"lr0=0\.1, lr_tau=0\.001, tau=30"):
+        checks.check_piecewise_linear_lr(ramp_only, lr0=0.5, lr_tau=0.99, tau=40)
 
 
 # ---------------------------------------------------------------- step and exponential
@@ -166,19 +200,32 @@ def step_other_default(step, lr0, step_size, gamma=0.5):
     return answers.step_lr(step, lr0, step_size, gamma)
 
 
+def step_one_minus(step, lr0, step_size, gamma=0.1):
+    return lr0 * (1 - gamma) ** (step // step_size)
+
+
 @pytest.mark.parametrize(
-    "mutant, hint",
+    "mutant, misconception",
     [
-        (step_early, r"at step = 9 .* not one step earlier"),
-        (step_late, "not one step later"),
-        (step_every_step, "not at every step"),
-        (step_continuous, "whole number"),
-        (step_other_default, "without gamma.* gamma=0.1"),
+        (step_early, "step-decay.one-step-early"),
+        (step_late, "step-decay.one-step-late"),
+        (step_every_step, "step-decay.every-step"),
+        (step_continuous, "step-decay.continuous-exponent"),
+        (step_one_minus, "step-decay.one-minus-gamma"),  # γ = 0.5 hides it: the default shows
     ],
 )
-def test_step_mistakes(mutant, hint):
-    with pytest.raises(AssertionError, match=hint):
-        checks.check_step_lr(mutant)
+def test_step_mistakes(mutant, misconception):
+    fails_with(checks.check_step_lr, mutant, misconception)
+
+
+def test_step_early_names_the_step():
+    with pytest.raises(AssertionError, match="at step = 9: expected 0.1, got 0.05"):
+        checks.check_step_lr(step_early)
+
+
+def test_step_default_gamma():
+    with pytest.raises(AssertionError, match="without gamma.* gamma=0.1"):
+        checks.check_step_lr(step_other_default)
 
 
 def exponential_shifted(step, lr0, gamma):
@@ -194,16 +241,15 @@ def exponential_one_minus(step, lr0, gamma):
 
 
 @pytest.mark.parametrize(
-    "mutant, hint",
+    "mutant, misconception",
     [
-        (exponential_shifted, "not t \\+ 1"),
-        (exponential_rate, "not a rate"),
-        (exponential_one_minus, r"not α₀·\(1 − γ\)\^t"),
+        (exponential_shifted, "exponential.one-step-early"),
+        (exponential_rate, "exponential.gamma-as-rate"),
+        (exponential_one_minus, "exponential.one-minus-gamma"),
     ],
 )
-def test_exponential_mistakes(mutant, hint):
-    with pytest.raises(AssertionError, match=hint):
-        checks.check_exponential_lr(mutant)
+def test_exponential_mistakes(mutant, misconception):
+    fails_with(checks.check_exponential_lr, mutant, misconception)
 
 
 # ---------------------------------------------------------------- inverse time
@@ -226,17 +272,16 @@ def inverse_linear(step, lr0, decay):
 
 
 @pytest.mark.parametrize(
-    "mutant, hint",
+    "mutant, misconception",
     [
-        (inverse_shifted, "not t \\+ 1"),
-        (inverse_sqrt, "no square root"),
-        (inverse_power, "not a power"),
-        (inverse_linear, "divide"),
+        (inverse_shifted, "inverse-time.one-step-early"),
+        (inverse_sqrt, "inverse-time.square-root"),
+        (inverse_power, "inverse-time.power"),
+        (inverse_linear, "inverse-time.linear"),
     ],
 )
-def test_inverse_time_mistakes(mutant, hint):
-    with pytest.raises(AssertionError, match=hint):
-        checks.check_inverse_time_lr(mutant)
+def test_inverse_time_mistakes(mutant, misconception):
+    fails_with(checks.check_inverse_time_lr, mutant, misconception)
 
 
 def test_inverse_time_matches_the_closed_form_from_lambda_lr():
@@ -295,21 +340,69 @@ def cosine_default_min(step, lr0, warmup_steps, total_steps, lr_min=1e-3):
     return answers.cosine_warmup_lr(step, lr0, warmup_steps, total_steps, lr_min)
 
 
+def cosine_off_by_one(step, lr0, warmup_steps, total_steps, lr_min=0.0):
+    """Reaches α_min at T − 1: progress (t − W)/(T − W − 1)."""
+    if warmup_steps <= step < total_steps:
+        progress = min((step - warmup_steps) / (total_steps - warmup_steps - 1), 1.0)
+        return lr_min + 0.5 * (lr0 - lr_min) * (1 + math.cos(math.pi * progress))
+    return answers.cosine_warmup_lr(step, lr0, warmup_steps, total_steps, lr_min)
+
+
+def warmup_ends_early(step, lr0, warmup_steps, total_steps, lr_min=0.0):
+    if step < warmup_steps:
+        return min(lr0 * step / (warmup_steps - 1), lr0)
+    return answers.cosine_warmup_lr(step, lr0, warmup_steps, total_steps, lr_min)
+
+
+def warmup_from_lr_min(step, lr0, warmup_steps, total_steps, lr_min=0.0):
+    """timm's convention: the warm-up starts from a floor instead of 0."""
+    if step < warmup_steps:
+        return lr_min + (lr0 - lr_min) * step / warmup_steps
+    return answers.cosine_warmup_lr(step, lr0, warmup_steps, total_steps, lr_min)
+
+
+def warmup_inclusive(step, lr0, warmup_steps, total_steps, lr_min=0.0):
+    """t ≤ W for the warm-up: right whenever W > 0 (α₀·W/W = α₀), wrong at step 0 if W = 0."""
+    if step <= warmup_steps:
+        return lr0 * step / max(warmup_steps, 1)
+    return answers.cosine_warmup_lr(step, lr0, warmup_steps, total_steps, lr_min)
+
+
 @pytest.mark.parametrize(
-    "mutant, hint",
+    "mutant, misconception",
     [
-        (cosine_torch_periodic, r"at step = 61 .* follow the cosine back up"),
-        (cosine_over_total, r"not t/T"),
-        (cosine_offset_over_total, "over T − W steps"),
-        (cosine_no_lr_min, "the cosine ends at α_min"),
-        (cosine_warmup_from_one, "starts from 0 at step 0"),
-        (cosine_half, r"not cos\(π·progress/2\)"),
-        (cosine_default_min, "default lr_min is 0.0"),
+        (cosine_torch_periodic, "cosine.periodic-past-end"),
+        (cosine_over_total, "cosine.progress-from-zero"),
+        (cosine_offset_over_total, "cosine.period-includes-warmup"),
+        (cosine_no_lr_min, "cosine.no-lr-min"),
+        (cosine_warmup_from_one, "warmup.starts-at-one"),
+        (cosine_half, "cosine.half-period"),
+        (cosine_off_by_one, "cosine.off-by-one"),
+        (warmup_ends_early, "warmup.ends-early"),
+        (warmup_from_lr_min, "warmup.from-lr-min"),
+        (warmup_inclusive, "warmup.when-none"),
     ],
 )
-def test_cosine_mistakes(mutant, hint):
-    with pytest.raises(AssertionError, match=hint):
-        checks.check_cosine_warmup_lr(mutant)
+def test_cosine_mistakes(mutant, misconception):
+    fails_with(checks.check_cosine_warmup_lr, mutant, misconception)
+
+
+def test_cosine_periodic_names_the_step_past_the_end():
+    with pytest.raises(AssertionError, match="at step = 61: .* follow the cosine back up"):
+        checks.check_cosine_warmup_lr(cosine_torch_periodic)
+
+
+def test_cosine_default_lr_min():
+    with pytest.raises(AssertionError, match="default lr_min is 0.0"):
+        checks.check_cosine_warmup_lr(cosine_default_min)
+
+
+def test_cosine_without_warmup_is_checked_whatever_the_arguments():
+    message = fails_with(checks.check_cosine_warmup_lr, warmup_inclusive, "warmup.when-none")
+    assert "warmup_steps=0" in message
+    # ... and a warm-up is checked when the arguments have none.
+    fails_with(checks.check_cosine_warmup_lr, cosine_warmup_from_one, "warmup.starts-at-one",
+               warmup_steps=0)
 
 
 def test_cosine_oracle_is_the_closed_form():
@@ -323,7 +416,8 @@ def test_cosine_oracle_is_the_closed_form():
 
 
 def test_cosine_check_refuses_a_bad_horizon():
-    with pytest.raises(ValueError, match="total_steps > warmup_steps"):
+    with pytest.raises(ValueError, match="total_steps=10 is not allowed.*total_steps > "
+                                         "warmup_steps"):
         checks.check_cosine_warmup_lr(answers.cosine_warmup_lr, warmup_steps=10, total_steps=10)
 
 
@@ -369,6 +463,12 @@ def plateau_no_reset(metric, lr, state, factor=0.1, patience=10, threshold=1e-4,
     return new_lr, new_state
 
 
+def plateau_late(metric, lr, state, factor=0.1, patience=10, threshold=1e-4, cooldown=0,
+                 min_lr=0.0, mode="min", eps=1e-8):
+    return answers.reduce_on_plateau(metric, lr, state, factor, patience + 1, threshold,
+                                     cooldown, min_lr, mode, eps)
+
+
 def plateau_in_place(metric, lr, state, **hyper):
     new_lr, new_state = answers.reduce_on_plateau(metric, lr, state, **hyper)
     state.update(new_state)
@@ -390,28 +490,68 @@ def plateau_other_defaults(metric, lr, state, factor=0.5, patience=10, threshold
                                      min_lr, mode, eps)
 
 
+def plateau_no_reset_natural(metric, lr, state, factor=0.1, patience=10, threshold=1e-4,
+                             cooldown=0, min_lr=0.0, mode="min", eps=1e-8):
+    """Never restarts the count after a cut: it keeps growing past patience."""
+    before = state.get("num_bad_epochs", 0)
+    new_lr, new_state = answers.reduce_on_plateau(metric, lr, state, factor, patience,
+                                                  threshold, cooldown, min_lr, mode, eps)
+    if before + 1 > patience and new_state["num_bad_epochs"] == 0 and \
+            new_state["cooldown_counter"] == cooldown and new_state["best"] != metric:
+        new_state = {**new_state, "num_bad_epochs": before + 1}
+    return new_lr, new_state
+
+
 @pytest.mark.parametrize(
-    "mutant, kwargs, hint",
+    "mutant, kwargs, misconception",
     [
         (plateau_with(cooldown=0), {"seed": 11, "patience": 3, "factor": 0.5, "cooldown": 2},
-         "during the cooldown"),
-        (plateau_with(threshold=0.0), {}, "relative threshold"),
-        (plateau_greater_equal, {}, "not ≥ patience"),
+         "plateau.counts-during-cooldown"),
+        (plateau_with(threshold=0.0), {}, "plateau.no-threshold"),
+        (plateau_greater_equal, {}, "plateau.cut-at-patience"),
         (plateau_with(min_lr=0.0), {"seed": 13, "patience": 2, "factor": 0.3, "min_lr": 0.004},
-         "never go below min_lr"),
-        (plateau_with(eps=0.0), {"seed": 14, "lr": 1e-7, "patience": 1}, "smaller than eps"),
-        (plateau_with(mode="min"), {"seed": 12, "mode": "max"}, "larger is better"),
-        (plateau_absolute, {"seed": 2, "threshold": 1e-2}, "not best − threshold"),
-        (plateau_no_reset, {}, r"state\['num_bad_epochs'\]|new learning rate"),
-        (plateau_in_place, {}, "modified in place"),
-        (plateau_missing_key, {}, "no 'cooldown_counter'"),
-        (plateau_lr_only, {}, "return a pair"),
-        (plateau_other_defaults, {}, "without hyper-parameters.*defaults are"),
+         "plateau.below-min-lr"),
+        (plateau_with(eps=0.0), {"seed": 14, "lr": 1e-7, "patience": 1},
+         "plateau.ignores-eps"),
+        (plateau_with(mode="min"), {"seed": 12, "mode": "max"}, "plateau.mode-reversed"),
+        (plateau_absolute, {"seed": 2, "threshold": 1e-2}, "plateau.absolute-threshold"),
+        (plateau_no_reset, {}, "plateau.no-reset-after-cut"),
+        (plateau_no_reset_natural, {}, "plateau.no-reset-after-cut"),
     ],
 )
-def test_plateau_mistakes(mutant, kwargs, hint):
-    with pytest.raises(AssertionError, match=hint):
-        checks.check_reduce_on_plateau(mutant, **kwargs)
+def test_plateau_mistakes(mutant, kwargs, misconception):
+    fails_with(checks.check_reduce_on_plateau, mutant, misconception, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "mutant, misconception",
+    [
+        (plateau_with(cooldown=0), "plateau.counts-during-cooldown"),
+        (plateau_with(min_lr=0.0), "plateau.below-min-lr"),
+        (plateau_with(eps=0.0), "plateau.ignores-eps"),
+        (plateau_with(mode="min"), "plateau.mode-reversed"),
+        (plateau_absolute, "plateau.absolute-threshold"),
+        (plateau_late, "plateau.cut-late"),
+    ],
+)
+def test_the_visible_plateau_call_checks_every_rule(mutant, misconception):
+    """The notebook's visible call has no cooldown, mode 'min', no floor and a large rate:
+    the stages the check adds catch what those arguments would not."""
+    fails_with(checks.check_reduce_on_plateau, mutant, misconception)
+
+
+@pytest.mark.parametrize(
+    "mutant, message",
+    [
+        (plateau_in_place, "modified in place"),
+        (plateau_missing_key, "no 'cooldown_counter'"),
+        (plateau_lr_only, "return a pair"),
+        (plateau_other_defaults, "without hyper-parameters.*defaults are"),
+    ],
+)
+def test_plateau_interface_mistakes(mutant, message):
+    with pytest.raises(AssertionError, match=message):
+        checks.check_reduce_on_plateau(mutant)
 
 
 def test_plateau_counts_are_checked_before_the_lr_changes():
@@ -445,3 +585,128 @@ def test_plateau_check_sequences_contain_cuts(kwargs):
     rows = checks._plateau_torch(checks.plateau_metrics(seed, 80, hyper["patience"], 1e-4),
                                  0.1, **hyper)
     assert len(set(rows[:, 0])) >= 4
+
+
+# ---------------------------------------------------------------- bad arguments
+
+
+def never_called(*args, **kwargs):
+    raise RuntimeError("the check called the student's function before refusing its arguments")
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, shown",
+    [
+        ("piecewise_linear_lr", {"tau": 0}, "tau=0"),
+        ("piecewise_linear_lr", {"tau": 2.5}, "tau=2.5"),
+        ("piecewise_linear_lr", {"lr0": 0.0}, "lr0=0.0"),
+        ("piecewise_linear_lr", {"lr_tau": -0.1}, "lr_tau=-0.1"),
+        ("piecewise_linear_lr", {"steps": -5}, "steps=-5"),
+        ("step_lr", {"step_size": 0}, "step_size=0"),
+        ("step_lr", {"gamma": 1.5}, "gamma=1.5"),
+        ("step_lr", {"gamma": 0.0}, "gamma=0.0"),
+        ("exponential_lr", {"gamma": -0.5}, "gamma=-0.5"),
+        ("exponential_lr", {"lr0": float("nan")}, "lr0=nan"),
+        ("exponential_lr", {"steps": 0}, "steps=0"),
+        ("inverse_time_lr", {"decay": -0.1}, "decay=-0.1"),
+        ("inverse_time_lr", {"lr0": -1.0}, "lr0=-1.0"),
+        ("cosine_warmup_lr", {"warmup_steps": -1}, "warmup_steps=-1"),
+        ("cosine_warmup_lr", {"total_steps": 5}, "total_steps=5"),
+        ("cosine_warmup_lr", {"lr_min": 0.2}, "lr_min=0.2"),
+        ("cosine_warmup_lr", {"past": -1}, "past=-1"),
+        ("reduce_on_plateau", {"factor": 1.0}, "factor=1.0"),
+        ("reduce_on_plateau", {"patience": -1}, "patience=-1"),
+        ("reduce_on_plateau", {"cooldown": 1.5}, "cooldown=1.5"),
+        ("reduce_on_plateau", {"mode": "maximum"}, "mode='maximum'"),
+        ("reduce_on_plateau", {"lr": 0.0}, "lr=0.0"),
+        ("reduce_on_plateau", {"steps": 0}, "steps=0"),
+        ("reduce_on_plateau", {"eps": -1e-8}, "eps=-1e-08"),
+        ("reduce_on_plateau", {"threshold": -1e-4}, "threshold=-0.0001"),
+        ("reduce_on_plateau", {"min_lr": -0.1}, "min_lr=-0.1"),
+        ("reduce_on_plateau", {"seed": -1}, "seed=-1"),
+    ],
+)
+def test_bad_arguments_are_refused_before_the_student_runs(name, kwargs, shown):
+    with pytest.raises(ValueError) as error:
+        check_of(name)(never_called, **kwargs)
+    message = str(error.value)
+    assert f"check_{name}: {shown} is not allowed; " in message, message
+    assert any(word in message for word in ("must", "needs")), message
+
+
+# ---------------------------------------------------------------- generic wrong answers
+
+
+def _battery(answer):
+    """Generic wrong schedules: each must fail with an AssertionError that teaches."""
+    return {
+        "None": lambda *a, **k: None,
+        "a string": lambda *a, **k: "a learning rate",
+        "NaN": lambda *a, **k: math.nan,
+        "infinity": lambda *a, **k: math.inf,
+        "an array": lambda *a, **k: np.full(3, answer(*a, **k)),
+        "a list": lambda *a, **k: [answer(*a, **k)],
+        "a pair": lambda *a, **k: (answer(*a, **k), 0),
+        "negated": lambda *a, **k: -answer(*a, **k),
+        "scaled by 1.01": lambda *a, **k: 1.01 * answer(*a, **k),
+        "a constant": lambda *a, **k: 0.1,
+        "a string of the number": lambda *a, **k: str(answer(*a, **k)) + "!",
+    }
+
+
+BATTERY = [(name, wrong) for name in SCHEDULES[:5] for wrong in _battery(answers.step_lr)]
+
+
+@pytest.mark.parametrize("name, wrong", BATTERY)
+def test_generic_wrong_schedules_fail_with_a_teaching_message(name, wrong):
+    student = _battery(getattr(answers, name))[wrong]
+    with pytest.raises(AssertionError) as error:
+        check_of(name)(student)
+    message = str(error.value)
+    assert message.startswith(name), message
+    assert any(word in message for word in ("expected", "return", "cannot be read")), message
+
+
+def _plateau_battery():
+    rule = answers.reduce_on_plateau
+
+    def replace(lr=None, state=None, **keys):
+        def wrong(metric, current, old, **hyper):
+            new_lr, new_state = rule(metric, current, old, **hyper)
+            new_state = {**new_state, **keys} if state is None else state
+            return (new_lr if lr is None else lr(new_lr)), new_state
+        return wrong
+
+    return {
+        "None": lambda *a, **k: None,
+        "a string": lambda *a, **k: "lower the rate",
+        "a triple": lambda *a, **k: (*rule(*a, **k), 0),
+        "lr None": replace(lambda lr: None),
+        "lr NaN": replace(lambda lr: math.nan),
+        "lr a string": replace(lambda lr: "0.1"),
+        "lr a list": replace(lambda lr: [lr]),
+        "lr an array": replace(lambda lr: np.full(2, lr)),
+        "lr negated": replace(lambda lr: -lr),
+        "lr scaled by 1.01": replace(lambda lr: 1.01 * lr),
+        "lr constant": replace(lambda lr: 0.1),
+        "state None": lambda *a, **k: (rule(*a, **k)[0], None),
+        "best None": replace(best=None),
+        "state a list": replace(state=[1.0, 0, 0]),
+        "state empty": replace(state={}),
+        "best NaN": replace(best=math.nan),
+        "best a string": replace(best="best"),
+        "best a list": replace(best=[1.0, 2.0]),
+        "num_bad_epochs negated": lambda *a, **k: (lambda r: (r[0], {
+            **r[1], "num_bad_epochs": -r[1]["num_bad_epochs"] - 1}))(rule(*a, **k)),
+        "cooldown_counter scaled": replace(cooldown_counter=1.01),
+    }
+
+
+@pytest.mark.parametrize("wrong", list(_plateau_battery()))
+def test_generic_wrong_plateau_rules_fail_with_a_teaching_message(wrong):
+    with pytest.raises(AssertionError) as error:
+        checks.check_reduce_on_plateau(_plateau_battery()[wrong])
+    message = str(error.value)
+    assert message.startswith("reduce_on_plateau"), message
+    assert any(word in message for word in ("expected", "return", "cannot be read", "must",
+                                            "no '", "is None")), message

@@ -15,12 +15,22 @@ snapshots (a seeded random walk): its equal (SWA) average, and its EMA through
 ``get_ema_multi_avg_fn`` or ``get_ema_avg_fn``.
 
 The trajectories are drifting random walks plus independent noise, so that a wrong weight
-anywhere shows. When a result differs, the check recomputes it with a few classic mistakes
-(β and 1 − β swapped, dividing by k instead of k + 1, no copy at the first update, ...) and
-names the one the student's result matches; the verdict always comes from the oracle.
+anywhere shows. Whatever its arguments, each check also runs what the task states that its
+arguments might not reach: the trajectory of the tail average as an array and as a list,
+the EMA from m_0 = 0 and from an iterate, and the parameters as a dict and as a list.
+
+When a result differs, the check recomputes it with a few classic mistakes (β and 1 − β
+swapped, dividing by k instead of k + 1, no copy at the first update, TensorFlow's
+num_updates warm-up, ...) and names the one the student's result matches as a misconception
+(:mod:`descent.checks.misconceptions`); the verdict always comes from the oracle. Arguments
+a check cannot use (no steps, a decay outside [0, 1], ...) are refused with a ValueError
+before the student's function is called.
 """
 
 from __future__ import annotations
+
+import math
+import numbers
 
 import numpy as np
 import torch
@@ -28,10 +38,164 @@ from torch.optim.swa_utils import AveragedModel, get_ema_avg_fn, get_ema_multi_a
 
 from descent.checks._compare import as_array_list, as_float_array, assert_close, assert_unchanged
 from descent.checks._oracle import float64_tensor
-from descent.checks._trajectory import _pair, compare_with_hint
+from descent.checks._trajectory import _matches, _pair, compare_with_hint
+from descent.checks.misconceptions import misconception
 
 #: PyTorch's default EMA decay (``get_ema_multi_avg_fn(decay=0.999)``), the course's too.
 DEFAULT_DECAY = 0.999
+
+
+# ---------------------------------------------------------------- the known mistakes
+
+_PAGE = "07_polyak_averaging"
+_TAIL = "The average of the last N iterates"
+_RUNNING = "The running mean"
+_EMA = "The exponential moving average"
+_MODEL = "Averaging a model: SWA and `AveragedModel`"
+_CONVENTIONS = "Where conventions differ"
+
+
+def _mistake(id: str, text: str, section: str):
+    return misconception(id, text, page=_PAGE, section=section)
+
+
+TAIL_FIRST = _mistake(
+    "tail-average.first-n",
+    "average the LAST n iterates, trajectory[-n:], not the first n", _TAIL)
+TAIL_SUM = _mistake(
+    "tail-average.sum", "an average: divide the sum of the N iterates by N", _TAIL)
+TAIL_BEYOND = _mistake(
+    "tail-average.divide-by-n-beyond-t",
+    "when n > T there are only T iterates: divide their sum by T, not by n "
+    "(trajectory[-n:] then holds all T)", _CONVENTIONS)
+TAIL_ONE_MORE = _mistake(
+    "tail-average.one-too-many",
+    "one iterate too many: the last N are θ_T down to θ_(T−N+1), trajectory[-n:]", _TAIL)
+TAIL_ONE_FEWER = _mistake(
+    "tail-average.one-too-few",
+    "one iterate too few: the last N are θ_T down to θ_(T−N+1), trajectory[-n:]", _TAIL)
+TAIL_NO_AXIS = _mistake(
+    "tail-average.no-axis",
+    "average over the first axis (time) only, mean(axis=0), which keeps the shape of one "
+    "iterate; without an axis NumPy averages every entry into one number", _TAIL)
+TAIL_WRONG_AXIS = _mistake(
+    "tail-average.wrong-axis",
+    "the iterates are stacked along the FIRST axis: average over axis 0 (time), not the last",
+    _TAIL)
+
+RUNNING_FIRST = _mistake(
+    "running-mean.initial-mean-counted",
+    "count = 0: nothing is averaged yet, so the new mean is θ itself (the mean you were "
+    "given must be ignored)", _RUNNING)
+RUNNING_HALF = _mistake(
+    "running-mean.half-weight",
+    "an equal average gives the new value weight 1/(number of values in the new average), "
+    "not 1/2 (that is an EMA with decay 1/2)", _RUNNING)
+RUNNING_BY_COUNT = _mistake(
+    "running-mean.divide-by-count",
+    "divide by count + 1, the number of iterates in the NEW mean (n_averaged + 1 for "
+    "AveragedModel), not by count", _RUNNING)
+RUNNING_UNWEIGHTED = _mistake(
+    "running-mean.unweighted-old-mean",
+    "weight the old mean by the count: (count·mean + θ)/(count + 1), not "
+    "(mean + θ)/(count + 1)", _RUNNING)
+COUNTER_STALE = _mistake(
+    "averaging-counter.not-incremented",
+    "return the counter plus one (count, step or n_averaged: the number of iterates in the "
+    "new average); the caller passes it back at the next call", _CONVENTIONS)
+
+EMA_SWAPPED = _mistake(
+    "ema.decay-swapped",
+    "the decay β weighs the OLD average: new = β·old + (1 − β)·new value; β and 1 − β are "
+    "swapped (BatchNorm's momentum and torch.lerp(old, new, w) weigh the new value instead)",
+    _EMA)
+EMA_FIRST = _mistake(
+    "ema.first-update-theta",
+    "from m_0 = 0 the first update is (1 − β)·θ, not θ: the new iterate gets weight 1 − β, "
+    "and ema_update returns the raw EMA (the bias correction is ema_debiased's job)", _EMA)
+EMA_COPIES = _mistake(
+    "ema.copies-first",
+    "ema_update never copies: its first update is β·m_0 + (1 − β)·θ from whatever m_0 it is "
+    "given (the copy is AveragedModel's, in average_parameters)", _EMA)
+EMA_ASSUMES_ZERO = _mistake(
+    "ema.assumes-zero-start",
+    "the start m_0 is the caller's: use the ema you are given, also at step 0 (0 for Adam's "
+    "moments, an iterate for AveragedModel's copy)", _EMA)
+EMA_NO_ONE_MINUS = _mistake(
+    "ema.no-one-minus-decay",
+    "(1 − β) multiplies the new iterate: ema ← β·ema + (1 − β)·θ", _EMA)
+EMA_CORRECTED = _mistake(
+    "ema.corrected-in-update",
+    "ema_update returns the raw EMA m_t; the bias correction is ema_debiased's job", _EMA)
+EMA_WARMUP = _mistake(
+    "ema.num-updates-warmup",
+    "the decay is β at every update: TensorFlow's ExponentialMovingAverage(num_updates=…) "
+    "lowers it to min(β, (1 + n)/(10 + n)) early on, PyTorch's AveragedModel does not",
+    _CONVENTIONS)
+
+DEBIASED_RAW = _mistake(
+    "ema-debiased.raw", "this is the raw EMA: divide it by 1 − β^t", _EMA)
+DEBIASED_NEXT = _mistake(
+    "ema-debiased.next-power",
+    "t is the number of updates (1 after the first): divide by 1 − β^t, not 1 − β^(t+1)", _EMA)
+DEBIASED_PREVIOUS = _mistake(
+    "ema-debiased.previous-power",
+    "t is the number of updates (1 after the first): divide by 1 − β^t, not 1 − β^(t−1)", _EMA)
+DEBIASED_ONE_MINUS = _mistake(
+    "ema-debiased.one-minus-decay",
+    "the weights sum to 1 − β^t, not 1 − β: divide by 1 − β^t", _EMA)
+DEBIASED_MULTIPLIES = _mistake(
+    "ema-debiased.multiplies", "divide by 1 − β^t, do not multiply", _EMA)
+DEBIASED_TIMES_T = _mistake(
+    "ema-debiased.decay-times-t", "β^t is a power of β, not β·t", _EMA)
+
+MODEL_NO_COPY = _mistake(
+    "averaged-model.no-first-copy",
+    "the first update (n_averaged = 0) COPIES the parameters — in the EMA mode too: the model "
+    "the average was created from is discarded", _MODEL)
+MODEL_EMA_BY_DEFAULT = _mistake(
+    "averaged-model.ema-by-default",
+    "called without decay, the average is the equal one (the default is decay=None), not an "
+    "EMA", _MODEL)
+MODEL_EQUAL_WITH_DECAY = _mistake(
+    "averaged-model.equal-with-decay",
+    "with a decay the average is the EMA β·a + (1 − β)·p, not the equal average", _MODEL)
+MODEL_CORRECTED = _mistake(
+    "averaged-model.bias-corrected",
+    "AveragedModel's EMA has no bias correction: it starts from a copy, whose weights already "
+    "sum to 1", _MODEL)
+
+
+# ---------------------------------------------------------------- refusing bad arguments
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _require(check: str, ok: bool, argument: str, value, allowed: str) -> None:
+    """Refuse an argument the check cannot use, before any student code runs."""
+    if not ok:
+        raise ValueError(f"{check}: {argument}={value!r} is not allowed; {allowed}")
+
+
+def _require_count(check: str, least: int = 1, **values) -> None:
+    for argument, value in values.items():
+        _require(check, _is_int(value) and value >= least, argument, value,
+                 f"it must be an integer ≥ {least}")
+
+
+def _require_shape(check: str, shape, least_dims: int = 0) -> None:
+    ok = (isinstance(shape, tuple | list) and len(shape) >= least_dims
+          and all(_is_int(n) and n >= 1 for n in shape))
+    _require(check, ok, "shape", shape, f"it must be a tuple of at least {least_dims} "
+             "integers ≥ 1")
+
+
+def _require_decay(check: str, decay, closed: bool = True) -> None:
+    ok = (isinstance(decay, numbers.Real) and not isinstance(decay, bool)
+          and math.isfinite(decay) and 0 <= decay and (decay <= 1 if closed else decay < 1))
+    _require(check, ok, "decay", decay, "a decay must be in [0, 1" + ("]" if closed else ")"))
 
 
 def _walk(seed: int, steps: int, shape=(), offset: float = 0.0) -> np.ndarray:
@@ -54,7 +218,29 @@ def _ema_weights(t: int, decay: float) -> np.ndarray:
 
 def _check_count(where, got, expected: int, what: str, hint: str) -> None:
     """A returned counter (count, step, n_averaged): one number equal to ``expected``."""
-    assert_close(f"{where}, the {what}", got, float(expected), what=what, hint=hint)
+    try:
+        assert_close(where, got, float(expected), what=what)
+    except AssertionError:
+        stale = _matches_number(got, expected - 1)
+        assert_close(where, got, float(expected), what=what,
+                     hint=COUNTER_STALE if stale else hint)
+
+
+def _matches_number(got, number: float) -> bool:
+    try:
+        return bool(np.asarray(got, dtype=float).shape == () and float(got) == number)
+    except (TypeError, ValueError):
+        return False
+
+
+def _unchanged(name, before, given, what: str) -> None:
+    """assert_unchanged, also when the student turned ``given`` into something unreadable."""
+    try:
+        after = np.asarray(given, dtype=float)
+    except (TypeError, ValueError):
+        raise AssertionError(f"{name}: {what} was modified in place; return a new array "
+                             "instead (e.g. compute into a new variable, or copy first)") from None
+    assert_unchanged(name, before, after, what)
 
 
 # ---------------------------------------------------------------- the tail average
@@ -64,40 +250,48 @@ def check_tail_average(tail_average, seed=0, shape=(20, 3), n=5, as_list=False):
     """θ̄ = mean of the last N = min(n, T) rows of a (T, ...) trajectory, against Σ w_k θ_k.
 
     Besides ``n``, every call also checks N = 1 (the last iterate) and n = T + 3 (all T).
-    With ``as_list`` the trajectory is handed over as a list of T arrays.
+    With ``as_list`` the trajectory is handed over as a list of T arrays, else as an array;
+    then the same trajectory is handed over the other way (the task allows both).
     """
+    check = "check_tail_average"
+    _require_count(check, 0, seed=seed)
+    _require_shape(check, shape, 1)
+    _require_count(check, n=n)
     trajectory = _walk(seed, shape[0], shape[1:])
+    for listed in (as_list, not as_list):
+        for count in dict.fromkeys((n, 1, len(trajectory) + 3)):
+            _tail_stage(tail_average, trajectory, count, listed)
+
+
+def _tail_stage(tail_average, trajectory, count, listed) -> None:
     steps = len(trajectory)
-    for count in dict.fromkeys((n, 1, steps + 3)):
-        kept = min(count, steps)
-        name = f"tail_average (T = {steps}, n = {count})"
-        given = [row.copy() for row in trajectory] if as_list else trajectory.copy()
-        got = tail_average(given, count)
-        assert_unchanged(name, trajectory, np.asarray(given, dtype=float),
-                         "the trajectory it was given")
-        weights = np.zeros(steps)
-        weights[steps - kept:] = 1.0 / kept
+    kept = min(count, steps)
+    name = (f"tail_average (T = {steps}, n = {count}, the trajectory as "
+            f"{'a list of arrays' if listed else 'an array'})")
+    given = [row.copy() for row in trajectory] if listed else trajectory.copy()
+    got = tail_average(given, count)
+    _unchanged(name, trajectory, given, "the trajectory it was given")
+    weights = np.zeros(steps)
+    weights[steps - kept:] = 1.0 / kept
 
-        def variants(kept=kept, count=count):
-            last = trajectory[steps - kept:]
-            found = {"average the LAST n iterates, trajectory[-n:], not the first n":
-                     trajectory[:kept].mean(axis=0),
-                     "an average: divide the sum of the N iterates by N": last.sum(axis=0)}
-            if count > steps:
-                found["when n > T there are only T iterates: divide their sum by T, not by n"] = \
-                    last.sum(axis=0) / count
-            if kept < steps:
-                found["one iterate too many: the last N are θ_T down to θ_(T−N+1)"] = \
-                    trajectory[steps - kept - 1:].mean(axis=0)
-            if kept > 1:
-                found["one iterate too few: the last N are θ_T down to θ_(T−N+1)"] = \
-                    trajectory[steps - kept + 1:].mean(axis=0)
-            return found
+    def variants():
+        last = trajectory[steps - kept:]
+        found = {TAIL_FIRST: trajectory[:kept].mean(axis=0), TAIL_SUM: last.sum(axis=0)}
+        if count > steps:
+            found[TAIL_BEYOND] = last.sum(axis=0) / count
+        if kept < steps:
+            found[TAIL_ONE_MORE] = trajectory[steps - kept - 1:].mean(axis=0)
+        if kept > 1:
+            found[TAIL_ONE_FEWER] = trajectory[steps - kept + 1:].mean(axis=0)
+        if trajectory.ndim > 1:
+            found[TAIL_NO_AXIS] = last.mean()
+            found[TAIL_WRONG_AXIS] = last.mean(axis=-1)
+        return found
 
-        compare_with_hint(
-            name, got, _weighted(weights, trajectory), variants,
-            "θ̄ = (1/N)·Σ_{i<N} θ_(T−i) with N = min(n, T): the mean over the first axis "
-            "(time), an array of the shape of one iterate", "average")
+    compare_with_hint(
+        name, got, _weighted(weights, trajectory), variants,
+        "θ̄ = (1/N)·Σ_{i<N} θ_(T−i) with N = min(n, T): the mean over the first axis "
+        "(time), an array of the shape of one iterate", "average")
 
 
 # ---------------------------------------------------------------- the running mean
@@ -109,6 +303,12 @@ def check_running_mean_update(running_mean_update, seed=0, shape=(3,), steps=30,
     The first call gets a random ``mean`` (count = 0: it must be ignored), as AveragedModel
     starts from the model it copied. ``offset`` shifts the whole trajectory.
     """
+    check = "check_running_mean_update"
+    _require_count(check, 0, seed=seed)
+    _require_shape(check, shape)
+    _require_count(check, steps=steps)
+    _require(check, isinstance(offset, numbers.Real) and math.isfinite(offset), "offset",
+             offset, "it must be a finite number")
     trajectory = _walk(seed, steps, shape, offset)
     mean = np.random.default_rng(seed + 1).normal(offset, 5.0, size=shape)
     name = "running_mean_update"
@@ -117,26 +317,18 @@ def check_running_mean_update(running_mean_update, seed=0, shape=(3,), steps=30,
         where = f"{name}, update {k} (count = {k - 1})"
         given_mean, given_theta = mean.copy(), theta.copy()
         result = running_mean_update(given_mean, given_theta, k - 1)
-        assert_unchanged(name, mean, given_mean, "the mean it was given")
-        assert_unchanged(name, theta, given_theta, "the theta it was given")
+        _unchanged(name, mean, given_mean, "the mean it was given")
+        _unchanged(name, theta, given_theta, "the theta it was given")
         new_mean, new_count = _pair(result, name, "(new_mean, new_count)")
         weights = np.zeros(steps)
         weights[:k] = 1.0 / k
 
         def variants(k=k, old=mean, theta=theta):
             # (old + θ)/2 is right at count = 1, so a divide-by-count mistake fails before.
-            if k == 1:
-                found = {"count = 0: nothing is averaged yet, so the new mean is θ itself (the "
-                         "mean you were given must be ignored)": (old + theta) / 2}
-            else:
-                found = {"an equal average gives θ weight 1/(count + 1), not 1/2 (that is an "
-                         "EMA with decay 1/2)": (old + theta) / 2}
             return {
-                **found,
-                "divide by count + 1, the number of iterates in the NEW mean (count is 0 on "
-                "the first call)": old + (theta - old) / (k - 1),
-                "weight the old mean by the count: (count·mean + θ)/(count + 1)":
-                    (old + theta) / k,
+                RUNNING_FIRST if k == 1 else RUNNING_HALF: (old + theta) / 2,
+                RUNNING_BY_COUNT: old + (theta - old) / (k - 1),
+                RUNNING_UNWEIGHTED: (old + theta) / k,
             }
 
         compare_with_hint(
@@ -155,13 +347,32 @@ def check_ema_update(ema_update, seed=0, shape=(3,), steps=30, decay=0.9, start=
     """t calls give m_t = β^t m_0 + Σ_k (1 − β)β^(t−k) θ_k, and step = t.
 
     ``start``: "zeros" (m_0 = 0, as Adam's moments) or "first" (m_0 is an iterate, as
-    AveragedModel's copy). Also checks that the default decay is PyTorch's 0.999.
+    AveragedModel's copy); then the other start, over the same number of steps (the task
+    states both). Also checks that the default decay is PyTorch's 0.999.
     """
+    check = "check_ema_update"
+    _require_count(check, 0, seed=seed)
+    _require_shape(check, shape)
+    _require_count(check, steps=steps)
+    _require_decay(check, decay)
+    _require(check, start in ("zeros", "first"), "start", start, "it must be 'zeros' or "
+             "'first'")
+    for begin in dict.fromkeys((start, "first" if start == "zeros" else "zeros")):
+        _ema_stage(ema_update, seed, shape, steps, decay, begin)
+
+    # The default decay is PyTorch's.
+    sequence = _walk(seed, 2, shape)
+    theta, ema = sequence[1], sequence[0]
+    name = "ema_update (called without decay)"
+    got, _ = _pair(ema_update(ema.copy(), theta.copy(), 0), name, "(new_ema, new_step)")
+    assert_close(name, got, _weighted(_ema_weights(1, DEFAULT_DECAY), sequence[:2]),
+                 what="new ema", hint="the default decay is PyTorch's: decay=0.999")
+
+
+def _ema_stage(ema_update, seed, shape, steps, decay, start) -> None:
     sequence = _walk(seed, steps + 1, shape)
     if start == "zeros":
         sequence[0] = 0.0
-    elif start != "first":
-        raise ValueError(f"start must be 'zeros' or 'first', not {start!r}")
     name = f"ema_update (decay = {decay:g}, m_0 = {'0' if start == 'zeros' else 'an iterate'})"
     ema = sequence[0]
     for t in range(1, steps + 1):
@@ -169,38 +380,54 @@ def check_ema_update(ema_update, seed=0, shape=(3,), steps=30, decay=0.9, start=
         where = f"{name}, update {t}"
         given_ema, given_theta = ema.copy(), theta.copy()
         result = ema_update(given_ema, given_theta, t - 1, decay=decay)
-        assert_unchanged(name, ema, given_ema, "the ema it was given")
-        assert_unchanged(name, theta, given_theta, "the theta it was given")
+        _unchanged(name, ema, given_ema, "the ema it was given")
+        _unchanged(name, theta, given_theta, "the theta it was given")
         new_ema, new_step = _pair(result, name, "(new_ema, new_step)")
         expected = _weighted(_ema_weights(t, decay), sequence[: t + 1])
-
-        def variants(old=ema, theta=theta, expected=expected, t=t):
-            found = {"β is the weight of the OLD average: ema ← β·ema + (1 − β)·θ (you "
-                     "swapped β and 1 − β)": (1 - decay) * old + decay * theta}
-            if start == "zeros" and t == 1:
-                # From m_0 = 0 both mistakes below give θ_1: name them together.
-                found["from m_0 = 0 the first update is (1 − β)·θ, not θ: the new iterate "
-                      "gets weight 1 − β, and ema_update returns the raw EMA (the bias "
-                      "correction is ema_debiased's job)"] = theta
-            found["(1 − β) multiplies the new iterate: ema ← β·ema + (1 − β)·θ"] = \
-                decay * old + theta
-            if start == "zeros" and decay < 1:
-                found["ema_update returns the raw EMA m_t; the bias correction is "
-                      "ema_debiased's job"] = expected / (1 - decay**t)
-            return found
-
-        compare_with_hint(f"{where}, the EMA", new_ema, expected, variants,
-                          "ema ← β·ema + (1 − β)·θ", "new ema")
+        try:
+            assert_close(f"{where}, the EMA", new_ema, expected, what="new ema")
+        except AssertionError:
+            with np.errstate(all="ignore"):
+                hint = _ema_diagnosis(ema_update, new_ema, ema, sequence, t, decay, start,
+                                      expected)
+            assert_close(f"{where}, the EMA", new_ema, expected, what="new ema", hint=hint)
         _check_count(where, new_step, t, "new step",
                      "return step + 1, the number of updates done")
         ema = as_float_array(new_ema, name, "new ema")
 
-    # The default decay is PyTorch's.
-    theta, ema = sequence[1], sequence[0]
-    got, _ = _pair(ema_update(ema.copy(), theta.copy(), 0), name, "(new_ema, new_step)")
-    assert_close("ema_update (called without decay)", got,
-                 _weighted(_ema_weights(1, DEFAULT_DECAY), sequence[:2]), what="new ema",
-                 hint="the default decay is PyTorch's: decay=0.999")
+
+def _ema_mistakes(old, theta, t: int, decay: float, start: str, expected) -> dict:
+    """Known mistakes of update t (from the student's ``old`` average and the new θ_t)."""
+    found = {EMA_SWAPPED: (1 - decay) * old + decay * theta}
+    if t == 1:
+        # From m_0 = 0 a copy and a corrected first update both give θ_1.
+        found[EMA_FIRST if start == "zeros" else EMA_COPIES] = theta
+        if start == "first":
+            found[EMA_ASSUMES_ZERO] = (1 - decay) * theta
+    found[EMA_NO_ONE_MINUS] = decay * old + theta
+    if start == "zeros" and decay < 1 and expected is not None:
+        found[EMA_CORRECTED] = expected / (1 - decay**t)
+    warm = min(decay, t / (9 + t))  # TensorFlow's, with num_updates = step = t − 1
+    found[EMA_WARMUP] = warm * old + (1 - warm) * theta
+    return found
+
+
+def _ema_diagnosis(ema_update, got, old, sequence, t, decay, start, expected):
+    """The mistake ``got`` reproduces at update t. When several agree there (from m_0 = 0,
+    β and 1 − β swapped and TensorFlow's warm-up both give 0.9·θ_1 for β = 0.9), one more
+    call from the student's own result tells them apart; its failure only ends the search."""
+    found = [m for m, v in _ema_mistakes(old, sequence[t], t, decay, start, expected).items()
+             if _matches(got, v)]
+    if len(found) > 1 and t + 1 < len(sequence):
+        try:
+            current = as_float_array(got, "ema_update")
+            after, _ = _pair(ema_update(current.copy(), sequence[t + 1].copy(), t, decay=decay),
+                             "ema_update", "(new_ema, new_step)")
+            next_mistakes = _ema_mistakes(current, sequence[t + 1], t + 1, decay, start, None)
+            found = [m for m in found if _matches(after, next_mistakes.get(m))] or found
+        except Exception:  # the verdict is already known: this call only chose the hint
+            pass
+    return found[0] if found else "ema ← β·ema + (1 − β)·θ"
 
 
 def check_ema_debiased(ema_debiased, seed=0, shape=(3,), steps=30, decay=0.9):
@@ -208,6 +435,11 @@ def check_ema_debiased(ema_debiased, seed=0, shape=(3,), steps=30, decay=0.9):
 
     First, the bias-corrected EMA of a constant sequence must be that constant at every step.
     """
+    check = "check_ema_debiased"
+    _require_count(check, 0, seed=seed)
+    _require_shape(check, shape)
+    _require_count(check, steps=steps)
+    _require_decay(check, decay, closed=False)
     name = f"ema_debiased (decay = {decay:g})"
     constant = np.random.default_rng(seed + 1).normal(3.0, 1.0, size=shape)
     trajectory = _walk(seed, steps, shape)
@@ -219,19 +451,17 @@ def check_ema_debiased(ema_debiased, seed=0, shape=(3,), steps=30, decay=0.9):
             ema = _weighted(weights, zero_first[: t + 1])  # m_t from m_0 = 0
             given = ema.copy()
             got = ema_debiased(given, t, decay=decay)
-            assert_unchanged(name, ema, given, "the ema it was given")
+            _unchanged(name, ema, given, "the ema it was given")
 
             def variants(ema=ema, t=t):
                 return {
-                    "this is the raw EMA: divide it by 1 − β^t": ema,
-                    "t is the number of updates (1 after the first): divide by 1 − β^t, not "
-                    "1 − β^(t+1)": ema / (1 - decay ** (t + 1)),
+                    DEBIASED_RAW: ema,
+                    DEBIASED_NEXT: ema / (1 - decay ** (t + 1)),
                     # (1 − β) is right at t = 1, so the t − 1 mistake fails before.
-                    "the weights sum to 1 − β^t, not 1 − β": ema / (1 - decay),
-                    "t is the number of updates (1 after the first): divide by 1 − β^t, not "
-                    "1 − β^(t−1)": ema / (1 - decay ** (t - 1)),
-                    "divide by 1 − β^t, do not multiply": ema * (1 - decay**t),
-                    "β^t is a power of β, not β·t": ema / (1 - decay * t),
+                    DEBIASED_ONE_MINUS: ema / (1 - decay),
+                    DEBIASED_PREVIOUS: ema / (1 - decay ** (t - 1)),
+                    DEBIASED_MULTIPLIES: ema * (1 - decay**t),
+                    DEBIASED_TIMES_T: ema / (1 - decay * t),
                 }
 
             expected = _weighted(weights[1:] / weights[1:].sum(), sequence[:t])
@@ -281,9 +511,9 @@ def _read_average(where, got, names: list[str], container: str) -> dict[str, np.
             raise AssertionError(f"{where}: the returned dict has no '{missing[0]}' — average "
                                  "every array of params, under its own key")
         return {n: as_float_array(got[n], where, f"average of '{n}'") for n in names}
-    if isinstance(got, dict):
+    if not isinstance(got, list | tuple):
         raise AssertionError(f"{where}: params was a list, so return a list of arrays in the "
-                             "same order, got a dict")
+                             f"same order, got a {type(got).__name__}")
     return dict(zip(names, as_array_list(got, where, len(names)), strict=True))
 
 
@@ -298,10 +528,27 @@ def check_average_parameters(average_parameters, seed=0, layers=(3, 2, 1), snaps
     followed by ``update_parameters``. The student's function gets the same snapshots as a
     dict name -> array (``container="dict"``, the state_dict's keys) or a list of arrays,
     starting from the copied model's parameters and n_averaged = 0, and is called without
-    ``decay`` in the equal mode (its default must be None).
+    ``decay`` in the equal mode (its default must be None). Then the same run is made with
+    the other container (the task allows both).
     """
-    if container not in ("dict", "list"):
-        raise ValueError(f"container must be 'dict' or 'list', not {container!r}")
+    check = "check_average_parameters"
+    _require_count(check, 0, seed=seed)
+    _require(check, isinstance(layers, tuple | list) and len(layers) >= 2
+             and all(_is_int(n) and n >= 1 for n in layers), "layers", layers,
+             "it must be a tuple of at least two widths, integers ≥ 1")
+    _require_count(check, snapshots=snapshots)
+    if decay is not None:
+        _require_decay(check, decay)
+    _require(check, container in ("dict", "list"), "container", container,
+             "it must be 'dict' or 'list'")
+    _require(check, ema_fn in ("multi_avg_fn", "avg_fn"), "ema_fn", ema_fn,
+             "it must be 'multi_avg_fn' or 'avg_fn'")
+    for kind in (container, "list" if container == "dict" else "dict"):
+        _average_stage(average_parameters, seed, layers, snapshots, decay, kind, ema_fn)
+
+
+def _average_stage(average_parameters, seed, layers, snapshots, decay, container,
+                   ema_fn) -> None:
     rng = np.random.default_rng(seed)
     model = _network(layers)
     names = [name for name, _ in model.named_parameters()]
@@ -331,10 +578,9 @@ def check_average_parameters(average_parameters, seed=0, layers=(3, 2, 1), snaps
             given_avg = [averaged[n].copy() for n in names]
             given_params = [current[n].copy() for n in names]
         result = average_parameters(given_avg, given_params, k - 1, **extra)
-        for i, n in enumerate(names):
-            key = n if container == "dict" else i
-            assert_unchanged(name, averaged[n], given_avg[key], f"averaged['{n}'] (its input)")
-            assert_unchanged(name, current[n], given_params[key], f"params['{n}'] (its input)")
+        for given, before, what in ((given_avg, averaged, "averaged"),
+                                    (given_params, current, "params")):
+            _structure_unchanged(name, given, before, names, what)
         new_avg, new_n = _pair(result, name, "(new_averaged, new_n_averaged)")
         where = f"{name}, update {k} (n_averaged = {k - 1})"
         got = _read_average(where, new_avg, names, container)
@@ -349,29 +595,34 @@ def check_average_parameters(average_parameters, seed=0, layers=(3, 2, 1), snaps
         averaged = got
 
 
+def _structure_unchanged(name, given, before: dict, names: list[str], what: str) -> None:
+    """The dict or list handed to the student still holds the same arrays."""
+    keys = names if isinstance(given, dict) else range(len(names))
+    if (isinstance(given, dict) and set(given) != set(names)) or (
+            isinstance(given, list) and len(given) != len(names)):
+        raise AssertionError(f"{name}: {what} (its input) was modified in place (arrays "
+                             "added or removed); build a new dict or list instead")
+    for key, n in zip(keys, names, strict=True):
+        _unchanged(name, before[n], given[key], f"{what}['{n}'] (its input)")
+
+
 def _average_mistakes(old, p, n: int, decay) -> dict:
     """Known mistakes of one AveragedModel update of one array (old average, new snapshot p)."""
     if n == 0:
-        copy_hint = ("the first update (n_averaged = 0) COPIES the parameters — in the EMA mode "
-                     "too: the model the average was created from is discarded")
         if decay is None:
-            return {copy_hint: (old + p) / 2}
-        return {copy_hint: decay * old + (1 - decay) * p}
+            return {MODEL_NO_COPY: (old + p) / 2}
+        return {MODEL_NO_COPY: decay * old + (1 - decay) * p}
     if decay is None:
         return {
-            "divide by n_averaged + 1, the number of snapshots in the new average":
-                old + (p - old) / n,
-            "called without decay, the average is the equal one (the default is decay=None), "
-            "not an EMA": DEFAULT_DECAY * old + (1 - DEFAULT_DECAY) * p,
-            "the equal average gives the new snapshot weight 1/(n_averaged + 1), not 1/2":
-                (old + p) / 2,
+            RUNNING_BY_COUNT: old + (p - old) / n,
+            MODEL_EMA_BY_DEFAULT: DEFAULT_DECAY * old + (1 - DEFAULT_DECAY) * p,
+            RUNNING_HALF: (old + p) / 2,
         }
     ema = decay * old + (1 - decay) * p
+    warm = min(decay, (1 + n) / (10 + n))  # TensorFlow's, with num_updates = n_averaged
     return {
-        "β is the weight of the OLD average: a ← β·a + (1 − β)·p (you swapped them)":
-            (1 - decay) * old + decay * p,
-        "with a decay the average is the EMA β·a + (1 − β)·p, not the equal average":
-            old + (p - old) / (n + 1),
-        "AveragedModel's EMA has no bias correction: it starts from a copy, whose weights "
-        "already sum to 1": ema / (1 - decay ** (n + 1)) if decay < 1 else None,
+        EMA_SWAPPED: (1 - decay) * old + decay * p,
+        MODEL_EQUAL_WITH_DECAY: old + (p - old) / (n + 1),
+        MODEL_CORRECTED: ema / (1 - decay ** (n + 1)) if decay < 1 else None,
+        EMA_WARMUP: warm * old + (1 - warm) * p,
     }

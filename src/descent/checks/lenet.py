@@ -21,15 +21,24 @@ oracle in float64:
   ``torch.optim.Adam`` fed the same gradients (several parameters, parameter groups,
   parameters without a gradient), and its defaults.
 
-When a check fails it recomputes the failing quantity with a few classic mistakes and
-names the one the student's result matches.
+Whatever its arguments, ``check_lenet5`` also checks that the model keeps PyTorch's default
+initialization, and ``check_course_adam`` adds a run with parameter groups of their own
+hyper-parameters, steps without a gradient and ``step(closure)``: what the task states,
+and the notebook's visible call alone would not reach.
+
+When a check fails it recomputes the failing quantity with a few classic mistakes (the 1998
+paper's tanh and average pooling, a forgotten ``model.train()`` or ``zero_grad()``, a summed
+loss, TensorFlow's ε̂ in Adam, …) and names the one the student's result matches as a
+misconception (:mod:`descent.checks.misconceptions`). Arguments a check cannot use (a batch
+size of 0, a learning rate ≤ 0, …) are refused with a ValueError before the probe is called.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterable
-from functools import cache
+from functools import cache, partial
 
 import numpy as np
 import torch
@@ -38,6 +47,7 @@ import torch.nn.functional as F
 from descent.checks._compare import as_float_array, assert_close
 from descent.checks._oracle import float64_tensor
 from descent.checks._trajectory import _diagnose, _matches, _torch_run
+from descent.checks.misconceptions import misconception
 from descent.lab.probes import load_state, plain_state, probe_net
 
 #: (shape, layer type) of LeNet-5's parameters, in order, for a 28×28 input padded by 2.
@@ -53,8 +63,184 @@ LENET5_COUNT = sum(math.prod(shape) for shape, _ in LENET5_PARAMETERS)  # 61 706
 TRAINED_ACCURACY = 0.7
 
 
+# ---------------------------------------------------------------- the known mistakes
+
+_PAGE = "09_lenet_lab"
+_LENET = "LeNet-5 and its 61 706 parameters"
+_LOOPS = "One epoch, and an honest evaluation"
+_CONVENTIONS = "Where conventions differ"
+
+
+def _mistake(id: str, text: str, section: str, page: str = _PAGE):
+    return misconception(id, text, page=page, section=section)
+
+
+LENET_AVG_POOL = _mistake(
+    "lenet.average-pooling",
+    "average pooling (the 1998 paper's subsampling) where this LeNet-5 uses max pooling "
+    "(nn.MaxPool2d(2))", _LENET)
+LENET_TANH = _mistake(
+    "lenet.tanh", "tanh (the 1998 paper's) where this chapter uses ReLU", _LENET)
+LENET_SIGMOID = _mistake("lenet.sigmoid", "sigmoid where this chapter uses ReLU", _LENET)
+LENET_NO_HIDDEN_RELU = _mistake(
+    "lenet.no-hidden-relu",
+    "no ReLU between the fully connected layers: F5 and F6 are each followed by a ReLU", _LENET)
+LENET_RELU_LOGITS = _mistake(
+    "lenet.relu-on-logits",
+    "a ReLU after the last layer: return the raw scores (logits); the loss applies the softmax",
+    _LENET)
+LENET_SOFTMAX = _mistake(
+    "lenet.softmax-output",
+    "a softmax at the end: return the logits, F.cross_entropy applies the softmax itself",
+    _LENET)
+LENET_NO_PADDING = _mistake(
+    "lenet.no-padding",
+    "the first fully connected layer sees 16·4·4 = 256 features: the first convolution needs "
+    "padding=2 so that 28×28 stays 28×28 (the paper pads the images to 32×32 instead)",
+    _CONVENTIONS)
+LENET_UNREGISTERED = _mistake(
+    "lenet.unregistered-layers",
+    "the model has no parameters: layers kept in a plain Python list or dict are invisible to "
+    "PyTorch; make them attributes, or use nn.Sequential or nn.ModuleList", _LENET)
+LENET_DETACHED = _mistake(
+    "lenet.detached-graph",
+    "no gradient reaches some parameters: does forward detach a tensor, use torch.no_grad(), "
+    "or skip a layer?", _LENET)
+LENET_CUSTOM_INIT = _mistake(
+    "lenet.custom-init",
+    "keep PyTorch's default initialization (every layer's own reset_parameters: U(−b, b) with "
+    "b = 1/√fan_in for weights and biases); do not re-initialize the layers", _LENET)
+
+EPOCH_EVAL_MODE = _mistake(
+    "train-epoch.eval-mode",
+    "the model was left in evaluation mode: call model.train() first (batch norm then "
+    "normalizes with the batch's statistics, dropout drops units)", _LOOPS)
+EPOCH_NO_ZERO_GRAD = _mistake(
+    "train-epoch.no-zero-grad",
+    "gradients accumulate from batch to batch: call optimizer.zero_grad() before each "
+    "backward() (PyTorch adds each new gradient to .grad)", _LOOPS)
+EPOCH_ORDER = _mistake(
+    "train-epoch.unseeded-order",
+    "the batches are not in the seeded random order: order = torch.randperm(len(X), "
+    "generator=torch.Generator().manual_seed(seed)), then order.split(batch_size)", _LOOPS)
+EPOCH_SUMMED = _mistake(
+    "train-epoch.summed-loss",
+    "the loss is summed over the batch: use its mean (F.cross_entropy's default); the sum "
+    "makes every step batch_size times larger", _CONVENTIONS)
+LOSS_BATCH_MEANS = _mistake(
+    "mean-loss.batch-means",
+    "that is the mean of the batch losses: weight each batch's loss by its size (the last "
+    "batch is smaller), i.e. sum the per-example losses and divide by their number", _LOOPS)
+LOSS_TOTAL = _mistake(
+    "mean-loss.not-divided",
+    "that is the loss summed over all examples: divide it by their number", _LOOPS)
+LOSS_LAST_BATCH = _mistake(
+    "mean-loss.last-batch",
+    "that is the last batch's loss: return the mean over all the examples of the epoch",
+    _LOOPS)
+ACCURACY_PERCENT = _mistake(
+    "accuracy.percentage", "an accuracy is a fraction in [0, 1], not a percentage", _LOOPS)
+EVALUATE_TRAIN_MODE = _mistake(
+    "evaluate.train-mode",
+    "call model.eval() first: in training mode dropout drops units at random and batch norm "
+    "uses the batch's statistics, so the score changes from call to call", _LOOPS)
+EVALUATE_AUTOGRAD = _mistake(
+    "evaluate.autograd-on",
+    "wrap the evaluation in `with torch.no_grad():`: autograd then records nothing (faster, "
+    "and no graph is kept in memory)", _LOOPS)
+EVALUATE_ONE_BATCH = _mistake(
+    "evaluate.whole-set-at-once",
+    "evaluate in batches of at most batch_size examples: a whole validation set at once may "
+    "not fit in a GPU's memory", _LOOPS)
+
+_ADAM = "Adam"
+ADAM_NO_BIAS = _mistake(
+    "course-adam.no-bias-correction",
+    "no bias correction: divide m by 1 − β₁ᵗ and v by 1 − β₂ᵗ in the step", _ADAM,
+    "05_optimizers")
+ADAM_BETAS_SWAPPED = _mistake(
+    "course-adam.betas-swapped",
+    "β₁ and β₂ swapped: β₁ belongs to m (the average of g), β₂ to v (the average of g²)", _ADAM,
+    "05_optimizers")
+ADAM_STEP_COUNT = _mistake(
+    "course-adam.step-count",
+    "t counts this parameter's own updates, incremented first (t = 1 at its first update; a "
+    "step where p.grad is None does not count)", _ADAM, "05_optimizers")
+ADAM_EPS_INSIDE = _mistake(
+    "course-adam.eps-inside-root",
+    "ε goes outside the root: √v̂ + ε, not √(v̂ + ε)", "Where conventions differ",
+    "05_optimizers")
+ADAM_EPS_HAT = _mistake(
+    "course-adam.epsilon-hat",
+    "add ε to the bias-corrected √v̂ (PyTorch's Adam); TensorFlow and Keras add it to √v "
+    "before the correction, which differs while 1 − β₂ᵗ is small", _ADAM, "05_optimizers")
+ADAM_CORRECTED_STATE = _mistake(
+    "course-adam.corrected-state",
+    "store m and v themselves in exp_avg and exp_avg_sq; m̂ and v̂ (the bias-corrected ones) "
+    "are only used in the step", _ADAM, "05_optimizers")
+ADAM_GROUP_OPTIONS = _mistake(
+    "course-adam.ignores-group-options",
+    "each parameter uses its own group's hyper-parameters, group['lr'], group['betas'] and "
+    "group['eps'] (groups may override the defaults)", _CONVENTIONS)
+ADAM_NONE_GRAD = _mistake(
+    "course-adam.grad-none-not-skipped",
+    "a parameter whose p.grad is None had no gradient this step: skip it (no update, and its "
+    "step count does not grow)", _CONVENTIONS)
+ADAM_NOT_OPTIMIZER = _mistake(
+    "course-adam.not-an-optimizer",
+    "subclass torch.optim.Optimizer (class CourseAdam(torch.optim.Optimizer)) and call "
+    "super().__init__(params, defaults)", _CONVENTIONS)
+ADAM_CLOSURE = _mistake(
+    "course-adam.closure-ignored",
+    "step(closure) must call the closure (under torch.enable_grad()) and return the loss it "
+    "gives", _CONVENTIONS)
+ADAM_STATE_NAMES = _mistake(
+    "course-adam.state-names",
+    "keep Adam's state under PyTorch's names: step, exp_avg (m) and exp_avg_sq (v)",
+    "One interface for every rule", "05_optimizers")
+ADAM_KERAS_DEFAULTS = _mistake(
+    "course-adam.keras-defaults",
+    "the defaults are PyTorch's Adam's, lr=1e-3, betas=(0.9, 0.999), eps=1e-8 (Keras's "
+    "epsilon is 1e-7)", _ADAM, "05_optimizers")
+
+
 def _fail(message: str) -> None:
     raise AssertionError(message)
+
+
+# ---------------------------------------------------------------- refusing bad arguments
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _require(check: str, ok: bool, argument: str, value, allowed: str) -> None:
+    """Refuse an argument the check cannot use, before the probe (the student's code) runs."""
+    if not ok:
+        raise ValueError(f"{check}: {argument}={value!r} is not allowed; {allowed}")
+
+
+def _require_count(check: str, least: int = 1, **values) -> None:
+    for argument, value in values.items():
+        _require(check, _is_int(value) and value >= least, argument, value,
+                 f"it must be an integer ≥ {least}")
+
+
+def _require_positive(check: str, **values) -> None:
+    for argument, value in values.items():
+        _require(check, _is_real(value) and value > 0, argument, value,
+                 "it must be a number > 0")
+
+
+def _require_fraction(check: str, argument: str, value, closed: bool = False) -> None:
+    ok = _is_real(value) and 0 <= value and (value <= 1 if closed else value < 1)
+    _require(check, ok, argument, value, f"it must be in [0, 1{']' if closed else ')'}")
 
 
 def _as_dict(value, name: str) -> dict:
@@ -93,19 +279,14 @@ def lenet5_forward(params, x, *, act=torch.relu, pool=F.max_pool2d, hidden_act=T
     return out if last is None else last(out)
 
 
-def _forward_hints(params, x) -> dict[str, Callable]:
+def _forward_hints(params, x) -> dict:
     return {
-        "average pooling where LeNet-5 here uses max pooling (nn.MaxPool2d(2))":
-            lambda: lenet5_forward(params, x, pool=F.avg_pool2d),
-        "tanh where this chapter uses ReLU": lambda: lenet5_forward(params, x, act=torch.tanh),
-        "sigmoid where this chapter uses ReLU":
-            lambda: lenet5_forward(params, x, act=torch.sigmoid),
-        "no ReLU between the fully connected layers":
-            lambda: lenet5_forward(params, x, hidden_act=False),
-        "a ReLU after the last layer: return the raw scores (logits); the loss applies the "
-        "softmax": lambda: lenet5_forward(params, x, last=torch.relu),
-        "a softmax at the end: return the logits, F.cross_entropy applies the softmax itself":
-            lambda: lenet5_forward(params, x, last=lambda z: torch.softmax(z, dim=1)),
+        LENET_AVG_POOL: lambda: lenet5_forward(params, x, pool=F.avg_pool2d),
+        LENET_TANH: lambda: lenet5_forward(params, x, act=torch.tanh),
+        LENET_SIGMOID: lambda: lenet5_forward(params, x, act=torch.sigmoid),
+        LENET_NO_HIDDEN_RELU: lambda: lenet5_forward(params, x, hidden_act=False),
+        LENET_RELU_LOGITS: lambda: lenet5_forward(params, x, last=torch.relu),
+        LENET_SOFTMAX: lambda: lenet5_forward(params, x, last=lambda z: torch.softmax(z, dim=1)),
     }
 
 
@@ -119,10 +300,9 @@ def _check_structure(result: dict) -> list[np.ndarray]:
         count = sum(p.size for p in params)
         hint = ""
         if any(shape == (120, 256) for shape, _ in got):
-            hint = (" — the first fully connected layer sees 16·4·4 = 256 features: the "
-                    "first convolution needs padding=2 so that 28×28 stays 28×28")
+            hint = f" — {LENET_NO_PADDING}"
         elif not params:
-            hint = " — it has no parameters: are the layers attributes of an nn.Module?"
+            hint = f" — {LENET_UNREGISTERED}"
         listing = ", ".join(f"{shape} in {kind}" for shape, kind in got)
         wanted = ", ".join(f"{shape} in {kind}" for shape, kind in LENET5_PARAMETERS)
         _fail(f"lenet5: {count} parameters: {listing or 'none'}; LeNet-5 has {LENET5_COUNT}: "
@@ -130,8 +310,37 @@ def _check_structure(result: dict) -> list[np.ndarray]:
     return params
 
 
+#: Relative tolerance on the spread of a default-initialized parameter: its standard deviation
+#: b/√3 is estimated within about 4 % from 120 entries or more (6σ), and other schemes
+#: (Xavier, Kaiming's normal) differ by far more than 25 % somewhere in LeNet-5.
+INIT_SPREAD_TOLERANCE = 0.25
+
+
+def _check_initialization(names: list[str], params: list[np.ndarray]) -> None:
+    """Every parameter within PyTorch's default bound 1/√fan_in (of its layer's weight), and
+    the larger ones spread as a uniform draw from it (standard deviation bound/√3)."""
+    for i, (name, p) in enumerate(zip(names, params, strict=True)):
+        weight = params[i if p.ndim > 1 else i - 1]
+        fan_in = math.prod(weight.shape[1:])
+        bound = 1.0 / math.sqrt(fan_in)
+        where = f"lenet5: the initial {name} (fan_in {fan_in})"
+        largest = float(np.abs(p).max())
+        if largest > bound * (1 + 1e-6):
+            _fail(f"{where} has an entry {largest:.4g}, beyond PyTorch's default bound "
+                  f"1/√{fan_in} = {bound:.4g} — {LENET_CUSTOM_INIT}")
+        if p.size >= 100:
+            spread, want = float(p.std()), bound / math.sqrt(3)
+            if abs(spread / want - 1) > INIT_SPREAD_TOLERANCE:
+                _fail(f"{where} has a standard deviation {spread:.4g}; PyTorch's default "
+                      f"U(−{bound:.4g}, {bound:.4g}) gives {want:.4g} — {LENET_CUSTOM_INIT}")
+
+
 def check_lenet5(probe: Callable, seed: int = 0, batch: int = 4, scale: float = 1.0) -> None:
-    """The model's parameters, layer types, output and gradients, from its own weights."""
+    """The model's parameters, layer types, output and gradients, from its own weights, and
+    that those weights are PyTorch's default initialization."""
+    _require_count("check_lenet5", 0, seed=seed)
+    _require_count("check_lenet5", batch=batch)
+    _require_positive("check_lenet5", scale=scale)
     rng = np.random.default_rng(seed)
     x = scale * rng.uniform(0.0, 1.0, size=(batch, 1, 28, 28))
     labels = rng.integers(0, 10, size=batch)
@@ -158,14 +367,17 @@ def check_lenet5(probe: Callable, seed: int = 0, batch: int = 4, scale: float = 
         raise AssertionError(f"{error} — {hint}") from None
     if result.get("grad_error") or any(result.get("unused", [])):
         _fail("lenet5: no gradient reaches some parameters "
-              f"({result.get('grad_error') or 'unused parameters'}); does forward detach a "
-              "tensor, use torch.no_grad(), or skip a layer?")
+              f"({result.get('grad_error') or 'unused parameters'}) — {LENET_DETACHED}")
     loss = F.cross_entropy(expected, torch.as_tensor(labels))
     grads = torch.autograd.grad(loss, weights)
-    for name, got_grad, want in zip(result["names"], result["grads"], grads, strict=True):
+    got_grads = result.get("grads")
+    if not isinstance(got_grads, list | tuple) or len(got_grads) != len(grads):
+        _fail("lenet5: the probe returned no gradients; was the setup cell run unchanged?")
+    for name, got_grad, want in zip(result["names"], got_grads, grads, strict=True):
         assert_close(f"lenet5: gradient of {name}", got_grad, want.numpy(), what="gradient",
                      hint="the output matches but the gradient does not: does forward "
                           "modify a tensor in place or detach part of the graph?")
+    _check_initialization(result["names"], params)
 
 
 @cache
@@ -185,10 +397,15 @@ def check_lenet5_trains(probe: Callable, seed: int = 0, n_train: int = 1000,
                         n_val: int = 1000, epochs: int = 3, batch_size: int = 32,
                         lr: float = 2e-3, threshold: float = TRAINED_ACCURACY) -> None:
     """A fresh model trained with Adam on ``n_train`` images reaches ``threshold`` accuracy."""
+    check = "check_lenet5_trains"
+    _require_count(check, 0, seed=seed)
+    _require_count(check, n_train=n_train, n_val=n_val, epochs=epochs, batch_size=batch_size)
+    _require_positive(check, lr=lr)
+    _require_fraction(check, "threshold", threshold, closed=True)
     x_train, y_train, x_val, y_val, source = _subset(n_train, n_val, seed)
     result = _as_dict(probe(x_train, y_train, x_val, y_val, seed, epochs, batch_size, lr),
                       "lenet5")
-    accuracy = float(as_float_array(result.get("val_accuracy"), "lenet5", "accuracy"))
+    accuracy = _number(result.get("val_accuracy"), "lenet5", "validation accuracy")
     losses = as_float_array(result.get("losses"), "lenet5", "losses")
     if not accuracy >= threshold:
         _fail(f"lenet5: after {epochs} epochs of Adam (lr {lr:g}) on {n_train} images of "
@@ -222,9 +439,9 @@ def _data(seed: int, n: int, inputs: int, classes: int):
 
 
 def _epoch(state, x, y, lr, momentum, batch_size, seed, *, train=True, zero_grad=True,
-           shuffle=True, loss_sum=False) -> tuple[dict, float, float, float]:
+           shuffle=True, loss_sum=False) -> tuple[dict, float, float, list[float]]:
     """The oracle epoch: torch.optim.SGD over the seeded mini-batches; (state after, mean
-    loss over examples, accuracy, mean of the batch losses). The keyword arguments build
+    loss over examples, accuracy, the batch losses in order). The keyword arguments build
     the classic mistakes the hints name."""
     model = load_state(probe_net(x.shape[1], state["1.weight"].shape[0],
                                  state["4.weight"].shape[0]), state).train(train)
@@ -245,15 +462,44 @@ def _epoch(state, x, y, lr, momentum, batch_size, seed, *, train=True, zero_grad
         total += mean * len(batch)
         batch_means.append(mean)
         correct += int((logits.argmax(dim=1) == y_t[batch]).sum())
-    return plain_state(model), total / n, correct / n, float(np.mean(batch_means))
+    return plain_state(model), total / n, correct / n, batch_means
+
+
+def _number(value, name: str, what: str) -> float:
+    """One number a student returned (a float, a 0-d array or tensor)."""
+    array = as_float_array(value, name, what)
+    if array.shape != ():
+        _fail(f"{name}: the {what} has shape {array.shape}; return one number, e.g. "
+              "float(total) / len(X)")
+    return float(array)
 
 
 def _pair(value, name: str, what: str) -> tuple[float, float]:
     if not isinstance(value, tuple | list) or len(value) != 2:
         _fail(f"{name}: return a pair {what}, got {type(value).__name__} {value!r:.80}")
-    loss, accuracy = (float(as_float_array(v, name, w)) for v, w in
+    loss, accuracy = (_number(v, name, w) for v, w in
                       zip(value, ("mean loss", "accuracy"), strict=True))
     return loss, accuracy
+
+
+def _loss_hint(loss: float, n: int, batch_means: list[float], sizes: list[int],
+               default: str):
+    """The mistake a wrong mean loss reproduces, from the right per-batch losses."""
+    total = sum(m * k for m, k in zip(batch_means, sizes, strict=True))
+    mistakes = {
+        LOSS_BATCH_MEANS: float(np.mean(batch_means)),
+        LOSS_TOTAL: total,
+        LOSS_LAST_BATCH: batch_means[-1],
+    }
+    for hint, value in mistakes.items():
+        if not math.isclose(value, total / n, rel_tol=1e-9) and math.isclose(
+                loss, value, rel_tol=1e-7):
+            return hint
+    return default
+
+
+def _accuracy_hint(accuracy: float, want: float, default: str):
+    return ACCURACY_PERCENT if want and math.isclose(accuracy, 100 * want) else default
 
 
 def _compare_state(name: str, got: dict, expected: dict, hints: Callable, default: str):
@@ -268,45 +514,55 @@ def _compare_state(name: str, got: dict, expected: dict, hints: Callable, defaul
                 from None
 
 
+def _require_loop(check: str, seed, n, batch_size, inputs, hidden, classes) -> None:
+    _require_count(check, 0, seed=seed)
+    _require_count(check, n=n, batch_size=batch_size, inputs=inputs, hidden=hidden)
+    _require_count(check, 2, classes=classes)
+
+
 def check_train_one_epoch(probe: Callable, seed: int = 0, n: int = 50, batch_size: int = 16,
                           inputs: int = 6, hidden: int = 8, classes: int = 3,
                           lr: float = 0.1, momentum: float = 0.9) -> None:
     """One epoch of SGD on a small batch-normalized network, next to the oracle epoch."""
+    check = "check_train_one_epoch"
+    _require_loop(check, seed, n, batch_size, inputs, hidden, classes)
+    # Batch normalization cannot train on a batch of one example.
+    _require(check, batch_size >= 2, "batch_size", batch_size,
+             "batch normalization needs batches of 2 examples or more in training mode")
+    _require(check, n % batch_size != 1, "n", n,
+             f"the last batch would hold 1 example (n % batch_size = {n} % {batch_size} = 1): "
+             "batch normalization needs 2 or more in training mode")
+    _require_positive(check, lr=lr)
+    _require_fraction(check, "momentum", momentum)
     state = _random_state(seed, inputs, hidden, classes)
     x, y = _data(seed, n, inputs, classes)
     result = _as_dict(probe(state, x, y, lr, momentum, batch_size, seed), "train_one_epoch")
     loss, accuracy = _pair(result.get("result"), "train_one_epoch", "(mean loss, accuracy)")
-    expected, want_loss, want_acc, batch_mean = _epoch(state, x, y, lr, momentum, batch_size,
-                                                       seed)
+    expected, want_loss, want_acc, batch_means = _epoch(state, x, y, lr, momentum, batch_size,
+                                                        seed)
 
     def mistakes():
         return {
-            "the model was left in evaluation mode: call model.train() first (batch norm "
-            "then normalizes with the batch's statistics)":
+            EPOCH_EVAL_MODE:
                 _epoch(state, x, y, lr, momentum, batch_size, seed, train=False)[0],
-            "gradients accumulate from batch to batch: call optimizer.zero_grad() before "
-            "each backward()": _epoch(state, x, y, lr, momentum, batch_size, seed,
-                                      zero_grad=False)[0],
-            "the batches are not in the seeded random order: order = torch.randperm(len(X), "
-            "generator=torch.Generator().manual_seed(seed))":
-                _epoch(state, x, y, lr, momentum, batch_size, seed, shuffle=False)[0],
-            "the loss is summed over the batch: use its mean (F.cross_entropy's default)":
-                _epoch(state, x, y, lr, momentum, batch_size, seed, loss_sum=True)[0],
+            EPOCH_NO_ZERO_GRAD:
+                _epoch(state, x, y, lr, momentum, batch_size, seed, zero_grad=False)[0],
+            EPOCH_ORDER: _epoch(state, x, y, lr, momentum, batch_size, seed, shuffle=False)[0],
+            EPOCH_SUMMED: _epoch(state, x, y, lr, momentum, batch_size, seed, loss_sum=True)[0],
         }
 
     _compare_state("train_one_epoch", as_state(result.get("state")), expected, mistakes,
                    "one update per mini-batch, in the seeded order, with the optimizer given")
-    assert_close("train_one_epoch: the mean loss", loss, want_loss, rtol=1e-6,
-                 hint=("that is the mean of the batch losses: weight each batch's loss by its "
-                       "size (the last batch is smaller)" if math.isclose(
-                           loss, batch_mean, rel_tol=1e-7) else
-                       "the mean over all examples of each batch's loss, computed before "
-                       "that batch's update"))
-    assert_close("train_one_epoch: the accuracy", accuracy, want_acc, rtol=1e-6,
-                 hint=("an accuracy is a fraction in [0, 1], not a percentage"
-                       if math.isclose(accuracy, 100 * want_acc) else
-                       "the fraction of examples whose largest score is their label, from "
-                       "the scores each batch gave before its update"))
+    sizes = [len(b) for b in torch.arange(n).split(batch_size)]
+    assert_close("train_one_epoch", loss, want_loss, rtol=1e-6, what="mean loss",
+                 hint=_loss_hint(loss, n, batch_means, sizes,
+                                 "the mean over all examples of each batch's loss, computed "
+                                 "before that batch's update"))
+    assert_close("train_one_epoch", accuracy, want_acc, rtol=1e-6, what="accuracy",
+                 hint=_accuracy_hint(accuracy, want_acc,
+                                     "the fraction of examples whose largest score is their "
+                                     "label, from the scores each batch gave before its "
+                                     "update"))
 
 
 def as_state(value) -> dict:
@@ -319,35 +575,38 @@ def check_evaluate(probe: Callable, seed: int = 0, n: int = 45, batch_size: int 
                    inputs: int = 6, hidden: int = 8, classes: int = 3,
                    dropout: float = 0.5) -> None:
     """Mean loss and accuracy in evaluation mode under no_grad, batch by batch."""
+    check = "check_evaluate"
+    _require_loop(check, seed, n, batch_size, inputs, hidden, classes)
+    _require_fraction(check, "dropout", dropout)
     state = _random_state(seed, inputs, hidden, classes, dropout)
     x, y = _data(seed, n, inputs, classes)
     result = _as_dict(probe(state, x, y, batch_size, dropout), "evaluate")
     if any(result.get("training", [True])):
-        _fail("evaluate: the model was in training mode during the forward pass (dropout "
-              "drops units at random, batch norm uses the batch's statistics): call "
-              "model.eval() first")
+        _fail(f"evaluate: the model was in training mode during the forward pass — "
+              f"{EVALUATE_TRAIN_MODE}")
     if any(result.get("grad_enabled", [True])):
-        _fail("evaluate: autograd recorded the forward pass: wrap the evaluation in "
-              "`with torch.no_grad():` (faster, and no graph is kept in memory)")
-    batches = list(result.get("batches", []))
-    if sum(batches) != n or max(batches) > batch_size:
+        _fail(f"evaluate: autograd recorded the forward pass — {EVALUATE_AUTOGRAD}")
+    batches = [int(b) for b in result.get("batches", [])]
+    if sum(batches) != n or max(batches, default=0) > batch_size:
+        whole = f" — {EVALUATE_ONE_BATCH}" if max(batches, default=0) > batch_size else ""
         _fail(f"evaluate: the forward passes saw batches of {batches} examples; expected "
-              f"all {n} examples in batches of at most {batch_size}")
+              f"all {n} examples in batches of at most {batch_size}{whole}")
     loss, accuracy = _pair(result.get("result"), "evaluate", "(mean loss, accuracy)")
     model = load_state(probe_net(inputs, hidden, classes, dropout), state).eval()
     x_t, y_t = torch.tensor(x), torch.tensor(y)
+    parts = torch.arange(n).split(batch_size)
     with torch.no_grad():
         logits = model(x_t)
         want_loss = float(F.cross_entropy(logits, y_t, reduction="sum")) / n
         want_acc = float((logits.argmax(dim=1) == y_t).double().mean())
-        batch_means = [float(F.cross_entropy(model(x_t[b]), y_t[b])) for b in
-                       torch.arange(n).split(batch_size)]
-    assert_close("evaluate: the mean loss", loss, want_loss, rtol=1e-6,
-                 hint=("that is the mean of the batch means: weight each batch by its size"
-                       if math.isclose(loss, float(np.mean(batch_means)), rel_tol=1e-7) else
-                       "the mean over all examples of the cross-entropy loss"))
-    assert_close("evaluate: the accuracy", accuracy, want_acc, rtol=1e-6,
-                 hint="the fraction of examples whose largest score is their label")
+        batch_means = [float(F.cross_entropy(model(x_t[b]), y_t[b])) for b in parts]
+    assert_close("evaluate", loss, want_loss, rtol=1e-6, what="mean loss",
+                 hint=_loss_hint(loss, n, batch_means, [len(b) for b in parts],
+                                 "the mean over all examples of the cross-entropy loss"))
+    assert_close("evaluate", accuracy, want_acc, rtol=1e-6, what="accuracy",
+                 hint=_accuracy_hint(accuracy, want_acc,
+                                     "the fraction of examples whose largest score is their "
+                                     "label"))
 
 
 # ---------------------------------------------------------------- Adam
@@ -377,8 +636,10 @@ class _Quadratic:
         return grads
 
 
-def _adam_hints(theta, grad, before, hyper) -> list[tuple[str, Callable]]:
-    """(hint, θ after this step with a classic mistake), each a PyTorch step from ``before``."""
+def _adam_hints(theta, grad, before, hyper, defaults) -> list[tuple[object, Callable]]:
+    """(mistake, θ after this step with it), each a PyTorch step from ``before`` (or, for ε
+    inside the root, PyTorch's own m and v after the step); ``hyper`` are the parameter's
+    group's values, ``defaults`` the optimizer's."""
     zeros = np.zeros(np.shape(theta))
     before = before or {"step": 0.0, "exp_avg": zeros, "exp_avg_sq": zeros}
 
@@ -390,36 +651,104 @@ def _adam_hints(theta, grad, before, hyper) -> list[tuple[str, Callable]]:
             return None
 
     step = float(before.get("step", 0.0))
-    beta1, beta2 = hyper.get("betas", (0.9, 0.999))
-    counted = ("t counts this parameter's own updates, incremented first (a step where "
-               "p.grad is None does not count)")
+    t = step + 1
+    lr, (beta1, beta2), eps = hyper["lr"], hyper["betas"], hyper["eps"]
+
+    def eps_inside():
+        after = _torch_run(torch.optim.Adam, theta, grad, before, **hyper)[1]
+        m_hat = after["exp_avg"] / (1 - beta1**t)
+        v_hat = after["exp_avg_sq"] / (1 - beta2**t)
+        return np.asarray(theta, dtype=float) - lr * m_hat / np.sqrt(v_hat + eps)
+
     return [
-        ("no bias correction: divide m by 1 − β₁ᵗ and v by 1 − β₂ᵗ",
-         lambda: run(state={"step": 1e9})),
-        ("β₁ and β₂ swapped", lambda: run(betas=(beta2, beta1))),
-        ("the group's own lr is ignored: use group['lr'] (param groups may differ)",
-         lambda: run(lr=1e-3)),
-        *[(counted, lambda k=k: run(state={"step": step + k})) for k in (-1, 1, 2, 3)],
+        # After a billion steps β₁ᵗ and β₂ᵗ are 0: the corrections divide by 1.
+        (ADAM_NO_BIAS, lambda: run(state={"step": 1e9})),
+        (ADAM_BETAS_SWAPPED, lambda: run(betas=(beta2, beta1))),
+        (ADAM_EPS_INSIDE, eps_inside),
+        # TensorFlow's ε̂ on √v is PyTorch's ε = ε̂/√(1 − β₂ᵗ) on √v̂.
+        (ADAM_EPS_HAT, lambda: run(eps=eps / math.sqrt(1 - beta2**t))),
+        *[(ADAM_GROUP_OPTIONS, lambda k=k, v=v: run(**{k: v}))
+          for k, v in defaults.items() if v != hyper[k]],
+        *[(ADAM_STEP_COUNT, lambda k=k: run(state={"step": step + k})) for k in (-1, 1, 2, 3)],
     ]
+
+
+ADAM_KEYS = ("lr", "betas", "eps")
+ADAM_DEFAULTS = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8}
+#: The run every call of check_course_adam adds, whatever its arguments: two parameter
+#: groups (one with its own lr, one with its own betas and eps), steps where a parameter has
+#: no gradient, and step(closure) — the parts of the task the visible call does not reach.
+ADAM_STAGE = {"seed": 45, "steps": 20, "shapes": ((3,), (2,), (2, 2)),
+              "groups": [{"params": [0], "lr": 0.05},
+                         {"params": [1, 2], "betas": (0.8, 0.99), "eps": 1e-3}],
+              "missing": {1: (2, 5, 6), 2: (3,)}, "closure": True, "lr": 0.01}
+
+
+def _require_adam_options(check: str, options: dict, where: str = "") -> None:
+    for key, value in options.items():
+        _require(check, key in ADAM_KEYS, f"{where}{key}", value,
+                 "CourseAdam takes lr, betas and eps only")
+    if "lr" in options:
+        _require_positive(check, **{f"{where}lr": options["lr"]})
+    if "eps" in options:
+        _require(check, _is_real(options["eps"]) and options["eps"] >= 0, f"{where}eps",
+                 options["eps"], "it must be a number ≥ 0")
+    if "betas" in options:
+        betas = options["betas"]
+        ok = (isinstance(betas, tuple | list) and len(betas) == 2
+              and all(_is_real(b) and 0 <= b < 1 for b in betas))
+        _require(check, ok, f"{where}betas", betas, "it must be a pair of numbers in [0, 1)")
+
+
+def _require_adam(check, seed, steps, shapes, groups, missing, closure, hyper) -> None:
+    _require_count(check, 0, seed=seed)
+    _require_count(check, steps=steps)
+    ok = (isinstance(shapes, tuple | list) and len(shapes) >= 1 and all(
+        isinstance(shape, tuple | list) and all(_is_int(n) and n >= 1 for n in shape)
+        for shape in shapes))
+    _require(check, ok, "shapes", shapes, "it must be a tuple of one or more shapes (tuples "
+             "of integers ≥ 1; () for a scalar)")
+    _require_adam_options(check, hyper)
+    count = len(shapes)
+    if groups is not None:
+        indices = [i for g in groups if isinstance(g, dict) for i in g.get("params", [])]
+        ok = (isinstance(groups, list) and all(isinstance(g, dict) for g in groups)
+              and sorted(indices) == list(range(count)))
+        _require(check, ok, "groups", groups, f"it must be a list of dicts whose 'params' "
+                 f"split the parameter indices 0 … {count - 1}, each in one group")
+        for g in groups:
+            _require_adam_options(check, {k: v for k, v in g.items() if k != "params"},
+                                  "a group's ")
+    if missing is not None:
+        ok = isinstance(missing, dict) and all(
+            _is_int(i) and 0 <= i < count and all(_is_int(t) and 1 <= t <= steps for t in ts)
+            for i, ts in missing.items())
+        _require(check, ok, "missing", missing, f"it must map parameter indices (0 … "
+                 f"{count - 1}) to steps without a gradient (1 … {steps})")
+    _require(check, isinstance(closure, bool), "closure", closure, "it must be True or False")
 
 
 def check_course_adam(probe: Callable, seed: int = 0, steps: int = 25,
                       shapes=((3,), (2, 2)), groups: list | None = None,
                       missing: dict | None = None, closure: bool = False, **hyper) -> None:
-    """CourseAdam next to torch.optim.Adam(foreach=False), fed the same gradients."""
-    if steps < 1:
-        raise ValueError("steps must be positive")
+    """CourseAdam next to torch.optim.Adam(foreach=False), fed the same gradients; then the
+    run of :data:`ADAM_STAGE` (parameter groups, missing gradients, closure)."""
+    _require_adam("check_course_adam", seed, steps, shapes, groups, missing, closure, hyper)
+    _adam_stage(probe, seed, steps, shapes, groups, missing, closure, hyper)
+    stage = dict(ADAM_STAGE)
+    stage_hyper = {k: stage.pop(k) for k in ADAM_KEYS if k in stage}
+    _adam_stage(probe, **stage, hyper=stage_hyper)
+
+
+def _adam_stage(probe, seed, steps, shapes, groups, missing, closure, hyper) -> None:
     quadratic = _Quadratic(seed, shapes, steps, missing)
     result = _as_dict(probe(quadratic.start, quadratic, steps, dict(hyper), groups, closure),
                       "CourseAdam")
     if not result.get("is_optimizer"):
-        _fail("CourseAdam: not a torch.optim.Optimizer: subclass it (class "
-              "CourseAdam(torch.optim.Optimizer)) and call super().__init__(params, defaults)")
-    defaults = result.get("defaults") or {}
-    for key, want in (("lr", 1e-3), ("betas", (0.9, 0.999)), ("eps", 1e-8)):
-        got = defaults.get(key)
-        if got is None or not np.allclose(as_float_array(got, "CourseAdam", key), want):
-            _fail(f"CourseAdam: the default {key} is {got!r}, expected {want} (Adam's)")
+        _fail(f"CourseAdam: not a torch.optim.Optimizer — {ADAM_NOT_OPTIMIZER}")
+    _check_adam_defaults(result.get("defaults") or {})
+    label = "CourseAdam" + (" (parameter groups, missing gradients, step(closure))"
+                            if groups or missing or closure else "")
     params = [float64_tensor(p, grad=True) for p in quadratic.start]
     arg = params if groups is None else [
         {**{k: v for k, v in g.items() if k != "params"}, "params": [params[i] for i in
@@ -427,36 +756,52 @@ def check_course_adam(probe: Callable, seed: int = 0, steps: int = 25,
         for g in groups]
     oracle = torch.optim.Adam(arg, foreach=False, **hyper)
     group_of = {id(p): g for g in oracle.param_groups for p in g["params"]}
+    defaults = {k: oracle.defaults[k] for k in ADAM_KEYS}
     thetas, states = result.get("thetas", []), result.get("states", [])
     if len(thetas) != steps or len(states) != steps:
-        _fail(f"CourseAdam: the probe recorded {len(thetas)} steps of {steps}")
+        _fail(f"{label}: the probe recorded {len(thetas)} steps of {steps}")
     for t, grads in enumerate(quadratic.log, start=1):
         before = [dict(_torch_state(oracle.state.get(p, {}))) for p in params]
         for p, g in zip(params, grads, strict=True):
             p.grad = None if g is None else float64_tensor(g)
         oracle.step()
         for i, p in enumerate(params):
-            where = f"CourseAdam: step {t}, parameter {i}"
-            expected = p.detach().numpy()
+            where = f"{label}: step {t}, parameter {i}"
+            group = group_of[id(p)]
+            own = {k: group[k] for k in ADAM_KEYS}
+            start = thetas[t - 2][i] if t > 1 else quadratic.start[i]
             try:
-                assert_close(where, thetas[t - 1][i], expected, what="parameter")
+                assert_close(where, thetas[t - 1][i], p.detach().numpy(), what="parameter")
             except AssertionError as error:
                 if grads[i] is None:
                     raise AssertionError(f"{error} — this parameter had no gradient at this "
-                                         "step (p.grad is None): skip it") from None
-                group = group_of[id(p)]
-                own = {k: group[k] for k in ("lr", "betas", "eps")}
-                start = thetas[t - 2][i] if t > 1 else quadratic.start[i]
+                                         f"step (p.grad is None): {ADAM_NONE_GRAD}") from None
                 hint = _diagnose_steps(thetas[t - 1][i], _adam_hints(start, grads[i], before[i],
-                                                                     own),
+                                                                     own, defaults),
                                        "compare with Adam's update in the task")
                 raise AssertionError(f"{error} — {hint}") from None
-            _check_adam_state(where, states[t - 1][i], _torch_state(oracle.state.get(p, {})))
+            _check_adam_state(where, states[t - 1][i], _torch_state(oracle.state.get(p, {})),
+                              own, partial(_swapped_state, start, grads[i], before[i], own))
         if closure:
             returned = result.get("returned", [])
             if len(returned) < t or returned[t - 1] is None or float(returned[t - 1]) != t:
-                _fail("CourseAdam: step(closure) must call the closure (under "
-                      "torch.enable_grad()) and return the loss it gives")
+                _fail(f"{label}: step {t} returned "
+                      f"{returned[t - 1] if len(returned) >= t else 'nothing'!r} for a closure "
+                      f"whose loss is {t}.0 — {ADAM_CLOSURE}")
+
+
+def _check_adam_defaults(defaults: dict) -> None:
+    for key, want in ADAM_DEFAULTS.items():
+        got = defaults.get(key)
+        try:
+            value = np.asarray(got, dtype=float)
+            ok = value.shape == np.shape(want) and bool(np.allclose(value, want))
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            keras = key == "eps" and _matches(got, 1e-7)
+            _fail(f"CourseAdam: the default {key} is {got!r}, expected {want} (PyTorch's "
+                  f"Adam's){f' — {ADAM_KERAS_DEFAULTS}' if keras else ''}")
 
 
 def _torch_state(state) -> dict:
@@ -464,12 +809,45 @@ def _torch_state(state) -> dict:
             dict(state).items() if isinstance(v, torch.Tensor)}
 
 
-def _check_adam_state(where: str, got, expected: dict) -> None:
+_STATE_RULES = {
+    "exp_avg": "exp_avg is m ← β₁·m + (1 − β₁)·g, stored before any bias correction",
+    "exp_avg_sq": "exp_avg_sq is v ← β₂·v + (1 − β₂)·g², stored before any bias correction",
+}
+
+
+def _swapped_state(theta, grad, before, hyper) -> dict:
+    """PyTorch's state after this step with β₁ and β₂ swapped (no gradient: no state)."""
+    if grad is None:
+        return {}
+    zeros = np.zeros(np.shape(theta))
+    before = before or {"step": 0.0, "exp_avg": zeros, "exp_avg_sq": zeros}
+    swapped = {**hyper, "betas": tuple(hyper["betas"])[::-1]}
+    return _torch_run(torch.optim.Adam, theta, grad, before, **swapped)[1]
+
+
+def _check_adam_state(where: str, got, expected: dict, hyper: dict, swapped: Callable) -> None:
+    """The student's self.state[p] after a step next to torch.optim.Adam's; ``swapped()``
+    gives the state of the same step with β₁ and β₂ swapped (computed on a mismatch)."""
     got = got if isinstance(got, dict) else {}
+    t = expected.get("step", 1.0)
+    beta1, beta2 = hyper["betas"]
+    corrected = {"exp_avg": 1 - beta1**t, "exp_avg_sq": 1 - beta2**t}
+    if expected and not got:
+        _fail(f"{where}: self.state[p] is empty after the step; expected step, exp_avg and "
+              "exp_avg_sq: keep them there from one step to the next")
     for key, want in expected.items():
         if key not in got:
-            _fail(f"{where}: self.state[p] has no '{key}' (it has {sorted(got)}); keep "
-                  "Adam's state under PyTorch's names: step, exp_avg, exp_avg_sq")
-        assert_close(f"{where}: state['{key}']", got[key], want, what="state value",
-                     hint="step counts this parameter's updates; exp_avg and exp_avg_sq are "
-                          "m and v, before bias correction")
+            _fail(f"{where}: self.state[p] has no '{key}' (it has {sorted(got)}) — "
+                  f"{ADAM_STATE_NAMES}")
+        name = f"{where}: state['{key}']"
+        try:
+            assert_close(name, got[key], want, what="state value")
+        except AssertionError:
+            hint = _STATE_RULES.get(key, "keep torch.optim.Adam's state")
+            if key == "step":
+                hint = ADAM_STEP_COUNT
+            elif corrected[key] > 0 and _matches(got[key], want / corrected[key]):
+                hint = ADAM_CORRECTED_STATE
+            elif _matches(got[key], swapped().get(key)):
+                hint = ADAM_BETAS_SWAPPED
+            assert_close(name, got[key], want, what="state value", hint=hint)

@@ -21,21 +21,31 @@ step from 0 to at least 50, past the end of its decay, and the whole sequence is
   metric sequence, seeded noisy descents with plateaus and sub-threshold improvements; the
   learning rate (to 1e-12) and the three counters are compared after every call.
 
+Whatever its arguments, each check also runs the conventions the task states that its
+arguments might not reach: the piecewise-linear schedule in the other direction (a ramp up
+when the arguments decay, and the reverse), the cosine without a warm-up (or with one), and
+reduce-on-plateau in mode "max" with a cooldown, a floor min_lr and a relative threshold, and
+with rates so small that eps skips the cuts.
+
 When a sequence differs, the check computes a few classic mistakes (an off-by-one step, an
-integer division, PyTorch schedulers with a hyper-parameter dropped, …) and names the one the
-student's sequence reproduces. Those variants only choose the hint; the verdict comes from
-the oracle.
+integer division, PyTorch schedulers with a hyper-parameter dropped, Keras's conventions, …)
+and names the one the student's sequence reproduces as a misconception
+(:mod:`descent.checks.misconceptions`). Those variants only choose the hint; the verdict
+comes from the oracle. Arguments a check cannot use (a step size of 0, a decay factor
+above 1, …) are refused with a ValueError before the student's function is called.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch.optim import lr_scheduler
 
-from descent.checks._compare import as_float_array, assert_close
+from descent.checks._compare import as_float_array, assert_close, describe_mismatch
 from descent.checks._trajectory import (
     _diagnose,
     _pair,
@@ -43,12 +53,214 @@ from descent.checks._trajectory import (
     require_state_keys,
     snapshot_state,
 )
+from descent.checks.misconceptions import misconception
 
 #: Tolerances of a schedule: PyTorch's chained products differ from a closed form by a few
 #: units of 1e-16 per step, and every mistake by far more than 1e-9.
 RTOL, ATOL = 1e-9, 1e-15
 #: The fewest steps a schedule is checked over.
 MIN_STEPS = 50
+
+
+# ---------------------------------------------------------------- the known mistakes
+
+_PAGE = "06_schedules"
+_PIECEWISE = "The lecture's piecewise-linear decay"
+_DECAYS = "Step, exponential and inverse-time decay"
+_COSINE = "Cosine annealing and warm-up"
+_PLATEAU = "Reduce on plateau"
+
+
+def _mistake(id: str, text: str, section: str):
+    return misconception(id, text, page=_PAGE, section=section)
+
+
+PIECEWISE_INTEGER_BETA = _mistake(
+    "piecewise.integer-beta",
+    "β = i/τ is a fraction between 0 and 1: with integer division (i // τ) the rate jumps "
+    "from α₀ to α_τ at step τ instead of sliding", _PIECEWISE)
+PIECEWISE_SWAPPED = _mistake(
+    "piecewise.weights-swapped",
+    "the weights are swapped: (1 − β) multiplies α₀ and β multiplies α_τ, so that the rate "
+    "starts at α₀", _PIECEWISE)
+PIECEWISE_NO_FLOOR = _mistake(
+    "piecewise.no-floor",
+    "from step τ on the rate stays at α_τ; it does not keep moving along the line",
+    _PIECEWISE)
+PIECEWISE_LATE = _mistake(
+    "piecewise.one-step-late",
+    "the slide is one step late: α_1 already differs from α₀ (β = i/τ, not (i − 1)/τ)",
+    _PIECEWISE)
+PIECEWISE_EARLY = _mistake(
+    "piecewise.one-step-early",
+    "the slide is one step early: α_0 must be α₀ (β = i/τ, not (i + 1)/τ)", _PIECEWISE)
+PIECEWISE_LINSPACE = _mistake(
+    "piecewise.linspace-endpoint",
+    "α_τ is reached at step τ, not τ − 1: β = i/τ, not i/(τ − 1) (np.linspace(α₀, α_τ, τ) "
+    "ends one step early)", _PIECEWISE)
+PIECEWISE_DECAY_ONLY = _mistake(
+    "piecewise.decay-only",
+    "the same formula ramps a value up when α_τ > α₀ (as a momentum warm-up does): do not "
+    "clip the rate to α₀ or assume α_τ < α₀", "Momentum warm-up, the mirror image")
+
+STEP_EARLY = _mistake(
+    "step-decay.one-step-early",
+    "the first decay comes at step step_size, not one step earlier: steps 0 … step_size − 1 "
+    "use α₀ (⌊t/s⌋ with t counted from 0, not ⌊(t + 1)/s⌋)", _DECAYS)
+STEP_LATE = _mistake(
+    "step-decay.one-step-late",
+    "the first decay comes at step step_size, not one step later (⌊t/s⌋, not ⌊(t − 1)/s⌋)",
+    _DECAYS)
+STEP_EVERY_STEP = _mistake(
+    "step-decay.every-step",
+    "γ is applied once every step_size steps, not at every step (that is exponential decay)",
+    _DECAYS)
+STEP_CONTINUOUS = _mistake(
+    "step-decay.continuous-exponent",
+    "the exponent is the whole number ⌊t/s⌋ (t // step_size), not t/s: a staircase, as Keras's "
+    "ExponentialDecay only with staircase=True", _DECAYS)
+STEP_ONE_MINUS = _mistake(
+    "step-decay.one-minus-gamma",
+    "γ is the factor the rate is multiplied by at each decay: α₀·γ^⌊t/s⌋, not α₀·(1 − γ)^⌊t/s⌋",
+    _DECAYS)
+
+EXPONENTIAL_EARLY = _mistake(
+    "exponential.one-step-early",
+    "α_0 is α₀: the exponent is t, the number of updates done (from 0), not t + 1", _DECAYS)
+EXPONENTIAL_RATE = _mistake(
+    "exponential.gamma-as-rate",
+    "gamma is the factor per step, α₀·γ^t, not a rate k in α₀·e^(−kt) (that is γ = e^(−k))",
+    _DECAYS)
+EXPONENTIAL_ONE_MINUS = _mistake(
+    "exponential.one-minus-gamma",
+    "γ is the factor the rate is multiplied by at each step: α₀·γ^t, not α₀·(1 − γ)^t",
+    _DECAYS)
+
+INVERSE_EARLY = _mistake(
+    "inverse-time.one-step-early",
+    "α_0 is α₀: use t, the number of updates done (from 0), not t + 1", _DECAYS)
+INVERSE_SQRT = _mistake(
+    "inverse-time.square-root",
+    "no square root: α₀/(1 + k·t) falls like 1/t; α₀/√(1 + k·t) is the inverse-square-root "
+    "schedule", _DECAYS)
+INVERSE_POWER = _mistake(
+    "inverse-time.power",
+    "k multiplies t, it is not a power: α₀/(1 + k·t), not α₀/(1 + k)^t (that is exponential "
+    "decay)", _DECAYS)
+INVERSE_LINEAR = _mistake(
+    "inverse-time.linear", "divide: α₀/(1 + k·t), not α₀·(1 − k·t)", _DECAYS)
+
+COSINE_PERIODIC = _mistake(
+    "cosine.periodic-past-end",
+    "past total_steps the course keeps α_min: PyTorch's CosineAnnealingLR would follow the "
+    "cosine back up", _COSINE)
+COSINE_OVER_TOTAL = _mistake(
+    "cosine.period-includes-warmup",
+    "the cosine runs over the T − W steps after the warm-up, not over T steps "
+    "(CosineAnnealingLR(T_max=T − W))", _COSINE)
+COSINE_FROM_ZERO = _mistake(
+    "cosine.progress-from-zero",
+    "the cosine starts at the end of the warm-up: its progress is (t − W)/(T − W), not t/T",
+    _COSINE)
+COSINE_NO_LR_MIN = _mistake(
+    "cosine.no-lr-min",
+    "the cosine ends at α_min: α_min + ½(α₀ − α_min)(1 + cos …), not ½α₀(1 + cos …) (the "
+    "schedule that ends at 0)", _COSINE)
+COSINE_HALF = _mistake(
+    "cosine.half-period",
+    "the progress of the cosine is (t − W)/(T − W), from 0 to 1; cos(π·progress), not "
+    "cos(π·progress/2)", _COSINE)
+COSINE_OFF_BY_ONE = _mistake(
+    "cosine.off-by-one",
+    "the cosine reaches α_min at step T, not T − 1: its progress is (t − W)/(T − W), not "
+    "(t − W)/(T − W − 1)", _COSINE)
+WARMUP_FROM_ONE = _mistake(
+    "warmup.starts-at-one",
+    "the warm-up starts from 0 at step 0 and reaches α₀ at step W: α₀·t/W, not α₀·(t + 1)/W",
+    _COSINE)
+WARMUP_ENDS_EARLY = _mistake(
+    "warmup.ends-early",
+    "the warm-up reaches α₀ at step W, where the cosine starts: α₀·t/W, not α₀·t/(W − 1)",
+    _COSINE)
+WARMUP_NONE = _mistake(
+    "warmup.when-none",
+    "with W = 0 there is no warm-up: the cosine starts at step 0, with α₀ (mind t ≤ W and a "
+    "division by W = 0)", _COSINE)
+WARMUP_FROM_LR_MIN = _mistake(
+    "warmup.from-lr-min",
+    "the warm-up starts from 0, not from α_min: α₀·t/W", _COSINE)
+
+PLATEAU_COOLDOWN = _mistake(
+    "plateau.counts-during-cooldown",
+    "during the cooldown (cooldown epochs after a cut) bad epochs are not counted: decrease "
+    "cooldown_counter and reset num_bad_epochs to 0", _PLATEAU)
+PLATEAU_NO_THRESHOLD = _mistake(
+    "plateau.no-threshold",
+    "an improvement must beat best by the relative threshold: metric < best·(1 − threshold) "
+    "in mode 'min', not just metric < best", _PLATEAU)
+PLATEAU_ABSOLUTE = _mistake(
+    "plateau.absolute-threshold",
+    "the threshold is relative: metric < best·(1 − threshold) in mode 'min', not "
+    "best − threshold (Keras's min_delta and threshold_mode='abs' are absolute)", _PLATEAU)
+PLATEAU_AT_PATIENCE = _mistake(
+    "plateau.cut-at-patience",
+    "cut when num_bad_epochs > patience, not ≥ patience (Keras cuts when wait ≥ patience; "
+    "PyTorch one epoch later)", _PLATEAU)
+PLATEAU_LATE = _mistake(
+    "plateau.cut-late",
+    "cut as soon as num_bad_epochs > patience, not one epoch later", _PLATEAU)
+PLATEAU_MIN_LR = _mistake(
+    "plateau.below-min-lr",
+    "never go below min_lr: new_lr = max(lr·factor, min_lr)", _PLATEAU)
+PLATEAU_EPS = _mistake(
+    "plateau.ignores-eps",
+    "skip a cut smaller than eps: apply new_lr only if lr − new_lr > eps", _PLATEAU)
+PLATEAU_MODE = _mistake(
+    "plateau.mode-reversed",
+    "mode 'max' means that larger is better (an accuracy), 'min' that smaller is (a loss)",
+    _PLATEAU)
+PLATEAU_NO_RESET = _mistake(
+    "plateau.no-reset-after-cut",
+    "after a cut the count restarts: num_bad_epochs = 0 (and cooldown_counter = cooldown), "
+    "or every later bad epoch cuts again", _PLATEAU)
+
+#: Not a misconception (the book has no section on precision), but a classic.
+FLOAT32_HINT = "right to about 7 digits only: compute in float64 (Python floats), not float32"
+
+
+# ---------------------------------------------------------------- refusing bad arguments
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _require(check: str, ok: bool, argument: str, value, allowed: str) -> None:
+    """Refuse an argument the check cannot use, before any student code runs."""
+    if not ok:
+        raise ValueError(f"{check}: {argument}={value!r} is not allowed; {allowed}")
+
+
+def _require_positive(check: str, **values) -> None:
+    for argument, value in values.items():
+        _require(check, _is_real(value) and value > 0, argument, value,
+                 "it must be a number > 0")
+
+
+def _require_count(check: str, least: int = 1, **values) -> None:
+    for argument, value in values.items():
+        _require(check, _is_int(value) and value >= least, argument, value,
+                 f"it must be an integer ≥ {least}")
+
+
+def _require_factor(check: str, argument: str, value) -> None:
+    _require(check, _is_real(value) and 0 < value <= 1, argument, value,
+             "a decay factor must be in (0, 1]")
 
 
 # ---------------------------------------------------------------- driving PyTorch
@@ -108,10 +320,9 @@ def _compare(name: str, got: np.ndarray, expected: np.ndarray, variants: Callabl
         with np.errstate(all="ignore"):
             hint = _diagnose(got, variants(), default)
             if np.allclose(got, expected, rtol=1e-6, atol=ATOL):
-                hint = ("right to about 7 digits only: compute in float64 (Python floats), "
-                        "not float32")
-        # Report the first step that differs, where a reader starts looking.
-        bad = ~np.isclose(got, expected, rtol=RTOL, atol=ATOL)
+                hint = FLOAT32_HINT
+            # Report the first step that differs, where a reader starts looking.
+            bad = ~np.isclose(got, expected, rtol=RTOL, atol=ATOL)
         first = int(np.argmax(bad))
         assert_close(name, got[first], expected[first], inputs=first, input_name="step",
                      rtol=RTOL, atol=ATOL, what="learning rate", hint=hint)
@@ -129,18 +340,35 @@ def _horizon(steps: int) -> int:
 
 # ---------------------------------------------------------------- piecewise linear
 
+#: The stage every call adds in the other direction: a momentum warm-up (ramp up) after a
+#: decay, the lecture's decay after a ramp up.
+RAMP_UP = {"lr0": 0.5, "lr_tau": 0.99, "tau": 40}
+DECAY = {"lr0": 0.1, "lr_tau": 0.001, "tau": 30}
+
 
 def check_piecewise_linear_lr(piecewise_linear_lr, lr0=0.1, lr_tau=0.001, tau=30, steps=60):
     """(1 − β)α₀ + βα_τ with β = i/τ for i < τ, then α_τ, against ``LinearLR``.
 
     ``LinearLR`` multiplies the optimizer's initial rate by a factor that moves linearly from
     ``start_factor`` to ``end_factor`` over ``total_iters`` steps; both factors must lie in
-    (0, 1], so a decay starts from α₀ and a ramp up (α_τ > α₀) from α_τ.
+    (0, 1], so a decay starts from α₀ and a ramp up (α_τ > α₀) from α_τ. Every call also
+    checks the other direction (:data:`RAMP_UP` after a decay, :data:`DECAY` after a ramp).
     """
+    check = "check_piecewise_linear_lr"
+    _require_positive(check, lr0=lr0)
+    _require(check, _is_real(lr_tau) and lr_tau >= 0, "lr_tau", lr_tau,
+             "it must be a number ≥ 0")
+    _require_count(check, tau=tau, steps=steps)
+    _piecewise_stage(piecewise_linear_lr, lr0, lr_tau, tau, steps)
+    other = RAMP_UP if lr_tau <= lr0 else DECAY
+    _piecewise_stage(piecewise_linear_lr, **other, steps=other["tau"] + 20)
+
+
+def _piecewise_stage(student, lr0, lr_tau, tau, steps) -> None:
     hyper = {"lr0": lr0, "lr_tau": lr_tau, "tau": tau}
     name = f"piecewise_linear_lr({_label(**hyper)})"
     steps = _horizon(max(steps, tau + 10))
-    got = _schedule(piecewise_linear_lr, name, steps, **hyper)
+    got = _schedule(student, name, steps, **hyper)
     if lr_tau <= lr0:
         expected = _torch_lrs(lambda opt: lr_scheduler.LinearLR(
             opt, start_factor=1.0, end_factor=lr_tau / lr0, total_iters=tau), lr0, steps)
@@ -150,18 +378,19 @@ def check_piecewise_linear_lr(piecewise_linear_lr, lr0=0.1, lr_tau=0.001, tau=30
     t = np.arange(steps + 1)
 
     def variants():
-        return {
-            "β = i/τ is a fraction between 0 and 1: with integer division (i // τ) the rate "
-            "jumps from α₀ to α_τ at step τ instead of sliding": np.where(t < tau, lr0, lr_tau),
-            "the weights are swapped: (1 − β) multiplies α₀, β multiplies α_τ":
-                np.where(t < tau, lr0 + lr_tau - expected, lr_tau),
-            "from step τ on the rate stays at α_τ; it does not keep decreasing":
-                lr0 + (lr_tau - lr0) * t / tau,
-            "the slide is one step late: α_1 is already below α₀ (β = i/τ, not (i − 1)/τ)":
-                _shift(expected, -1),
-            "the slide is one step early: α_0 must be α₀ (β = i/τ, not (i + 1)/τ)":
-                _shift(expected, 1),
+        found = {
+            PIECEWISE_INTEGER_BETA: np.where(t < tau, lr0, lr_tau),
+            PIECEWISE_SWAPPED: np.where(t < tau, lr0 + lr_tau - expected, lr_tau),
+            PIECEWISE_NO_FLOOR: lr0 + (lr_tau - lr0) * t / tau,
+            PIECEWISE_LATE: _shift(expected, -1),
+            PIECEWISE_EARLY: _shift(expected, 1),
         }
+        if tau > 1:
+            found[PIECEWISE_LINSPACE] = np.where(
+                t < tau - 1, lr0 + (lr_tau - lr0) * t / (tau - 1), lr_tau)
+        if lr_tau > lr0:
+            found[PIECEWISE_DECAY_ONLY] = np.minimum(expected, lr0)
+        return found
 
     _compare(name, got, expected, variants,
              "α_i = (1 − i/τ)·α₀ + (i/τ)·α_τ for i < τ, α_τ from step τ on")
@@ -172,6 +401,10 @@ def check_piecewise_linear_lr(piecewise_linear_lr, lr0=0.1, lr_tau=0.001, tau=30
 
 def check_step_lr(step_lr, lr0=0.1, step_size=10, gamma=0.5, steps=60):
     """α₀·γ^⌊t/s⌋ against ``StepLR``, and the default γ = 0.1."""
+    check = "check_step_lr"
+    _require_positive(check, lr0=lr0)
+    _require_count(check, step_size=step_size, steps=steps)
+    _require_factor(check, "gamma", gamma)
     hyper = {"lr0": lr0, "step_size": step_size, "gamma": gamma}
     name = f"step_lr({_label(**hyper)})"
     steps = _horizon(max(steps, 3 * step_size))
@@ -182,26 +415,28 @@ def check_step_lr(step_lr, lr0=0.1, step_size=10, gamma=0.5, steps=60):
 
     def variants():
         return {
-            "the first decay comes at step step_size, not one step earlier: steps 0 … "
-            "step_size − 1 use α₀ (⌊t/s⌋, not ⌊(t + 1)/s⌋)": one_step_early,
-            "decay at step step_size, not one step later (⌊t/s⌋, not ⌊(t − 1)/s⌋)":
-                _shift(expected, -1),
-            "γ is applied once every step_size steps, not at every step": _torch_lrs(
-                lambda opt: lr_scheduler.ExponentialLR(opt, gamma), lr0, steps),
-            "the exponent is the whole number ⌊t/s⌋ (t // step_size), not t/s": lr0 * gamma ** (
-                t / step_size),
+            STEP_EARLY: one_step_early,
+            STEP_LATE: _shift(expected, -1),
+            STEP_EVERY_STEP: _torch_lrs(lambda opt: lr_scheduler.ExponentialLR(opt, gamma),
+                                        lr0, steps),
+            STEP_CONTINUOUS: lr0 * gamma ** (t / step_size),
+            STEP_ONE_MINUS: lr0 * (1 - gamma) ** (t // step_size),
         }
 
     _compare(name, got, expected, variants, "α_t = α₀·γ^⌊t/step_size⌋")
     default_name = f"step_lr(lr0={lr0:g}, step_size={step_size}) without gamma"
     got = _schedule(step_lr, default_name, steps, lr0=lr0, step_size=step_size)
     expected = _torch_lrs(lambda opt: lr_scheduler.StepLR(opt, step_size), lr0, steps)
-    _compare(default_name, got, expected, dict,
+    _compare(default_name, got, expected, lambda: {STEP_ONE_MINUS: lr0 * 0.9 ** (t // step_size)},
              "the default γ is StepLR's, gamma=0.1")
 
 
 def check_exponential_lr(exponential_lr, lr0=0.1, gamma=0.95, steps=60):
     """α₀·γ^t against ``ExponentialLR``."""
+    check = "check_exponential_lr"
+    _require_positive(check, lr0=lr0)
+    _require_factor(check, "gamma", gamma)
+    _require_count(check, steps=steps)
     hyper = {"lr0": lr0, "gamma": gamma}
     name = f"exponential_lr({_label(**hyper)})"
     steps = _horizon(steps)
@@ -212,10 +447,9 @@ def check_exponential_lr(exponential_lr, lr0=0.1, gamma=0.95, steps=60):
 
     def variants():
         return {
-            "α_0 is α₀: the exponent is t, not t + 1": one_step_early,
-            "gamma is the factor per step, α₀·γ^t, not a rate in α₀·e^(−γt)":
-                lr0 * np.exp(-gamma * t),
-            "the factor multiplies: α₀·γ^t, not α₀·(1 − γ)^t": lr0 * (1 - gamma) ** t,
+            EXPONENTIAL_EARLY: one_step_early,
+            EXPONENTIAL_RATE: lr0 * np.exp(-gamma * t),
+            EXPONENTIAL_ONE_MINUS: lr0 * (1 - gamma) ** t,
         }
 
     _compare(name, got, expected, variants, "α_t = α₀·γ^t")
@@ -226,6 +460,10 @@ def check_exponential_lr(exponential_lr, lr0=0.1, gamma=0.95, steps=60):
 
 def check_inverse_time_lr(inverse_time_lr, lr0=0.1, decay=0.1, steps=60):
     """α₀/(1 + k·t) against ``LambdaLR`` and the closed form, and 1/α_t linear in t."""
+    check = "check_inverse_time_lr"
+    _require_positive(check, lr0=lr0)
+    _require(check, _is_real(decay) and decay >= 0, "decay", decay, "it must be a number ≥ 0")
+    _require_count(check, steps=steps)
     hyper = {"lr0": lr0, "decay": decay}
     name = f"inverse_time_lr({_label(**hyper)})"
     steps = _horizon(steps)
@@ -237,11 +475,10 @@ def check_inverse_time_lr(inverse_time_lr, lr0=0.1, decay=0.1, steps=60):
 
     def variants():
         return {
-            "α_0 is α₀: use t, not t + 1": one_step_early,
-            "no square root: α₀/(1 + k·t)": lr0 / np.sqrt(1 + decay * t),
-            "k multiplies t, it is not a power: α₀/(1 + k·t), not α₀/(1 + k)^t":
-                lr0 / (1 + decay) ** t,
-            "divide: α₀/(1 + k·t), not α₀·(1 − k·t)": lr0 * (1 - decay * t),
+            INVERSE_EARLY: one_step_early,
+            INVERSE_SQRT: lr0 / np.sqrt(1 + decay * t),
+            INVERSE_POWER: lr0 / (1 + decay) ** t,
+            INVERSE_LINEAR: lr0 * (1 - decay * t),
         }
 
     _compare(name, got, expected, variants, "α_t = α₀/(1 + decay·t)")
@@ -269,49 +506,31 @@ def _cosine_torch(lr0, warmup_steps, total_steps, lr_min, steps, t_max=None) -> 
     return _torch_lrs(make, lr0, steps)
 
 
+#: The warm-up of the stage every call adds: none when the arguments have one, else this.
+OTHER_WARMUP = 10
+
+
 def check_cosine_warmup_lr(cosine_warmup_lr, lr0=0.1, warmup_steps=10, total_steps=60,
                            lr_min=0.001, past=20):
     """Warm-up t/W·α₀, then α_min + ½(α₀ − α_min)(1 + cos(π(t − W)/(T − W))), then α_min.
 
     Against ``SequentialLR(LambdaLR, CosineAnnealingLR)`` up to step T; from T to T + past
-    (and at least step 50) the course keeps α_min. Also checks the default α_min = 0.
+    (and at least step 50) the course keeps α_min. Also checks the default α_min = 0, and the
+    same schedule without a warm-up (W = 0), or with :data:`OTHER_WARMUP` steps of warm-up
+    when W is already 0.
     """
-    if not total_steps > warmup_steps >= 0:
-        raise ValueError("the check needs total_steps > warmup_steps >= 0")
-    hyper = {"lr0": lr0, "warmup_steps": warmup_steps, "total_steps": total_steps,
-             "lr_min": lr_min}
-    name = f"cosine_warmup_lr({_label(**hyper)})"
+    check = "check_cosine_warmup_lr"
+    _require_positive(check, lr0=lr0)
+    _require_count(check, 0, warmup_steps=warmup_steps, past=past)
+    _require(check, _is_int(total_steps) and total_steps > warmup_steps, "total_steps",
+             total_steps, f"the check needs total_steps > warmup_steps >= 0 (an integer > "
+             f"{warmup_steps})")
+    _require(check, _is_real(lr_min) and 0 <= lr_min <= lr0, "lr_min", lr_min,
+             f"it must be a number in [0, lr0 = {lr0:g}]")
     steps = _horizon(total_steps + past)
-    got = _schedule(cosine_warmup_lr, name, steps, **hyper)
-    torch_lrs = _cosine_torch(lr0, warmup_steps, total_steps, lr_min, steps)
+    _cosine_stage(cosine_warmup_lr, lr0, warmup_steps, total_steps, lr_min, steps)
+
     t = np.arange(steps + 1)
-    expected = np.where(t < total_steps, torch_lrs, lr_min)
-
-    def variants():
-        progress = (t - warmup_steps) / (total_steps - warmup_steps)
-        return {
-            "past total_steps the course keeps α_min: PyTorch's CosineAnnealingLR would "
-            "follow the cosine back up": torch_lrs,
-            "the cosine runs over T − W steps, starting at the end of the warm-up, not over "
-            "T steps": np.where(t < total_steps, _cosine_torch(
-                lr0, warmup_steps, total_steps, lr_min, steps, t_max=total_steps), lr_min),
-            "the cosine starts at the end of the warm-up: its progress is (t − W)/(T − W), "
-            "not t/T": np.where((t >= warmup_steps) & (t < total_steps), lr_min + 0.5 * (
-                lr0 - lr_min) * (1 + np.cos(np.pi * t / total_steps)), expected),
-            "the cosine ends at α_min: α_min + ½(α₀ − α_min)(1 + cos …), not ½α₀(1 + cos …)":
-                np.where(t < total_steps, _cosine_torch(lr0, warmup_steps, total_steps, 0.0,
-                                                        steps), lr_min),
-            "the warm-up starts from 0 at step 0 and reaches α₀ at step W: α₀·t/W":
-                np.where(t < warmup_steps, lr0 * (t + 1) / max(warmup_steps, 1), expected),
-            "the progress of the cosine is (t − W)/(T − W), from 0 to 1; cos(π·progress), not "
-            "cos(π·progress/2)": np.where(
-                (t >= warmup_steps) & (t < total_steps),
-                lr_min + 0.5 * (lr0 - lr_min) * (1 + np.cos(np.pi * progress / 2)), expected),
-        }
-
-    _compare(name, got, expected, variants,
-             "α₀·t/W for t < W; α_min + ½(α₀ − α_min)(1 + cos(π(t − W)/(T − W))) for "
-             "W ≤ t < T; α_min from T on")
     default_name = (f"cosine_warmup_lr(lr0={lr0:g}, warmup_steps={warmup_steps}, "
                     f"total_steps={total_steps}) without lr_min")
     got = _schedule(cosine_warmup_lr, default_name, steps, lr0=lr0, warmup_steps=warmup_steps,
@@ -319,6 +538,54 @@ def check_cosine_warmup_lr(cosine_warmup_lr, lr0=0.1, warmup_steps=10, total_ste
     expected = np.where(t < total_steps,
                         _cosine_torch(lr0, warmup_steps, total_steps, 0.0, steps), 0.0)
     _compare(default_name, got, expected, dict, "the default lr_min is 0.0")
+
+    other = 0 if warmup_steps else min(OTHER_WARMUP, total_steps - 1)
+    _cosine_stage(cosine_warmup_lr, lr0, other, total_steps, lr_min, steps)
+
+
+def _cosine_stage(student, lr0, warmup_steps, total_steps, lr_min, steps) -> None:
+    hyper = {"lr0": lr0, "warmup_steps": warmup_steps, "total_steps": total_steps,
+             "lr_min": lr_min}
+    name = f"cosine_warmup_lr({_label(**hyper)})"
+    got = _schedule(student, name, steps, **hyper)
+    torch_lrs = _cosine_torch(lr0, warmup_steps, total_steps, lr_min, steps)
+    t = np.arange(steps + 1)
+    expected = np.where(t < total_steps, torch_lrs, lr_min)
+    span = total_steps - warmup_steps
+    cosine_part = (t >= warmup_steps) & (t < total_steps)
+    warming = t < warmup_steps
+
+    def cosine(progress):
+        return np.where(cosine_part, lr_min + 0.5 * (lr0 - lr_min) * (1 + np.cos(
+            np.pi * progress)), expected)
+
+    def variants():
+        progress = (t - warmup_steps) / span
+        found = {
+            COSINE_PERIODIC: torch_lrs,
+            COSINE_OVER_TOTAL: np.where(t < total_steps, _cosine_torch(
+                lr0, warmup_steps, total_steps, lr_min, steps, t_max=total_steps), lr_min),
+            COSINE_FROM_ZERO: cosine(t / total_steps),
+            COSINE_NO_LR_MIN: np.where(t < total_steps, _cosine_torch(
+                lr0, warmup_steps, total_steps, 0.0, steps), lr_min),
+            COSINE_HALF: cosine(progress / 2),
+        }
+        if span > 1:
+            found[COSINE_OFF_BY_ONE] = cosine((t - warmup_steps) / (span - 1))
+        if warmup_steps:
+            found[WARMUP_FROM_ONE] = np.where(warming, lr0 * (t + 1) / warmup_steps, expected)
+            found[WARMUP_FROM_LR_MIN] = np.where(
+                warming, lr_min + (lr0 - lr_min) * t / warmup_steps, expected)
+        else:
+            found[WARMUP_NONE] = np.where(t == 0, 0.0, expected)
+        if warmup_steps > 1:
+            found[WARMUP_ENDS_EARLY] = np.where(warming, np.minimum(
+                lr0 * t / (warmup_steps - 1), lr0), expected)
+        return found
+
+    _compare(name, got, expected, variants,
+             "α₀·t/W for t < W; α_min + ½(α₀ − α_min)(1 + cos(π(t − W)/(T − W))) for "
+             "W ≤ t < T; α_min from T on")
 
 
 # ---------------------------------------------------------------- reduce on plateau
@@ -332,6 +599,15 @@ PLATEAU_KEYS = {
     "num_bad_epochs": "the number of epochs since the last improvement",
     "cooldown_counter": "the epochs of cooldown left",
 }
+#: The runs every call adds, whatever its arguments (seed, epochs, lr, hyper-parameters):
+#: mode "max" with a cooldown, a floor min_lr reached and a relative threshold that an
+#: absolute one would not match; then rates so small that eps skips the last cuts.
+PLATEAU_STAGES = (
+    (1, 70, 0.1, {"factor": 0.5, "patience": 3, "threshold": 1e-3, "cooldown": 2,
+                  "min_lr": 0.02, "mode": "max", "eps": 1e-8}),
+    (3, 60, 1e-7, {"factor": 0.5, "patience": 1, "threshold": 1e-4, "cooldown": 0,
+                   "min_lr": 0.0, "mode": "min", "eps": 1e-8}),
+)
 
 
 def plateau_metrics(seed: int, steps: int, patience: int, threshold: float,
@@ -358,37 +634,46 @@ def plateau_metrics(seed: int, steps: int, patience: int, threshold: float,
     return metrics if mode == "min" else 1.0 / metrics
 
 
-def _plateau_torch(metrics, lr, threshold_mode="rel", **hyper) -> np.ndarray:
-    """Rows (lr, best, num_bad_epochs, cooldown_counter) after each ReduceLROnPlateau step."""
+def _plateau_torch(metrics, lr, threshold_mode="rel", reset=True, **hyper) -> np.ndarray:
+    """Rows (lr, best, num_bad_epochs, cooldown_counter) after each ReduceLROnPlateau step.
+
+    ``reset=False`` builds a mistake: the count of bad epochs is not restarted after a cut.
+    """
     optimizer = _sgd(lr)
     scheduler = lr_scheduler.ReduceLROnPlateau(optimizer, threshold_mode=threshold_mode,
                                                **hyper)
+    counts_at_cut = []
+    if not reset:
+        reduce = scheduler._reduce_lr
+
+        def reduce_and_remember(epoch):
+            counts_at_cut.append(scheduler.num_bad_epochs)
+            reduce(epoch)
+
+        scheduler._reduce_lr = reduce_and_remember
     rows = []
     for metric in metrics:
         optimizer.step()
         scheduler.step(float(metric))
+        if counts_at_cut:
+            scheduler.num_bad_epochs = counts_at_cut.pop()
         rows.append((optimizer.param_groups[0]["lr"], scheduler.best, scheduler.num_bad_epochs,
                      scheduler.cooldown_counter))
     return np.array(rows, dtype=float)
 
 
 def _plateau_variants(metrics, lr, hyper: dict) -> dict:
-    """Hints -> the rows that PyTorch gives with one hyper-parameter changed (a mistake)."""
+    """Misconceptions -> the rows that PyTorch gives with one change (the mistake)."""
     changes = {
-        "during the cooldown (cooldown epochs after a cut) bad epochs are not counted: "
-        "decrease cooldown_counter and reset num_bad_epochs to 0": {"cooldown": 0},
-        "an improvement must beat best by the relative threshold: "
-        "metric < best·(1 − threshold) in mode 'min'": {"threshold": 0.0},
-        "the threshold is relative: metric < best·(1 − threshold) in mode 'min', not "
-        "best − threshold": {"threshold_mode": "abs"},
-        "cut when num_bad_epochs > patience, not ≥ patience": {
-            "patience": hyper["patience"] - 1},
-        "cut as soon as num_bad_epochs > patience, not one epoch later": {
-            "patience": hyper["patience"] + 1},
-        "never go below min_lr: new_lr = max(lr·factor, min_lr)": {"min_lr": 0.0},
-        "skip a cut smaller than eps: apply new_lr only if lr − new_lr > eps": {"eps": 0.0},
-        "mode 'max' means that larger is better (an accuracy), 'min' that smaller is": {
-            "mode": "max" if hyper["mode"] == "min" else "min"},
+        PLATEAU_COOLDOWN: {"cooldown": 0},
+        PLATEAU_NO_THRESHOLD: {"threshold": 0.0},
+        PLATEAU_ABSOLUTE: {"threshold_mode": "abs"},
+        PLATEAU_AT_PATIENCE: {"patience": hyper["patience"] - 1},
+        PLATEAU_LATE: {"patience": hyper["patience"] + 1},
+        PLATEAU_MIN_LR: {"min_lr": 0.0},
+        PLATEAU_EPS: {"eps": 0.0},
+        PLATEAU_MODE: {"mode": "max" if hyper["mode"] == "min" else "min"},
+        PLATEAU_NO_RESET: {"reset": False},
     }
     variants = {}
     for hint, change in changes.items():
@@ -405,6 +690,19 @@ def _scalar(value, name, what) -> float:
     return float(array)
 
 
+def _require_plateau(check, seed, steps, lr, factor, patience, threshold, cooldown, min_lr,
+                     mode, eps) -> None:
+    _require_count(check, 0, seed=seed, patience=patience, cooldown=cooldown)
+    _require_count(check, steps=steps)
+    _require_positive(check, lr=lr)
+    _require(check, _is_real(factor) and 0 < factor < 1, "factor", factor,
+             "the cut factor must be in (0, 1)")
+    for argument, value in (("threshold", threshold), ("min_lr", min_lr), ("eps", eps)):
+        _require(check, _is_real(value) and value >= 0, argument, value,
+                 "it must be a number ≥ 0")
+    _require(check, mode in ("min", "max"), "mode", mode, "it must be 'min' or 'max'")
+
+
 def check_reduce_on_plateau(reduce_on_plateau, seed=0, steps=80, lr=0.1, factor=0.5,
                             patience=5, threshold=1e-4, cooldown=0, min_lr=0.0, mode="min",
                             eps=1e-8):
@@ -413,16 +711,15 @@ def check_reduce_on_plateau(reduce_on_plateau, seed=0, steps=80, lr=0.1, factor=
     The metric of epoch t comes from :func:`plateau_metrics`; after every call the new
     learning rate must equal PyTorch's to 1e-12 and the state must hold PyTorch's ``best``,
     ``num_bad_epochs`` and ``cooldown_counter``. The student's own returned lr and state are
-    passed to the next call. Finally a short run without hyper-parameters follows PyTorch's
-    defaults.
+    passed to the next call. Then a short run without hyper-parameters follows PyTorch's
+    defaults, and the runs of :data:`PLATEAU_STAGES` check the rules the arguments may not
+    reach (mode "max", cooldown, min_lr, eps, the relative threshold).
     """
+    _require_plateau("check_reduce_on_plateau", seed, steps, lr, factor, patience, threshold,
+                     cooldown, min_lr, mode, eps)
     hyper = {"factor": factor, "patience": patience, "threshold": threshold,
              "cooldown": cooldown, "min_lr": min_lr, "mode": mode, "eps": eps}
-    label = f"reduce_on_plateau(lr={lr:g}, {_label(**hyper)}, seed={seed})"
-    steps = _horizon(steps)
-    metrics = plateau_metrics(seed, steps, patience, threshold, mode)
-    expected = _plateau_torch(metrics, lr, **hyper)
-    _drive_plateau(reduce_on_plateau, label, metrics, lr, hyper, expected)
+    _plateau_stage(reduce_on_plateau, seed, _horizon(steps), lr, hyper)
 
     defaults = {"factor": 0.1, "patience": 10, "threshold": 1e-4, "cooldown": 0,
                 "min_lr": 0.0, "mode": "min", "eps": 1e-8}
@@ -432,35 +729,71 @@ def check_reduce_on_plateau(reduce_on_plateau, seed=0, steps=80, lr=0.1, factor=
                    default_hint="the defaults are ReduceLROnPlateau's: factor=0.1, "
                                 "patience=10, threshold=1e-4, cooldown=0, min_lr=0.0, "
                                 "mode='min', eps=1e-8")
+    for stage_seed, stage_steps, stage_lr, stage_hyper in PLATEAU_STAGES:
+        _plateau_stage(reduce_on_plateau, stage_seed, stage_steps, stage_lr, stage_hyper)
+
+
+def _plateau_stage(student, seed, steps, lr, hyper) -> None:
+    label = f"reduce_on_plateau(lr={lr:g}, {_label(**hyper)}, seed={seed})"
+    metrics = plateau_metrics(seed, steps, hyper["patience"], hyper["threshold"],
+                              hyper["mode"])
+    _drive_plateau(student, label, metrics, lr, hyper, _plateau_torch(metrics, lr, **hyper))
 
 
 def _drive_plateau(student, label, metrics, lr, hyper, expected, call=None,
                    default_hint=None) -> None:
+    """Feed the metrics one by one; fail at the first epoch whose lr or state differs.
+
+    After a mismatch the student's rule is still driven (with its own lr and state) to the
+    end of the sequence, to tell apart mistakes that agree up to that epoch; that
+    continuation stops quietly at anything unreadable, the verdict being already known.
+    """
     call = hyper if call is None else call
-    state, current, history = {}, lr, []
+    state, current, history, failure = {}, lr, [], None
     for t, metric in enumerate(metrics, start=1):
         where = f"{label}, epoch {t} (metric {metric:.6g})"
-        saved = snapshot_state(state)
-        new_lr, new_state = _pair(student(float(metric), current, state, **call), where,
-                                  "(new_lr, new_state)")
-        assert_state_unchanged(where, saved, state)
-        row = [_scalar(new_lr, where, "new learning rate")]
-        require_state_keys(where, new_state, PLATEAU_KEYS)
-        row += [_scalar(new_state[key], where, f"state['{key}']") for key in PLATEAU_KEYS]
+        try:
+            row, new_state = _plateau_call(student, where, float(metric), current, state, call)
+        except Exception:
+            if failure is None:
+                raise
+            break
         history.append(row)
-        got = np.array(history)
-        ok = np.isclose(got[-1], expected[t - 1], rtol=1e-12, atol=0.0)
-        ok |= got[-1] == expected[t - 1]  # best = ±inf
-        if not ok.all():
-            column = int(np.argmin(ok))
-            hint = default_hint or _diagnose(
-                got, {h: rows[:t] for h, rows in _plateau_variants(metrics, lr, hyper).items()},
-                _PLATEAU_HINTS[column])
-            what = ("new learning rate" if column == 0
-                    else f"state['{list(PLATEAU_KEYS)[column - 1]}']")
-            raise AssertionError(f"{where}: expected {what} {expected[t - 1][column]:.10g}, "
-                                 f"got {got[-1][column]:.10g} — {hint}")
+        if failure is None:
+            with np.errstate(invalid="ignore"):
+                ok = np.isclose(row, expected[t - 1], rtol=1e-12, atol=0.0)
+            ok |= np.asarray(row) == expected[t - 1]  # best = ±inf
+            if not ok.all():
+                failure = (where, t, int(np.argmin(ok)))
         current, state = row[0], new_state
+    if failure is None:
+        return
+    where, t, column = failure
+    got = np.array(history)
+    hint = default_hint
+    if hint is None:
+        # The mistake the whole run reproduces, else the first that agrees up to epoch t.
+        variants = _plateau_variants(metrics, lr, hyper)
+        with np.errstate(all="ignore"):
+            hint = _diagnose(got, {h: rows[:len(got)] for h, rows in variants.items()}, None)
+            hint = hint or _diagnose(got[:t], {h: rows[:t] for h, rows in variants.items()},
+                                     _PLATEAU_HINTS[column])
+    what = "new learning rate" if column == 0 else f"state['{list(PLATEAU_KEYS)[column - 1]}']"
+    raise AssertionError(f"{where}: the {what}: "
+                         f"{describe_mismatch(expected[t - 1][column], got[t - 1][column])}"
+                         f" — {hint}")
+
+
+def _plateau_call(student, where, metric, lr, state, call) -> tuple[list, dict]:
+    """One call of the student's rule: the row (lr, best, num_bad_epochs, cooldown_counter)
+    and the new state, once both are readable and ``state`` is untouched."""
+    saved = snapshot_state(state)
+    new_lr, new_state = _pair(student(metric, lr, state, **call), where, "(new_lr, new_state)")
+    assert_state_unchanged(where, saved, state)
+    row = [_scalar(new_lr, where, "new learning rate")]
+    require_state_keys(where, new_state, PLATEAU_KEYS)
+    row += [_scalar(new_state[key], where, f"state['{key}']") for key in PLATEAU_KEYS]
+    return row, new_state
 
 
 _PLATEAU_HINTS = [
