@@ -659,3 +659,17 @@ def test_wrong_defaults_fail_with_a_teaching_message(default):
     found = probes(CourseAdam=Wrong)["adam"]
     message = fails(checks.check_course_adam, found, "CourseAdam: the default")
     assert "expected" in message
+
+
+class _NoOutput(torch.nn.Module):
+    def forward(self, x):
+        return None
+
+
+@pytest.mark.parametrize("build, needle", [
+    (lambda: "a string", "not an nn.Module"),
+    (_NoOutput, "lenet5: "),  # (the layers are checked first: it has none)
+    (lambda: torch.nn.Flatten(0), "lenet5: "),
+])
+def test_a_model_that_is_not_one_fails_with_an_assertion(build, needle):
+    fails(checks.check_lenet5, probes(lenet5=build)["lenet5"], needle)

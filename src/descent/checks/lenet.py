@@ -345,6 +345,9 @@ def check_lenet5(probe: Callable, seed: int = 0, batch: int = 4, scale: float = 
     x = scale * rng.uniform(0.0, 1.0, size=(batch, 1, 28, 28))
     labels = rng.integers(0, 10, size=batch)
     result = _as_dict(probe(x, labels, seed), "lenet5")
+    if result.get("not_a_module"):
+        _fail(f"lenet5: lenet5() returned a {result['not_a_module']}, not an nn.Module — build "
+              "the network as a subclass of nn.Module (or nn.Sequential) and return it")
     params = _check_structure(result)
     weights = [float64_tensor(p, grad=True) for p in params]
     x_t = float64_tensor(x)
