@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from descent.answers import load
 from descent.checks import gradient_descent as checks
+from descent.checks.misconceptions import Misconception, find
 
 answers = load("04_gradient_descent")
+BOOK = Path(__file__).resolve().parents[1] / "book"
 
 
 @pytest.mark.parametrize(
@@ -79,6 +83,31 @@ def gd_clipped(grad_fn, theta0, lr, steps):
     return np.clip(path, -50, 50)
 
 
+def gd_stops_early(grad_fn, theta0, lr, steps):
+    theta, path = np.array(theta0, dtype=float), [np.array(theta0, dtype=float)]
+    for _ in range(steps):
+        theta = theta - lr * grad_fn(theta)
+        if np.linalg.norm(theta) > 1e6:  # "it diverged, stop"
+            break
+        path.append(theta)
+    return np.array(path)
+
+
+def gd_lr_ignored(grad_fn, theta0, lr, steps):
+    return answers.gradient_descent(grad_fn, theta0, 1.0, steps)
+
+
+def gd_point_when_no_steps(grad_fn, theta0, lr, steps):
+    if steps == 0:
+        return np.array(theta0, dtype=float)
+    return answers.gradient_descent(grad_fn, theta0, lr, steps)
+
+
+def gd_flattened(grad_fn, theta0, lr, steps):
+    path = answers.gradient_descent(grad_fn, theta0, lr, steps)
+    return path.reshape(len(path), -1)
+
+
 # ---------------------------------------------------------------- minibatches mutants
 
 
@@ -124,25 +153,40 @@ def mb_global_rng(n, batch_size, seed, drop_last=False):
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
+def _cut(order, batch_size, drop_last):
+    stop = len(order) - len(order) % batch_size if drop_last else len(order)
+    return [order[i:i + batch_size] for i in range(0, stop, batch_size)]
+
+
+def mb_legacy_rng(n, batch_size, seed, drop_last=False):
+    return _cut(np.random.RandomState(seed).permutation(n), batch_size, drop_last)
+
+
+def mb_float_indices(n, batch_size, seed, drop_last=False):
+    return [b.astype(float) for b in answers.minibatches(n, batch_size, seed, drop_last)]
+
+
 # ---------------------------------------------------------------- minibatch_sgd mutants
 
 
 def _sgd_loop(X, y, theta0, lr, batch_size, epochs, seed, *, orders="spec", divisor=None,
-              factor=1.0, drop_last=False, record="epoch"):
+              factor=1.0, drop_last=False, record="epoch", full=False):
     X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
     theta, n = np.array(theta0, dtype=float), len(y)
     rng = np.random.default_rng(seed)
     path = [theta]
-    for _ in range(epochs):
+    for epoch in range(epochs):
         if orders == "fixed":
             order = np.arange(n)
         elif orders == "same":
             order = np.random.default_rng(seed).permutation(n)
+        elif orders == "reseeded":
+            order = np.random.default_rng(seed + epoch).permutation(n)
         else:
             order = rng.permutation(n)
         stop = n - n % batch_size if drop_last else n
         for start in range(0, stop, batch_size):
-            batch = order[start:start + batch_size]
+            batch = np.arange(n) if full else order[start:start + batch_size]
             m = len(batch) if divisor is None else divisor
             theta = theta - lr * factor * X[batch].T @ (X[batch] @ theta - y[batch]) / m
             if record == "step":
@@ -158,6 +202,22 @@ def sgd_no_shuffle(*args):
 
 def sgd_same_order(*args):
     return _sgd_loop(*args, orders="same")
+
+
+def sgd_reseeded(*args):
+    return _sgd_loop(*args, orders="reseeded")
+
+
+def sgd_full_batch(*args):
+    return _sgd_loop(*args, full=True)
+
+
+def sgd_ascent(*args):
+    return _sgd_loop(*args, factor=-1.0)
+
+
+def sgd_without_start(*args):
+    return _sgd_loop(*args)[1:]
 
 
 def sgd_sum(*args):
@@ -207,56 +267,115 @@ def lr_inverted(h):
     return np.linalg.eigvalsh(h)[-1] / 2.0
 
 
+def lr_frobenius(h):
+    return 2.0 / np.linalg.norm(h)
+
+
+def lr_every_eigenvalue(h):
+    return 2.0 / np.linalg.eigvalsh(h)
+
+
 MUTANTS = [
-    (checks.check_gradient_descent, gd_last_point, "not only the last point"),
-    (checks.check_gradient_descent, gd_without_start, "starts with θ₀"),
-    (checks.check_gradient_descent, gd_ascent, "AGAINST the gradient"),
-    (checks.check_gradient_descent, gd_aliased, "every row is the last point"),
-    (checks.check_gradient_descent, gd_gradient_once, "CURRENT point"),
-    (checks.check_gradient_descent, gd_in_place, "modified in place"),
-    (checks.check_minibatches, mb_no_shuffle, "shuffle"),
-    (checks.check_minibatches, mb_drops_always, "keep the last, shorter batch"),
-    (checks.check_minibatches, mb_with_replacement, "exactly once"),
-    (checks.check_minibatches, mb_array_split, "consecutive slices"),
-    (checks.check_minibatches, mb_generator, "generator"),
-    (checks.check_minibatches, mb_choice, "rng.permutation(n)"),
-    (checks.check_minibatches, mb_global_rng, "rng.permutation(n)"),
-    (checks.check_minibatches, mb_fixed_seed, "use the seed argument"),
-    (checks.check_minibatch_sgd, sgd_no_shuffle, "shuffle every epoch"),
-    (checks.check_minibatch_sgd, sgd_same_order, "ONCE"),
-    (checks.check_minibatch_sgd, sgd_sum, "not the sum"),
-    (checks.check_minibatch_sgd, sgd_by_batch_size, "THIS batch"),
-    (checks.check_minibatch_sgd, sgd_mse_gradient, "without a factor 2"),
-    (checks.check_minibatch_sgd, sgd_drop_last, "keep the last, shorter batch"),
-    (checks.check_minibatch_sgd, sgd_per_step, "not per step"),
-    (checks.check_minibatch_sgd, sgd_final_only, "after every epoch"),
-    (checks.check_max_stable_lr, lr_one_over, "twice that"),
-    (checks.check_max_stable_lr, lr_smallest, "LARGEST eigenvalue"),
-    (checks.check_max_stable_lr, lr_trace, "trace"),
-    (checks.check_max_stable_lr, lr_diagonal, "diagonal entries"),
-    (checks.check_max_stable_lr, lr_inverted, "DIVIDED"),
+    (checks.check_gradient_descent, gd_last_point, {}, "gd.last-point-only"),
+    (checks.check_gradient_descent, gd_without_start, {}, "gd.missing-start"),
+    (checks.check_gradient_descent, gd_ascent, {}, "gd.ascent"),
+    (checks.check_gradient_descent, gd_aliased, {}, "gd.aliased-rows"),
+    (checks.check_gradient_descent, gd_gradient_once, {}, "gd.gradient-once"),
+    (checks.check_gradient_descent, gd_lr_ignored, {}, "gd.lr-ignored"),
+    # the visible call is stable: its diverging run catches these
+    (checks.check_gradient_descent, gd_clipped, {}, "gd.stops-on-divergence"),
+    (checks.check_gradient_descent, gd_stops_early, {}, "gd.stops-on-divergence"),
+    # and its run of zero steps this one
+    (checks.check_gradient_descent, gd_point_when_no_steps, {}, "gd.last-point-only"),
+    (checks.check_minibatches, mb_no_shuffle, {}, "minibatch.no-shuffle"),
+    (checks.check_minibatches, mb_drops_always, {}, "minibatch.last-batch-dropped"),
+    (checks.check_minibatches, mb_never_drops, {"drop_last": True},
+     "minibatch.drop-last-ignored"),
+    (checks.check_minibatches, mb_with_replacement, {}, "minibatch.with-replacement"),
+    (checks.check_minibatches, mb_array_split, {}, "minibatch.not-consecutive"),
+    (checks.check_minibatches, mb_generator, {}, "minibatch.generator-not-list"),
+    (checks.check_minibatches, mb_choice, {}, "minibatch.choice-not-permutation"),
+    (checks.check_minibatches, mb_legacy_rng, {}, "minibatch.legacy-rng"),
+    (checks.check_minibatches, mb_global_rng, {}, "minibatch.global-rng"),
+    (checks.check_minibatches, mb_fixed_seed, {}, "minibatch.seed-ignored"),
+    (checks.check_minibatches, mb_float_indices, {}, "minibatch.float-indices"),
+    (checks.check_minibatch_sgd, sgd_no_shuffle, {}, "minibatch.no-shuffle"),
+    (checks.check_minibatch_sgd, sgd_same_order, {}, "sgd.rng-per-epoch"),
+    (checks.check_minibatch_sgd, sgd_reseeded, {}, "sgd.rng-per-epoch"),
+    (checks.check_minibatch_sgd, sgd_sum, {}, "sgd.batch-sum"),
+    (checks.check_minibatch_sgd, sgd_by_batch_size, {}, "sgd.divide-by-batch-size"),
+    (checks.check_minibatch_sgd, sgd_mse_gradient, {}, "sgd.mse-factor-two"),
+    (checks.check_minibatch_sgd, sgd_drop_last, {}, "minibatch.last-batch-dropped"),
+    (checks.check_minibatch_sgd, sgd_full_batch, {}, "sgd.full-batch-gradient"),
+    (checks.check_minibatch_sgd, sgd_ascent, {}, "gd.ascent"),
+    (checks.check_minibatch_sgd, sgd_per_step, {}, "sgd.rows-per-step"),
+    (checks.check_minibatch_sgd, sgd_final_only, {}, "sgd.last-epoch-only"),
+    (checks.check_minibatch_sgd, sgd_without_start, {}, "sgd.missing-start"),
+    (checks.check_max_stable_lr, lr_one_over, {}, "stable-lr.one-over-lambda"),
+    (checks.check_max_stable_lr, lr_smallest, {}, "stable-lr.smallest-eigenvalue"),
+    (checks.check_max_stable_lr, lr_trace, {}, "stable-lr.trace"),
+    (checks.check_max_stable_lr, lr_diagonal, {}, "stable-lr.diagonal"),
+    (checks.check_max_stable_lr, lr_inverted, {}, "stable-lr.inverted"),
+    (checks.check_max_stable_lr, lr_frobenius, {}, "stable-lr.frobenius-norm"),
+    (checks.check_max_stable_lr, lr_every_eigenvalue, {}, "stable-lr.every-eigenvalue"),
 ]
 
 
-@pytest.mark.parametrize("check, mutant, message", MUTANTS)
-def test_plausible_mistakes_fail_with_a_hint(check, mutant, message):
+@pytest.mark.parametrize("check, mutant, kwargs, misconception", MUTANTS)
+def test_plausible_mistakes_are_named_by_the_visible_calls(check, mutant, kwargs, misconception):
+    """Called as the notebook's visible test cell calls it, the check names the mistake."""
     with pytest.raises(AssertionError) as failure:
-        check(mutant)
+        check(mutant, **kwargs)
+    assert find(str(failure.value)) == [misconception], str(failure.value)
+
+
+def test_every_misconception_is_exercised_and_explained_by_its_page():
+    defined = {m.id: m for m in vars(checks).values() if isinstance(m, Misconception)}
+    assert set(defined) == {id for *_, id in MUTANTS}
+    for m in defined.values():
+        headings = {line.lstrip("#").strip()
+                    for line in (BOOK / f"{m.page}.md").read_text().splitlines()
+                    if line.startswith("#")}
+        assert m.section in headings, (m.id, m.section)
+
+
+def mb_drops_a_full_batch(n, batch_size, seed, drop_last=False):
+    order = np.random.default_rng(seed).permutation(n)
+    stop = n - batch_size if drop_last else n  # drops a whole batch when b divides n
+    return [order[i:i + batch_size] for i in range(0, stop, batch_size)]
+
+
+@pytest.mark.parametrize("check, mutant, kwargs, message", [
+    (checks.check_gradient_descent, gd_in_place, {}, "modified in place"),
+    (checks.check_gradient_descent, gd_flattened, {}, "shape (61, 2), expected (61, 2, 1)"),
+    (checks.check_minibatches, mb_drops_a_full_batch, {"drop_last": True},
+     "expected 3 batches, got 2"),
+])
+def test_other_mistakes_get_a_plain_message(check, mutant, kwargs, message):
+    with pytest.raises(AssertionError) as failure:
+        check(mutant, **kwargs)
     assert message in str(failure.value)
+    assert not find(str(failure.value))
 
 
 def test_hidden_edge_cases_catch_what_the_defaults_miss():
-    """Clipping hides only a divergence; dropping the flag shows only with drop_last."""
-    checks.check_gradient_descent(gd_clipped)
-    with pytest.raises(AssertionError, match="row"):
-        checks.check_gradient_descent(gd_clipped, lr=0.45, steps=30)
+    """Dropping the flag shows only with drop_last, dividing by batch_size only with a
+    shorter last batch, and the diagonal only on a rotated Hessian."""
     checks.check_minibatches(mb_never_drops)
     with pytest.raises(AssertionError, match="drop_last=True, drop the last batch"):
         checks.check_minibatches(mb_never_drops, drop_last=True)
-    # dividing by batch_size only differs from len(batch) when the last batch is shorter
     checks.check_minibatch_sgd(sgd_by_batch_size, n=12, batch_size=4)
-    # a diagonal Hessian cannot tell its diagonal from its eigenvalues
     checks.check_max_stable_lr(lr_diagonal, diagonal=True)
+
+
+def test_messages_name_the_row_that_differs():
+    def wrong_after_three(grad_fn, theta0, lr, steps):
+        path = answers.gradient_descent(grad_fn, theta0, lr, steps)
+        path[4:] += 1.0
+        return path
+
+    with pytest.raises(AssertionError, match=r"steps=20\), row 4: the result at index"):
+        checks.check_gradient_descent(wrong_after_three)
 
 
 def test_stub_raises_not_implemented():
@@ -288,3 +407,85 @@ def test_full_batch_sgd_is_gradient_descent():
         return X.T @ (X @ theta - y) / len(y)
 
     assert np.allclose(per_epoch, answers.gradient_descent(grad, theta0, 0.1, 5), rtol=1e-12)
+
+
+# ---------------------------------------------------------------- bad arguments
+
+
+def never_called(*args, **kwargs):
+    raise AssertionError("the student's function must not be called with bad arguments")
+
+
+@pytest.mark.parametrize("check, kwargs", [
+    (checks.check_gradient_descent, {"seed": None}),
+    (checks.check_gradient_descent, {"problem": "himmelblau"}),
+    (checks.check_gradient_descent, {"shape": (0, 2)}),
+    (checks.check_gradient_descent, {"lr": 0.0}),
+    (checks.check_gradient_descent, {"lr": -0.1}),
+    (checks.check_gradient_descent, {"steps": -1}),
+    (checks.check_gradient_descent, {"steps": 2.0}),
+    (checks.check_minibatches, {"n": 0}),
+    (checks.check_minibatches, {"batch_size": 0}),
+    (checks.check_minibatches, {"seed": 1.0}),
+    (checks.check_minibatches, {"drop_last": 1}),
+    (checks.check_minibatch_sgd, {"dim": 0}),
+    (checks.check_minibatch_sgd, {"epochs": -2}),
+    (checks.check_minibatch_sgd, {"lr": float("nan")}),
+    (checks.check_max_stable_lr, {"condition": 0.5}),
+    (checks.check_max_stable_lr, {"scale": 0.0}),
+    (checks.check_max_stable_lr, {"steps": 0}),
+    (checks.check_max_stable_lr, {"diagonal": "yes"}),
+])
+def test_bad_arguments_are_refused_before_the_student_runs(check, kwargs):
+    (argument, value), = kwargs.items()
+    with pytest.raises(ValueError) as refusal:
+        check(never_called, **kwargs)
+    message = str(refusal.value)
+    assert message.startswith(f"{check.__name__}: {argument}")
+    assert repr(value) in message and "must be" in message
+
+
+# ---------------------------------------------------------------- generic wrong answers
+
+
+def _map(value, f):
+    if isinstance(value, tuple | list):
+        return type(value)(_map(v, f) for v in value)
+    return f(np.asarray(value))
+
+
+WRONG_OUTPUTS = {
+    "None": lambda out: None,
+    "a string": lambda out: "wrong",
+    "NaN": lambda out: _map(out, lambda a: np.full(a.shape, np.nan)),
+    "the wrong shape": lambda out: _map(out, lambda a: np.append(a, 0)),
+    "a list of results": lambda out: [out, out],
+    "negated": lambda out: _map(out, lambda a: -a),
+    "scaled by 1.01": lambda out: _map(out, lambda a: 1.01 * a),
+    "a constant": lambda out: 0.5,
+}
+CHECKS = [(getattr(checks, name), name.removeprefix("check_"))
+          for name in dir(checks) if name.startswith("check_")]
+
+
+@pytest.mark.parametrize("wrong", WRONG_OUTPUTS)
+@pytest.mark.parametrize("check, function", CHECKS)
+def test_generic_wrong_answers_fail_with_an_assertion_that_teaches(check, function, wrong):
+    model, transform = getattr(answers, function), WRONG_OUTPUTS[wrong]
+
+    def answer(*args, **kwargs):
+        return transform(model(*args, **kwargs))
+
+    with pytest.raises(AssertionError) as failure:
+        check(answer)
+    message = str(failure.value)
+    assert message.startswith(function) and len(message) > len(function) + 30, message
+
+
+def test_a_generator_seen_through_the_grader_is_named():
+    """In the sandbox a student's generator reaches the check as the grader's stand-in."""
+    from autograder.wire import Unsupported
+
+    with pytest.raises(AssertionError) as failure:
+        checks.check_minibatches(lambda *args, **kwargs: Unsupported("generator"))
+    assert find(str(failure.value)) == ["minibatch.generator-not-list"]

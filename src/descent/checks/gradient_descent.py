@@ -17,13 +17,19 @@ Oracles, all float64:
 
 When a result leaves the oracle's, the check reruns the oracle with a few classic
 mistakes (ascending, no shuffling, the same order every epoch, a sum instead of a
-mean, ...) and names the mistake the student's result reproduces. Those variants only
-choose the hint; the verdict always comes from the oracle.
+mean, ...) and names the mistake the student's result reproduces (a
+:mod:`~descent.checks.misconceptions` tag). Those variants only choose the hint; the
+verdict always comes from the oracle.
+
+Whatever the arguments, ``check_gradient_descent`` also runs a diverging trajectory
+from a 2-D θ₀ and one of zero steps, and ``check_minibatches`` a batch size above n
+and one that divides n: what the tasks state is caught by their visible test cells.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -32,8 +38,207 @@ from torch.utils.data import BatchSampler
 
 from descent.checks._compare import as_float_array, assert_close, assert_unchanged
 from descent.checks._oracle import float64_tensor
-from descent.checks._trajectory import _diagnose
+from descent.checks.misconceptions import misconception
 from descent.surfaces import SURFACES, rosenbrock_grad
+
+_PAGE = "04_gradient_descent"
+
+
+def _mistake(id: str, text: str, section: str):
+    return misconception(id, text, page=_PAGE, section=section)
+
+
+_GD = "Gradient descent"
+_LEARNING_RATE = "The learning rate on an elongated bowl"
+_STABLE = "The largest stable step and the condition number"
+_MINIBATCH = "Stochastic and mini-batch gradient descent"
+_CONVENTIONS = "Where conventions differ"
+
+GD_ASCENT = _mistake(
+    "gd.ascent",
+    "step against the gradient: θ ← θ − lr·∇J(θ); adding it climbs the loss", _GD)
+GD_ALIASED = _mistake(
+    "gd.aliased-rows",
+    "the rows are one array, updated in place (θ -= …) and stored at every step: store a "
+    "copy, or compute a new array, θ = θ − lr·g", _GD)
+GD_GRADIENT_ONCE = _mistake(
+    "gd.gradient-once",
+    "evaluate the gradient at the current point θ_t at every step, not once at θ₀", _GD)
+GD_LR_IGNORED = _mistake(
+    "gd.lr-ignored", "multiply the gradient by the learning rate lr", _GD)
+GD_LAST_ONLY = _mistake(
+    "gd.last-point-only",
+    "return the whole trajectory θ₀, θ₁, …, θ_T as one array, not only the last point", _GD)
+GD_NO_START = _mistake(
+    "gd.missing-start",
+    "the trajectory starts with θ₀: row 0 is the start, so there are steps + 1 rows", _GD)
+GD_STOPS = _mistake(
+    "gd.stops-on-divergence",
+    "do not stop, clip or rescale when the values grow: beyond the stable range gradient "
+    "descent diverges, and the trajectory is returned as it is", _LEARNING_RATE)
+MB_LAST_DROPPED = _mistake(
+    "minibatch.last-batch-dropped",
+    "keep the last, shorter batch of the n mod batch_size remaining samples (unless "
+    "drop_last): every sample is used once per epoch", _MINIBATCH)
+MB_DROP_IGNORED = _mistake(
+    "minibatch.drop-last-ignored",
+    "with drop_last=True, drop the last batch when it is shorter than batch_size (and only "
+    "then)", _MINIBATCH)
+MB_NOT_CONSECUTIVE = _mistake(
+    "minibatch.not-consecutive",
+    "batches are consecutive slices of batch_size indices, order[0:b], order[b:2b], …; only "
+    "the last may be shorter (np.array_split balances the sizes instead)", _MINIBATCH)
+MB_REPLACEMENT = _mistake(
+    "minibatch.with-replacement",
+    "every sample is used exactly once per epoch: slice a permutation, do not draw indices "
+    "with replacement", _MINIBATCH)
+MB_NO_SHUFFLE = _mistake(
+    "minibatch.no-shuffle",
+    "shuffle: the batches are cut from rng.permutation(n), not from 0, 1, …, n − 1",
+    _MINIBATCH)
+MB_LEGACY_RNG = _mistake(
+    "minibatch.legacy-rng",
+    "np.random.seed / np.random.permutation (RandomState) is NumPy's legacy generator, with "
+    "other numbers: use rng = np.random.default_rng(seed); order = rng.permutation(n)",
+    _CONVENTIONS)
+MB_CHOICE = _mistake(
+    "minibatch.choice-not-permutation",
+    "rng.choice(n, n, replace=False) draws another order than rng.permutation(n): use the "
+    "permutation, as specified", _CONVENTIONS)
+MB_GLOBAL_RNG = _mistake(
+    "minibatch.global-rng",
+    "draw the order from rng = np.random.default_rng(seed), not from np.random's global "
+    "state: the same seed must give the same batches", _CONVENTIONS)
+MB_SEED_IGNORED = _mistake(
+    "minibatch.seed-ignored",
+    "use the seed argument, rng = np.random.default_rng(seed): another seed must give another "
+    "order", _CONVENTIONS)
+MB_GENERATOR = _mistake(
+    "minibatch.generator-not-list",
+    "return a list of index arrays: a generator (yield) can be read only once and cannot be "
+    "graded; return list(...) of it", _MINIBATCH)
+MB_FLOAT_INDICES = _mistake(
+    "minibatch.float-indices",
+    "sample indices are integers: slices of rng.permutation(n) already are, while a float "
+    "array cannot index X", _MINIBATCH)
+SGD_MSE = _mistake(
+    "sgd.mse-factor-two",
+    "the loss has a ½: J_B = 1/(2m)·‖X_Bθ − y_B‖², whose gradient is (1/m)·X_Bᵀ(X_Bθ − y_B), "
+    "without a factor 2", _CONVENTIONS)
+SGD_SUM = _mistake(
+    "sgd.batch-sum",
+    "average over the batch: the gradient is (1/m)·X_Bᵀ(X_Bθ − y_B), the mean of the "
+    "per-sample gradients, not their sum", _MINIBATCH)
+SGD_BY_BATCH_SIZE = _mistake(
+    "sgd.divide-by-batch-size",
+    "divide by the size of THIS batch, m = len(batch): the last batch is shorter than "
+    "batch_size", _MINIBATCH)
+SGD_RNG_PER_EPOCH = _mistake(
+    "sgd.rng-per-epoch",
+    "create rng = np.random.default_rng(seed) ONCE, before the loop over epochs, and call "
+    "rng.permutation(n) at each epoch: a generator made inside the loop repeats (or "
+    "reseeds) the order", _CONVENTIONS)
+SGD_FULL_BATCH = _mistake(
+    "sgd.full-batch-gradient",
+    "each step uses the batch's rows only, X_B = X[batch] and y_B = y[batch], not the whole "
+    "data set", _MINIBATCH)
+SGD_LAST_ONLY = _mistake(
+    "sgd.last-epoch-only", "return θ after every epoch, θ₀ first, not only the final θ",
+    _MINIBATCH)
+SGD_NO_START = _mistake(
+    "sgd.missing-start", "row 0 is θ₀, so there are epochs + 1 rows", _MINIBATCH)
+SGD_PER_STEP = _mistake(
+    "sgd.rows-per-step",
+    "one row per epoch (θ after each full pass over the data), not one per step", _MINIBATCH)
+STABLE_ONE_OVER = _mistake(
+    "stable-lr.one-over-lambda",
+    "1/λ_max is the best step for the steepest direction alone; the stability limit is twice "
+    "that, 2/λ_max", _STABLE)
+STABLE_SMALLEST = _mistake(
+    "stable-lr.smallest-eigenvalue",
+    "use the LARGEST eigenvalue: the steepest direction is the first to diverge "
+    "(np.linalg.eigvalsh sorts them ascending: the largest is the last)", _STABLE)
+STABLE_TRACE = _mistake(
+    "stable-lr.trace",
+    "the trace sums ALL the eigenvalues; the limit uses the largest one only", _STABLE)
+STABLE_DIAGONAL = _mistake(
+    "stable-lr.diagonal",
+    "the diagonal entries are not the eigenvalues unless H is diagonal: use "
+    "np.linalg.eigvalsh(H)", _STABLE)
+STABLE_INVERTED = _mistake(
+    "stable-lr.inverted", "the step is 2 DIVIDED by λ_max, not λ_max/2", _STABLE)
+STABLE_FROBENIUS = _mistake(
+    "stable-lr.frobenius-norm",
+    "np.linalg.norm(H) is the Frobenius norm √(Σ λ_i²), larger than λ_max: use the largest "
+    "eigenvalue (np.linalg.eigvalsh, or the spectral norm np.linalg.norm(H, 2))", _STABLE)
+STABLE_EVERY_EIGENVALUE = _mistake(
+    "stable-lr.every-eigenvalue",
+    "return one number, 2/λ_max, not 2/λ for every eigenvalue", _STABLE)
+
+# ---------------------------------------------------------------- arguments
+
+
+def _refuse(check: str, argument: str, value, allowed: str):
+    raise ValueError(f"{check}: {argument}={value!r} is not allowed: {allowed}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _need_int(check, argument, value, minimum=0, why=""):
+    if not _is_int(value) or value < minimum:
+        _refuse(check, argument, value, f"{argument} must be an int ≥ {minimum}{why}")
+
+
+def _need_real(check, argument, value, *, minimum=0.0, why=""):
+    """A finite number > ``minimum`` (≥ when ``minimum`` is 1: a condition number)."""
+    real = (isinstance(value, int | float | np.integer | np.floating)
+            and not isinstance(value, bool) and math.isfinite(value))
+    strict = minimum != 1.0
+    if not real or (value <= minimum if strict else value < minimum):
+        _refuse(check, argument, value, f"{argument} must be a finite number "
+                f"{'>' if strict else '≥'} {minimum:g}{why}")
+
+
+def _need_bool(check, argument, value):
+    if not isinstance(value, bool | np.bool_):
+        _refuse(check, argument, value, f"{argument} must be True or False")
+
+
+_SEED = " (it seeds np.random.default_rng)"
+
+# ---------------------------------------------------------------- diagnosis
+
+
+def _readable(value) -> np.ndarray | None:
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _first_match(got, candidates: Iterable[tuple[object, Callable]], default):
+    """The hint of the first (hint, thunk) candidate whose result ``got`` reproduces.
+
+    A thunk computes a known mistake's result only when needed; one that cannot (it
+    raises, or gives another shape) is skipped: choosing a hint never turns a failure
+    into another exception.
+    """
+    got = _readable(got)
+    if got is None:
+        return default
+    with np.errstate(all="ignore"):
+        for hint, thunk in candidates:
+            try:
+                candidate = np.asarray(thunk(), dtype=float)
+            except Exception:  # a mistake that cannot be computed here names nothing
+                continue
+            if candidate.shape == got.shape and bool(
+                    np.allclose(got, candidate, rtol=1e-7, atol=1e-10)):
+                return hint
+    return default
+
 
 # ---------------------------------------------------------------- problems
 
@@ -84,17 +289,25 @@ def _problem(problem: str, seed: int, shape) -> tuple[np.ndarray, object]:
     return theta0, QuadraticGradient(hessian, rng.normal(0.0, 1.0, size=shape))
 
 
-def _first_bad_row(name: str, got: np.ndarray, expected: np.ndarray, variants: Callable,
-                   default: str, row: str):
+def _first_bad_row(name: str, got: np.ndarray, expected: np.ndarray, candidates: Callable,
+                   default, row: str):
     """Compare row by row, so that the message names the first step that goes wrong; only
-    then compute ``variants()`` (hint -> result of a known mistake) to choose the hint."""
+    then compute ``candidates()``, the (hint, thunk) pairs of known mistakes the whole
+    result may reproduce. ``default`` is the hint otherwise, or a function of the row."""
     try:
         assert_close(name, got, expected)
     except AssertionError:
-        with np.errstate(all="ignore"):
-            hint = _diagnose(got, variants(), default)
-        for t in range(expected.shape[0]):
+        pass
+    else:
+        return
+    for t in range(expected.shape[0]):
+        try:
+            assert_close(f"{name}, {row} {t}", got[t], expected[t])
+        except AssertionError:
+            otherwise = default(t) if callable(default) else default
+            hint = _first_match(got, candidates(), otherwise)
             assert_close(f"{name}, {row} {t}", got[t], expected[t], hint=hint)
+    assert_close(name, got, expected, hint=default(0) if callable(default) else default)
 
 
 # ---------------------------------------------------------------- gradient descent
@@ -113,48 +326,72 @@ def _torch_gd(grad_fn, theta0, lr, steps, maximize=False) -> np.ndarray:
     return np.array(path)
 
 
-def check_gradient_descent(gradient_descent, seed=0, problem="quadratic", shape=(3,), lr=0.1,
-                           steps=20):
-    """The whole trajectory θ₀, θ₁, …, θ_T of θ ← θ − lr·∇J(θ), against ``torch.optim.SGD``.
-
-    ``problem`` is "quadratic" (a rotated bowl with eigenvalues in [0.5, 5], stable for
-    lr < 0.4, so a larger lr must diverge, and be returned as it is) or "rosenbrock".
-    """
+def _check_trajectory(gradient_descent, seed, problem, shape, lr, steps):
     name = f"gradient_descent ({problem}, lr={lr:g}, steps={steps})"
     theta0, grad_fn = _problem(problem, seed, shape)
     saved = theta0.copy()
     got = as_float_array(gradient_descent(grad_fn, theta0, lr, steps), name, "trajectory")
     assert_unchanged(name, saved, theta0, "theta0")
     expected = _torch_gd(grad_fn, saved, lr, steps)
+    # beyond this size the oracle has diverged: a result that parts there, smaller, was
+    # stopped, clipped or rescaled
+    diverged = 10.0 * max(1.0, float(np.max(np.abs(saved))))
+    blown_up = bool(np.max(np.abs(expected)) > diverged)
 
     if got.shape != expected.shape:
         if got.shape == saved.shape:
-            hint = "return the whole trajectory θ₀, θ₁, …, θ_T, not only the last point"
+            hint = GD_LAST_ONLY
         elif got.shape == (steps, *saved.shape):
-            hint = "the trajectory starts with θ₀: row 0 is the start, so there are steps + 1 rows"
+            hint = GD_NO_START
+        elif blown_up and got.ndim == expected.ndim and got.shape[0] < expected.shape[0] \
+                and got.shape[1:] == expected.shape[1:]:
+            hint = GD_STOPS
         else:
             hint = "one row per point, θ₀ first: shape (steps + 1, *theta0.shape)"
         raise AssertionError(f"{name}: the trajectory has shape {got.shape}, expected "
                              f"{expected.shape} — {hint}")
     final = np.broadcast_to(expected[-1], expected.shape)
 
-    def variants():
-        return {
-            "step AGAINST the gradient: θ ← θ − lr·∇J(θ); adding it climbs the loss":
-                _torch_gd(grad_fn, saved, lr, steps, maximize=True),
-            "every row is the last point: you stored the same array at each step and then "
-            "changed it in place (θ -= …). Store a copy, or compute a new array: θ = θ − lr·g":
-                final,
-            "every row after θ₀ is the last point: you updated one array in place (θ -= …) "
-            "and stored it at each step. Store a copy, or compute θ = θ − lr·g":
-                np.concatenate([saved[None], final[1:]]),
-            "evaluate the gradient at the CURRENT point θ_t at every step, not once at θ₀":
-                saved - lr * np.multiply.outer(np.arange(steps + 1), grad_fn(saved)),
-            "multiply the gradient by the learning rate lr": _torch_gd(grad_fn, saved, 1.0, steps),
-        }
+    def candidates():
+        yield GD_ASCENT, lambda: _torch_gd(grad_fn, saved, lr, steps, maximize=True)
+        yield GD_ALIASED, lambda: final
+        yield GD_ALIASED, lambda: np.concatenate([saved[None], final[1:]])
+        yield GD_GRADIENT_ONCE, lambda: saved - lr * np.multiply.outer(np.arange(steps + 1),
+                                                                       grad_fn(saved))
+        yield GD_LR_IGNORED, lambda: _torch_gd(grad_fn, saved, 1.0, steps)
 
-    _first_bad_row(name, got, expected, variants,
-                   "θ_{t+1} = θ_t − lr·grad_fn(θ_t), rows θ₀ … θ_T", "row")
+    def default(t):
+        # right until the values grew, smaller after: it stopped, clipped or rescaled them
+        size = np.max(np.abs(expected[t]))
+        with np.errstate(invalid="ignore"):
+            smaller = not np.max(np.abs(got[t])) >= size
+        if size > diverged and smaller:
+            return GD_STOPS
+        return "θ_{t+1} = θ_t − lr·grad_fn(θ_t), rows θ₀ … θ_T"
+
+    _first_bad_row(name, got, expected, candidates, default, "row")
+
+
+def check_gradient_descent(gradient_descent, seed=0, problem="quadratic", shape=(3,), lr=0.1,
+                           steps=20):
+    """The whole trajectory θ₀, θ₁, …, θ_T of θ ← θ − lr·∇J(θ), against ``torch.optim.SGD``.
+
+    ``problem`` is "quadratic" (a rotated bowl with eigenvalues in [0.5, 5], stable for
+    lr < 0.4, so a larger lr must diverge, and be returned as it is) or "rosenbrock".
+    Whatever the arguments, two more runs on the quadratic follow: a diverging one
+    (lr = 0.5, 60 steps) with a 2-D θ₀ of shape (2, 1), and one with steps = 0.
+    """
+    check = "check_gradient_descent"
+    _need_int(check, "seed", seed, why=_SEED)
+    if problem not in ("quadratic", "rosenbrock"):
+        _refuse(check, "problem", problem, "problem must be 'quadratic' or 'rosenbrock'")
+    if not (isinstance(shape, tuple | list) and all(_is_int(n) and n >= 1 for n in shape)):
+        _refuse(check, "shape", shape, "shape must be a tuple of ints ≥ 1 (the shape of θ₀)")
+    _need_real(check, "lr", lr, why=" (a step against the gradient)")
+    _need_int(check, "steps", steps)
+    _check_trajectory(gradient_descent, seed, problem, shape, lr, steps)
+    _check_trajectory(gradient_descent, seed + 1, "quadratic", (2, 1), 0.5, 60)
+    _check_trajectory(gradient_descent, seed + 2, "quadratic", (3,), 0.1, 0)
 
 
 # ---------------------------------------------------------------- mini-batches
@@ -173,10 +410,11 @@ def _batched(order, batch_size: int, drop_last: bool) -> list[np.ndarray]:
 def _index_batches(result, name: str) -> list[np.ndarray]:
     """A student's list of index arrays, read as 1-D integer arrays."""
     if isinstance(result, np.ndarray) or not isinstance(result, list | tuple):
-        kind = type(result).__name__
-        extra = (" (a generator cannot be graded: return list(...) of it)"
-                 if "generator" in kind or "Unsupported" in kind else "")
-        raise AssertionError(f"{name}: return a list of index arrays, one per batch, got a "
+        kind = f"a {type(result).__name__}"
+        if kind in ("a RemoteObject", "a Unsupported"):  # the grader's stand-ins name the type
+            kind = repr(result)
+        extra = f" — {MB_GENERATOR}" if "generator" in kind else ""
+        raise AssertionError(f"{name}: return a list of index arrays, one per batch, got "
                              f"{kind}{extra}")
     batches = []
     for i, batch in enumerate(result):
@@ -187,16 +425,19 @@ def _index_batches(result, name: str) -> list[np.ndarray]:
         if not bool(np.all(np.isfinite(values) & (values == np.round(values)))):
             raise AssertionError(f"{name}: batch {i} holds {values[:5]}…, which are not "
                                  "integer indices")
+        kind = np.asarray(batch).dtype.kind
+        if values.size and kind not in "iu":
+            raise AssertionError(f"{name}: batch {i} has dtype {np.asarray(batch).dtype} — "
+                                 f"{MB_FLOAT_INDICES}")
         batches.append(values.astype(int))
     return batches
 
 
-def check_minibatches(minibatches, n=10, batch_size=3, seed=0, drop_last=False):
-    """One epoch's batches: each index once, the right sizes, and the order of the spec.
+def _same_batches(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
-    The expected batches are ``BatchSampler(order, batch_size, drop_last)`` with
-    ``order = np.random.default_rng(seed).permutation(n)``.
-    """
+
+def _check_epoch(minibatches, n, batch_size, seed, drop_last):
     name = f"minibatches (n={n}, batch_size={batch_size}, drop_last={drop_last})"
     got = _index_batches(minibatches(n, batch_size, seed, drop_last=drop_last), name)
     order = _spec_order(n, seed)
@@ -205,10 +446,9 @@ def check_minibatches(minibatches, n=10, batch_size=3, seed=0, drop_last=False):
     if len(got) != len(expected):
         partial = n % batch_size != 0
         if partial and not drop_last and len(got) == n // batch_size:
-            hint = ("keep the last, shorter batch of the n mod batch_size remaining samples "
-                    "when drop_last is False")
+            hint = MB_LAST_DROPPED
         elif partial and drop_last and len(got) == -(-n // batch_size):
-            hint = "with drop_last=True, drop the last batch when it is shorter than batch_size"
+            hint = MB_DROP_IGNORED
         else:
             hint = ("an epoch of n samples has ⌈n / batch_size⌉ batches "
                     "(⌊n / batch_size⌋ with drop_last)")
@@ -216,38 +456,55 @@ def check_minibatches(minibatches, n=10, batch_size=3, seed=0, drop_last=False):
     sizes = [len(b) for b in got]
     want = [len(b) for b in expected]
     if sizes != want:
-        raise AssertionError(f"{name}: the batch sizes are {sizes}, expected {want} — batches are "
-                             "consecutive slices of batch_size indices; only the last one may "
-                             "be shorter")
+        raise AssertionError(f"{name}: the batch sizes are {sizes}, expected {want} — "
+                             f"{MB_NOT_CONSECUTIVE}")
     seen = np.concatenate(got) if got else np.zeros(0, dtype=int)
     if seen.size and (seen.min() < 0 or seen.max() >= n):
         raise AssertionError(f"{name}: index {seen.min() if seen.min() < 0 else seen.max()} is "
                              f"out of range; sample indices run from 0 to n − 1 = {n - 1}")
     if len(np.unique(seen)) != seen.size:
-        raise AssertionError(f"{name}: some samples appear twice in one epoch — every sample "
-                             "is used exactly once: slice a permutation, do not draw indices "
-                             "with replacement")
+        raise AssertionError(f"{name}: some samples appear twice in one epoch — "
+                             f"{MB_REPLACEMENT}")
     if n >= 3 and seen.size > 1 and np.array_equal(seen, np.arange(seen.size)):
-        raise AssertionError(f"{name}: the indices come in the order 0, 1, 2, … — shuffle: "
-                             "the batches are slices of rng.permutation(n)")
-    if not np.array_equal(seen, np.concatenate(expected) if expected else seen):
-        raise AssertionError(
-            f"{name}: the order for seed {seed} should start {order[:6].tolist()}, got "
-            f"{seen[:6].tolist()} — draw it exactly as specified: "
-            "rng = np.random.default_rng(seed); order = rng.permutation(n)")
+        raise AssertionError(f"{name}: the indices come in the order 0, 1, 2, … — "
+                             f"{MB_NO_SHUFFLE}")
     again = _index_batches(minibatches(n, batch_size, seed, drop_last=drop_last), name)
-    if len(again) != len(got) or any(not np.array_equal(a, b) for a, b in zip(again, got,
-                                                                               strict=True)):
+    if not _same_batches(again, got):
         raise AssertionError(f"{name}: two calls with seed {seed} gave different batches — "
-                             "draw the order from np.random.default_rng(seed)")
+                             f"{MB_GLOBAL_RNG}")
+    if not np.array_equal(seen, np.concatenate(expected) if expected else seen):
+        hint = _first_match(seen, [
+            (MB_LEGACY_RNG, lambda: np.random.RandomState(seed).permutation(n)[:seen.size]),
+            (MB_CHOICE, lambda: np.random.default_rng(seed).choice(n, n, replace=False)[
+                :seen.size]),
+        ], "draw it exactly as specified: rng = np.random.default_rng(seed); "
+           "order = rng.permutation(n)")
+        raise AssertionError(f"{name}: the order for seed {seed} should start "
+                             f"{order[:6].tolist()}, got {seen[:6].tolist()} — {hint}")
     other = seed + 1
-    moved_expected = _batched(_spec_order(n, other), batch_size, drop_last)
-    if any(not np.array_equal(a, b) for a, b in zip(moved_expected, expected, strict=True)):
+    if not _same_batches(_batched(_spec_order(n, other), batch_size, drop_last), expected):
         moved = _index_batches(minibatches(n, batch_size, other, drop_last=drop_last), name)
-        if len(moved) == len(got) and all(np.array_equal(a, b) for a, b in zip(moved, got,
-                                                                                strict=True)):
+        if _same_batches(moved, got):
             raise AssertionError(f"{name}: seeds {seed} and {other} gave the same batches — "
-                                 "use the seed argument")
+                                 f"{MB_SEED_IGNORED}")
+
+
+def check_minibatches(minibatches, n=10, batch_size=3, seed=0, drop_last=False):
+    """One epoch's batches: each index once, the right sizes, and the order of the spec.
+
+    The expected batches are ``BatchSampler(order, batch_size, drop_last)`` with
+    ``order = np.random.default_rng(seed).permutation(n)``. Whatever the arguments, the
+    same ``drop_last`` is also tried with a batch size above n (5 samples, batches of 8)
+    and with one that divides n (12 samples, batches of 4).
+    """
+    check = "check_minibatches"
+    _need_int(check, "n", n, minimum=1)
+    _need_int(check, "batch_size", batch_size, minimum=1)
+    _need_int(check, "seed", seed, why=_SEED)
+    _need_bool(check, "drop_last", drop_last)
+    _check_epoch(minibatches, n, batch_size, seed, drop_last)
+    _check_epoch(minibatches, 5, 8, seed + 2, drop_last)
+    _check_epoch(minibatches, 12, 4, seed + 3, drop_last)
 
 
 # ---------------------------------------------------------------- mini-batch SGD
@@ -262,29 +519,32 @@ def least_squares_problem(seed: int, n: int, dim: int, noise: float = 0.3):
 
 
 def _torch_minibatch_sgd(X, y, theta0, lr, batch_size, epochs, seed, *, orders="spec",
-                         loss="half_mse", drop_last=False) -> np.ndarray:
+                         loss="half_mse", drop_last=False, maximize=False) -> np.ndarray:
     """θ after each epoch (θ₀ first) of ``torch.optim.SGD`` on ½·mse_loss per batch.
 
-    The other options build known mistakes: ``orders`` "fixed" (no shuffling) or "same"
-    (a fresh generator every epoch); ``loss`` "mse" (no ½), "half_sum" (no mean) or
-    "per_batch_size" (divided by batch_size even for a shorter last batch).
+    The other options build known mistakes: ``orders`` "fixed" (no shuffling), "same"
+    (a fresh generator every epoch) or "reseeded" (seeded seed + epoch); ``loss`` "mse"
+    (no ½), "half_sum" (no mean), "per_batch_size" (divided by batch_size even for a
+    shorter last batch) or "full" (every step on the whole data set); ``maximize``.
     """
     n = len(y)
     rng = np.random.default_rng(seed)
     X_t, y_t = float64_tensor(X), float64_tensor(y)
     param = float64_tensor(theta0, grad=True)
-    optimizer = torch.optim.SGD([param], lr=lr, foreach=False)
+    optimizer = torch.optim.SGD([param], lr=lr, maximize=maximize, foreach=False)
     path = [param.detach().numpy().copy()]
-    for _ in range(epochs):
+    for epoch in range(epochs):
         if orders == "fixed":
             order = np.arange(n)
         elif orders == "same":
             order = _spec_order(n, seed)
+        elif orders == "reseeded":
+            order = _spec_order(n, seed + epoch)
         else:
             order = rng.permutation(n)
         for batch in _batched(order, batch_size, drop_last):
             optimizer.zero_grad()
-            index = torch.as_tensor(batch)
+            index = torch.arange(n) if loss == "full" else torch.as_tensor(batch)
             prediction, target = X_t[index] @ param, y_t[index]
             if loss == "mse":
                 value = F.mse_loss(prediction, target)
@@ -308,6 +568,13 @@ def check_minibatch_sgd(minibatch_sgd, seed=0, n=12, dim=3, batch_size=5, epochs
     ``order[0:m], order[m:2m], …`` (the last one shorter) with the loss
     ½·mean((X_B θ − y_B)²), as ``0.5 * F.mse_loss`` with autograd.
     """
+    check = "check_minibatch_sgd"
+    _need_int(check, "seed", seed, why=_SEED)
+    _need_int(check, "n", n, minimum=1)
+    _need_int(check, "dim", dim, minimum=1)
+    _need_int(check, "batch_size", batch_size, minimum=1)
+    _need_int(check, "epochs", epochs)
+    _need_real(check, "lr", lr, why=" (a step against the gradient)")
     name = f"minibatch_sgd (n={n}, batch_size={batch_size}, epochs={epochs}, lr={lr:g})"
     X, y, theta0 = least_squares_problem(seed, n, dim)
     saved = X.copy(), y.copy(), theta0.copy()
@@ -319,33 +586,30 @@ def check_minibatch_sgd(minibatch_sgd, seed=0, n=12, dim=3, batch_size=5, epochs
     args = (*saved, lr, batch_size, epochs, run_seed)
     expected = _torch_minibatch_sgd(*args)
     if got.shape != expected.shape:
+        steps = epochs * -(-n // batch_size)
         if got.shape == theta0.shape:
-            hint = "return θ after every epoch, not only the last one"
+            hint = SGD_LAST_ONLY
         elif got.shape == (epochs, dim):
-            hint = "row 0 is θ₀, so there are epochs + 1 rows"
+            hint = SGD_NO_START
+        elif got.shape in ((steps + 1, dim), (steps, dim)):
+            hint = SGD_PER_STEP
         else:
             hint = "one row per epoch (not per step), θ₀ first: shape (epochs + 1, d)"
         raise AssertionError(f"{name}: the result has shape {got.shape}, expected "
                              f"{expected.shape} — {hint}")
 
-    def variants():
-        return {
-            "the loss has a ½: its gradient is (1/m)·X_Bᵀ(X_Bθ − y_B), without a factor 2":
-                _torch_minibatch_sgd(*args, loss="mse"),
-            "average over the batch: the gradient is (1/m)·X_Bᵀ(X_Bθ − y_B), not the sum":
-                _torch_minibatch_sgd(*args, loss="half_sum"),
-            "divide by the size of THIS batch, m = len(batch): the last batch is shorter":
-                _torch_minibatch_sgd(*args, loss="per_batch_size"),
-            "keep the last, shorter batch: every sample is used once per epoch":
-                _torch_minibatch_sgd(*args, drop_last=True),
-            "shuffle every epoch: order = rng.permutation(n), not 0, 1, …, n − 1":
-                _torch_minibatch_sgd(*args, orders="fixed"),
-            "every epoch uses the same order: create rng = np.random.default_rng(seed) ONCE, "
-            "before the loop over epochs, and call rng.permutation(n) at each epoch":
-                _torch_minibatch_sgd(*args, orders="same"),
-        }
+    def candidates():
+        yield SGD_MSE, lambda: _torch_minibatch_sgd(*args, loss="mse")
+        yield SGD_SUM, lambda: _torch_minibatch_sgd(*args, loss="half_sum")
+        yield SGD_BY_BATCH_SIZE, lambda: _torch_minibatch_sgd(*args, loss="per_batch_size")
+        yield MB_LAST_DROPPED, lambda: _torch_minibatch_sgd(*args, drop_last=True)
+        yield MB_NO_SHUFFLE, lambda: _torch_minibatch_sgd(*args, orders="fixed")
+        yield SGD_RNG_PER_EPOCH, lambda: _torch_minibatch_sgd(*args, orders="same")
+        yield SGD_RNG_PER_EPOCH, lambda: _torch_minibatch_sgd(*args, orders="reseeded")
+        yield SGD_FULL_BATCH, lambda: _torch_minibatch_sgd(*args, loss="full")
+        yield GD_ASCENT, lambda: _torch_minibatch_sgd(*args, maximize=True)
 
-    _first_bad_row(name, got, expected, variants, "per epoch: order = rng.permutation(n); "
+    _first_bad_row(name, got, expected, candidates, "per epoch: order = rng.permutation(n); "
                    "for each batch B: θ ← θ − lr·(1/|B|)·X_Bᵀ(X_Bθ − y_B)", "after epoch")
 
 
@@ -373,29 +637,36 @@ def check_max_stable_lr(max_stable_lr, seed=0, dim=4, condition=10.0, scale=1.0,
     |1 − αλ_i| < 1 for every eigenvalue, i.e. α < 2/λ_max. The check iterates it: with
     0.99 α it must shrink θ, with 1.01 α it must blow it up.
     """
+    check = "check_max_stable_lr"
+    _need_int(check, "seed", seed, why=_SEED)
+    _need_int(check, "dim", dim, minimum=1)
+    _need_real(check, "condition", condition, minimum=1.0, why=" (λ_max / λ_min)")
+    _need_real(check, "scale", scale, why=" (the smallest eigenvalue)")
+    _need_bool(check, "diagonal", diagonal)
+    _need_int(check, "steps", steps, minimum=1)
     name = f"max_stable_lr (dim={dim}, condition number {condition:g})"
     hessian = rotated_hessian(seed, dim, condition=condition, scale=scale, diagonal=diagonal)
     saved = hessian.copy()
     got = as_float_array(max_stable_lr(hessian), name, "step size")
     assert_unchanged(name, saved, hessian, "the hessian")
-    if got.size != 1:
-        raise AssertionError(f"{name}: return one number (the largest stable learning rate), "
-                             f"got shape {got.shape}")
-    alpha = float(got.reshape(()))
     h = float64_tensor(saved)
     eigenvalues = torch.linalg.eigvalsh(h).numpy()
     expected = 2.0 / eigenvalues.max()
+    if got.size != 1:
+        every = _first_match(np.sort(got.ravel()), [
+            (STABLE_EVERY_EIGENVALUE, lambda: np.sort(2.0 / eigenvalues))], "")
+        raise AssertionError(f"{name}: return one number (the largest stable learning rate), "
+                             f"got shape {got.shape}" + (f" — {every}" if every else ""))
+    alpha = float(got.reshape(()))
     diag = np.diag(saved)
-    hint = _diagnose(got.reshape(()), {
-        "1/λ_max is the best step for the steepest direction alone; the stability limit is "
-        "twice that, 2/λ_max": 1.0 / eigenvalues.max(),
-        "use the LARGEST eigenvalue: the steepest direction is the first to diverge":
-            2.0 / eigenvalues.min(),
-        "the trace sums ALL the eigenvalues; use the largest one only": 2.0 / eigenvalues.sum(),
-        "the diagonal entries are not the eigenvalues unless H is diagonal: use "
-        "np.linalg.eigvalsh(H)": 2.0 / diag.max(),
-        "the step is 2 DIVIDED by λ_max": eigenvalues.max() / 2.0,
-    }, "α_max = 2 / λ_max, with λ_max the largest eigenvalue of H (np.linalg.eigvalsh)")
+    hint = _first_match(got.reshape(()), [
+        (STABLE_ONE_OVER, lambda: 1.0 / eigenvalues.max()),
+        (STABLE_SMALLEST, lambda: 2.0 / eigenvalues.min()),
+        (STABLE_TRACE, lambda: 2.0 / eigenvalues.sum()),
+        (STABLE_DIAGONAL, lambda: 2.0 / diag.max()),
+        (STABLE_INVERTED, lambda: eigenvalues.max() / 2.0),
+        (STABLE_FROBENIUS, lambda: 2.0 / float(torch.linalg.matrix_norm(h))),
+    ], "α_max = 2 / λ_max, with λ_max the largest eigenvalue of H (np.linalg.eigvalsh)")
     if not np.isfinite(alpha) or alpha <= 0:
         raise AssertionError(f"{name}: expected a positive step size, got {alpha:g} — {hint}")
     theta0 = float64_tensor(np.random.default_rng(seed + 1).normal(size=dim))

@@ -12,6 +12,13 @@ chosen so that a correct implementation, whatever its random draws, fails with a
 probability of about 10⁻⁶ or less per check, while the mistakes students make
 (a factor 2 or 3 in the variance, the wrong fan, a forgotten gain) are many
 standard errors away on samples of 2¹⁷ weights.
+
+Whatever the arguments, each initializer is tried with and without an explicit
+gain, the Kaiming ones with both modes, ``constant_init`` with an integer shape and
+a non-zero value, and ``activation_variances`` with every activation name: what a
+task states is caught by its visible test cell. When a variance is off, the check
+names the known mistake (a :mod:`~descent.checks.misconceptions` tag) whose
+variance ratio matches the observed one.
 """
 
 from __future__ import annotations
@@ -23,6 +30,136 @@ import numpy as np
 import torch
 
 from descent.checks._compare import as_float_array, assert_close, assert_unchanged
+from descent.checks.misconceptions import misconception
+
+_PAGE = "02_initialization"
+
+
+def _mistake(id: str, text: str, section: str):
+    return misconception(id, text, page=_PAGE, section=section)
+
+
+_ZERO = "Why not start from zero?"
+_VARIANCE = "How variance travels through a layer"
+_XAVIER = "Xavier/Glorot initialization"
+_KAIMING = "Kaiming/He initialization"
+_DEEP = "Signals through a deep network"
+_CONVENTIONS = "Where conventions differ"
+
+INIT_SHAPE = _mistake(
+    "init.weight-shape",
+    "weights are stored as (fan_out, fan_in), like torch's nn.Linear.weight: row i holds the "
+    "weights into output unit i; (fan_in, fan_out) is the transpose", _CONVENTIONS)
+INIT_GLOBAL_RNG = _mistake(
+    "init.global-rng",
+    "draw from a generator made from the seed argument, rng = np.random.default_rng(seed), "
+    "not from np.random's global state: the same seed must give the same weights",
+    _CONVENTIONS)
+INIT_SEED_IGNORED = _mistake(
+    "init.seed-ignored",
+    "use the seed argument, rng = np.random.default_rng(seed): another seed must give other "
+    "weights", _CONVENTIONS)
+INIT_NOT_CENTRED = _mistake(
+    "init.not-centred",
+    "weights are drawn symmetrically around 0, rng.uniform(−a, a) or rng.normal(0, σ): "
+    "rng.uniform(0, a) or rng.random() gives only positive weights", _VARIANCE)
+INIT_LOC_SCALE = _mistake(
+    "init.normal-loc-scale",
+    "rng.normal(loc, scale, size) takes the mean first: pass the standard deviation as scale, "
+    "rng.normal(0.0, σ, size)", _VARIANCE)
+INIT_DISTRIBUTION = _mistake(
+    "init.uniform-vs-normal",
+    "the variance is right but not the shape of the distribution: the *_uniform initializers "
+    "draw rng.uniform(−a, a), the *_normal ones rng.normal(0, σ)", _XAVIER)
+XAVIER_FAN_IN = _mistake(
+    "xavier.fan-in-only",
+    "Xavier averages both fans, Var(w) = gain²·2/(fan_in + fan_out); 2/fan_in alone "
+    "(a bound of √(6/fan_in)) is He's variance", _XAVIER)
+XAVIER_FAN_OUT = _mistake(
+    "xavier.fan-out-only",
+    "Xavier averages both fans, Var(w) = gain²·2/(fan_in + fan_out), not 2/fan_out", _XAVIER)
+XAVIER_LECUN = _mistake(
+    "xavier.lecun-variance",
+    "Var(w) = 1/fan_in is LeCun's initialization, which many blogs and libraries call "
+    "'Xavier'; Glorot & Bengio average both fans: Var(w) = gain²·2/(fan_in + fan_out)", _XAVIER)
+XAVIER_MISSING_TWO = _mistake(
+    "xavier.missing-two",
+    "Var(w) = 2/(fan_in + fan_out): the 2 is missing (a = gain·√(6/(fan_in + fan_out)), "
+    "σ = gain·√(2/(fan_in + fan_out)))", _XAVIER)
+XAVIER_GAIN_MISSING = _mistake(
+    "xavier.gain-missing",
+    "use the gain argument: it multiplies the bound a (or σ), so Var(w) = "
+    "gain²·2/(fan_in + fan_out)", _XAVIER)
+XAVIER_GAIN_TWICE = _mistake(
+    "xavier.gain-twice",
+    "the gain multiplies the bound (or σ) once: Var(w) = gain²·2/(fan_in + fan_out)", _XAVIER)
+XAVIER_GAIN_UNDER_ROOT = _mistake(
+    "xavier.gain-under-root",
+    "the gain multiplies the root, it is not under it: a = gain·√(6/(fan_in + fan_out)), so "
+    "Var(w) grows with gain²", _XAVIER)
+XAVIER_STD_AS_BOUND = _mistake(
+    "xavier.std-as-bound",
+    "a is the half-width of the interval, a = gain·√(6/(fan_in + fan_out)) = √3·σ; "
+    "gain·√(2/(fan_in + fan_out)) is the normal variant's σ", _XAVIER)
+XAVIER_BOUND_AS_STD = _mistake(
+    "xavier.uniform-bound-as-std",
+    "σ = gain·√(2/(fan_in + fan_out)) is a standard deviation; √(6/(fan_in + fan_out)) is the "
+    "uniform variant's bound a = √3·σ", _XAVIER)
+KAIMING_MODE = _mistake(
+    "kaiming.fan-mode",
+    "mode chooses the fan: 'fan_in' divides by fan_in (the columns of the (fan_out, fan_in) "
+    "weight; torch reads it as w.shape[1]), 'fan_out' by fan_out; your variance matches the "
+    "other fan", _KAIMING)
+KAIMING_BOTH = _mistake(
+    "kaiming.both-fans",
+    "Kaiming divides by ONE fan, the one mode names; fan_in + fan_out is Xavier's average",
+    _KAIMING)
+KAIMING_GAIN_MISSING = _mistake(
+    "kaiming.gain-missing",
+    "the gain is missing: He's Var(w) = gain²/fan, with gain √2 for ReLU (2/fan); 1/fan is "
+    "LeCun's variance, which halves the signal at every ReLU layer", _KAIMING)
+KAIMING_GAIN_IGNORED = _mistake(
+    "kaiming.gain-ignored",
+    "use the gain argument: √2 is only its default, for ReLU; Var(w) = gain²/fan", _KAIMING)
+KAIMING_GAIN_AND_TWO = _mistake(
+    "kaiming.gain-and-two",
+    "the gain already holds ReLU's factor 2: b = gain·√(3/fan) and σ = gain/√fan, which with "
+    "gain √2 are √(6/fan) and √(2/fan); do not also put the 6 (or the 2) in", _KAIMING)
+KAIMING_STD_AS_BOUND = _mistake(
+    "kaiming.std-as-bound",
+    "b is the half-width of the interval, b = gain·√(3/fan) = √3·σ; gain/√fan is the normal "
+    "variant's σ", _KAIMING)
+KAIMING_BOUND_AS_STD = _mistake(
+    "kaiming.uniform-bound-as-std",
+    "σ = gain/√fan is a standard deviation; gain·√(3/fan) is the uniform variant's bound "
+    "b = √3·σ", _KAIMING)
+KAIMING_LINEAR_DEFAULT = _mistake(
+    "kaiming.linear-default",
+    "a bound of 1/√fan_in is nn.Linear's default (kaiming_uniform_ with a = √5), a third of "
+    "a linear layer's variance; He's bound is gain·√(3/fan)", _KAIMING)
+CONSTANT_VALUE_IGNORED = _mistake(
+    "constant.value-ignored",
+    "use the value argument: every entry equals value, np.full(shape, value), not 0", _ZERO)
+VARIANCES_PRE_ACTIVATION = _mistake(
+    "variances.pre-activation",
+    "these are the variances of z_l = a_(l−1) W_lᵀ + b_l; apply the activation first, "
+    "a_l = f(z_l)", _DEEP)
+VARIANCES_SAMPLE = _mistake(
+    "variances.sample-variance",
+    "use the population variance np.var(a) (ddof=0), not the sample variance (ddof=1)", _DEEP)
+VARIANCES_PER_UNIT = _mistake(
+    "variances.per-unit",
+    "take the variance of all the entries of a_l together, np.var(a_l), not per unit averaged "
+    "over the units", _DEEP)
+VARIANCES_INPUT = _mistake(
+    "variances.includes-input",
+    "one variance per layer, a_1 … a_N: leave out the input x = a_0", _DEEP)
+VARIANCES_NO_BIAS = _mistake(
+    "variances.bias-ignored", "add the bias: a_l = f(a_(l−1) W_lᵀ + b_l)", _DEEP)
+VARIANCES_ACTIVATION = _mistake(
+    "variances.activation-ignored",
+    "apply the activation the argument names: 'linear' (the identity), 'tanh', 'relu' or "
+    "'sigmoid'", _DEEP)
 
 #: Weights pooled for the statistical tests: 2¹⁷, from several seeds when a layer is small.
 SAMPLES = 1 << 17
@@ -39,6 +176,54 @@ _TORCH_ACTIVATIONS = {
     "relu": torch.relu,
     "sigmoid": torch.sigmoid,
 }
+
+# ---------------------------------------------------------------- arguments
+
+
+def _refuse(check: str, argument: str, value, allowed: str):
+    raise ValueError(f"{check}: {argument}={value!r} is not allowed: {allowed}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _need_int(check, argument, value, minimum=0, why=""):
+    if not _is_int(value) or value < minimum:
+        _refuse(check, argument, value, f"{argument} must be an int ≥ {minimum}{why}")
+
+
+def _need_real(check, argument, value, *, positive=True, why=""):
+    real = (isinstance(value, int | float | np.integer | np.floating)
+            and not isinstance(value, bool) and math.isfinite(value))
+    if not real or (value <= 0 if positive else value < 0):
+        _refuse(check, argument, value,
+                f"{argument} must be a finite number {'> 0' if positive else '≥ 0'}{why}")
+
+
+def _need_bool(check, argument, value):
+    if not isinstance(value, bool | np.bool_):
+        _refuse(check, argument, value, f"{argument} must be True or False")
+
+
+def _need_nonlinearity(check, value):
+    try:
+        torch.nn.init.calculate_gain(value)
+    except (TypeError, ValueError):
+        _refuse(check, "nonlinearity", value, "nonlinearity must be a name that "
+                "torch.nn.init.calculate_gain knows: 'linear', 'sigmoid', 'tanh', 'relu', "
+                "'leaky_relu' or 'selu'")
+
+
+def _need_initializer_arguments(check, fan_in, fan_out, nonlinearity, seed, stack):
+    _need_int(check, "fan_in", fan_in, minimum=1)
+    _need_int(check, "fan_out", fan_out, minimum=1)
+    _need_nonlinearity(check, nonlinearity)
+    _need_int(check, "seed", seed, why=" (it seeds np.random.default_rng)")
+    _need_bool(check, "stack", stack)
+
+
+# ---------------------------------------------------------------- statistics
 
 
 def _gain(nonlinearity: str) -> float:
@@ -61,7 +246,7 @@ def _draw(student: Callable, name: str, fan_in: int, fan_out: int, kwargs: dict,
         hint = ("weights are stored as (fan_out, fan_in), like torch's nn.Linear.weight: "
                 "row i holds the weights into output unit i")
         if w.shape == (fan_in, fan_out):
-            hint = "you returned (fan_in, fan_out); " + hint
+            hint = f"you returned (fan_in, fan_out) — {INIT_SHAPE}"
         raise AssertionError(f"{name}: expected shape {(fan_out, fan_in)}, got {w.shape} — {hint}")
     if not np.isfinite(w).all():
         raise AssertionError(f"{name}: the weights contain inf or NaN")
@@ -78,15 +263,14 @@ def _pooled(student, name, fan_in, fan_out, kwargs, seed) -> np.ndarray:
     again = _draw(student, name, fan_in, fan_out, kwargs, seed)
     if not np.array_equal(first, again):
         raise AssertionError(
-            f"{name}: two calls with seed={seed} returned different weights — create the "
-            "generator from the argument, rng = np.random.default_rng(seed), and draw from rng")
+            f"{name}: two calls with seed={seed} returned different weights — {INIT_GLOBAL_RNG}")
     calls = max(2, min(MAX_CALLS, math.ceil(SAMPLES / first.size)))
     draws = [first] + [_draw(student, name, fan_in, fan_out, kwargs, seed + k)
                        for k in range(1, calls)]
     if np.array_equal(draws[0], draws[1]):
         raise AssertionError(
             f"{name}: seed={seed} and seed={seed + 1} returned the same weights — "
-            "use the seed argument: rng = np.random.default_rng(seed)")
+            f"{INIT_SEED_IGNORED}")
     return np.concatenate([d.ravel() for d in draws])
 
 
@@ -101,20 +285,28 @@ def _torch_sample(init_: Callable, fan_in: int, fan_out: int, count: int, seed: 
     return np.concatenate(tensors)[:count]
 
 
-def _diagnosis(ratio: float, suspects: dict[str, float], tolerance: float) -> str:
-    """The suspected mistake whose variance ratio is closest to the observed one, if any."""
-    best, distance = "", math.inf
+def _diagnosis(ratio: float, suspects: dict[object, float], tolerance: float):
+    """The suspected mistake whose variance ratio is closest to the observed one, if any
+    ("" when none is close, or the ratio is not a positive number)."""
+    if not (math.isfinite(ratio) and ratio > 0):
+        return ""
+    observed = math.log(ratio)
+    # a suspect must explain the ratio better than the right answer does, and within
+    # the spread of the estimate; of equal suspects (the same ratio) the first is named
+    best, distance = "", min(abs(observed), max(2 * tolerance, 0.05))
     for hint, expected in suspects.items():
-        if abs(math.log(expected)) < 2 * tolerance:  # indistinguishable from right here
+        if not (math.isfinite(expected) and expected > 0):
             continue
-        d = abs(math.log(ratio) - math.log(expected))
-        if d < distance:
+        if abs(math.log(expected)) < tolerance:  # indistinguishable from right here
+            continue
+        d = abs(observed - math.log(expected))
+        if d < distance - 1e-9:
             best, distance = hint, d
-    return best if distance < max(2 * tolerance, 0.05) else ""
+    return best
 
 
 def _check_moments(name: str, w: np.ndarray, variance: float, formula: str,
-                   kurtosis_excess: float, suspects: dict[str, float]) -> None:
+                   kurtosis_excess: float, suspects: dict[object, float]) -> None:
     """Mean 0 and E[w²] = ``variance`` (``formula`` says why) within Z standard errors.
 
     For N draws, the sample mean has standard error σ/√N, and the mean of w² has
@@ -125,9 +317,15 @@ def _check_moments(name: str, w: np.ndarray, variance: float, formula: str,
     sigma = math.sqrt(variance)
     mean = float(w.mean())
     if abs(mean) > Z * sigma / math.sqrt(n):
+        if abs(mean - sigma) < Z / math.sqrt(n) and abs(float(w.var()) - 1.0) < 0.1:
+            hint = INIT_LOC_SCALE  # rng.normal(σ, size=…): mean σ, standard deviation 1
+        elif float(w.min()) >= 0.0 or float(w.max()) <= 0.0:
+            hint = INIT_NOT_CENTRED
+        else:
+            hint = "draw symmetrically around 0"
         raise AssertionError(
             f"{name}: the weights should have mean 0, got {mean:.4g} over {n} draws "
-            f"(standard deviation {sigma:.4g}) — draw symmetrically around 0")
+            f"(standard deviation {sigma:.4g}) — {hint}")
     second = float(np.mean(w * w))
     relative = Z * math.sqrt(kurtosis_excess / n)
     ratio = second / variance
@@ -143,14 +341,15 @@ def _check_bound(name: str, w: np.ndarray, bound: float, formula: str, letter: s
     """Every |w| ≤ a, and the largest comes close to a.
 
     For N uniform draws on [−a, a], P(max|w| < a(1 − ε)) = (1 − ε)^N ≤ e^(−εN), so
-    ε = ln(1/ALPHA)/N keeps a correct answer's false alarms below ALPHA.
+    ε = ln(1/ALPHA)/N keeps a correct answer's false alarms below ALPHA. Called after
+    the variance passed, so weights beyond a mean another shape of distribution.
     """
     largest = float(np.max(np.abs(w)))
     if largest > bound * (1 + 1e-12):
         raise AssertionError(
             f"{name}: a weight of magnitude {largest:.5g} lies outside [−{letter}, {letter}] "
-            f"with {letter} = {formula} = {bound:.5g} — a uniform draw never leaves its "
-            f"interval (rng.uniform(-{letter}, {letter}, size=...))")
+            f"with {letter} = {formula} = {bound:.5g}: a uniform draw never leaves its "
+            f"interval (rng.uniform(-{letter}, {letter}, size=...)) — {INIT_DISTRIBUTION}")
     slack = math.log(1 / ALPHA) / w.size
     if largest < bound * (1 - slack):
         raise AssertionError(
@@ -176,7 +375,7 @@ def _check_against_torch(name: str, w: np.ndarray, reference: np.ndarray, torch_
         raise AssertionError(
             f"{name}: the weights are not distributed like {torch_call}'s: the largest gap "
             f"between the two empirical CDFs is {statistic:.3g}, above {threshold:.3g} "
-            f"({n} draws each) — right variance but wrong distribution (uniform vs normal?)")
+            f"({n} draws each) — {INIT_DISTRIBUTION}")
 
 
 def stack_variances(init: Callable[[int], np.ndarray], activation: str, width: int = 128,
@@ -230,7 +429,7 @@ def _check_stack(name: str, init: Callable[[int], np.ndarray], activation: str, 
 
 
 def _check_initializer(student, name, fan_in, fan_out, kwargs, seed, *, uniform: bool,
-                       std: float, formula: str, suspects: dict[str, float],
+                       std: float, formula: str, suspects: dict[object, float],
                        torch_init: Callable, torch_call: str, letter: str = "a") -> None:
     w = _pooled(student, name, fan_in, fan_out, kwargs, seed)
     variance = std**2
@@ -251,7 +450,16 @@ def _gain_kwargs(nonlinearity: str, default: str) -> dict:
     return {} if nonlinearity == default else {"gain": _gain(nonlinearity)}
 
 
-def _xavier(student, kind, fan_in, fan_out, nonlinearity, seed, stack):
+def _toggled(nonlinearity: str, default: str) -> str:
+    """The nonlinearity of the extra stage: an explicit gain when the call tests the
+    default, and the default (no gain argument) when the call passes one."""
+    return "tanh" if nonlinearity == default else default
+
+
+# ---------------------------------------------------------------- Xavier
+
+
+def _xavier_stage(student, kind, fan_in, fan_out, nonlinearity, seed):
     gain = _gain(nonlinearity)
     kwargs = _gain_kwargs(nonlinearity, "linear")
     name = _signature(f"xavier_{kind}", fan_in, fan_out, **kwargs)
@@ -259,27 +467,34 @@ def _xavier(student, kind, fan_in, fan_out, nonlinearity, seed, stack):
     uniform = kind == "uniform"
     std = gain * math.sqrt(2.0 / total)
     formula = ("gain·√(6/(fan_in + fan_out))" if uniform else "gain·√(2/(fan_in + fan_out))")
+    # Var(mistake) / Var(right) for each known mistake
     suspects = {
-        "only fan_in: Xavier averages both fans, Var(w) = gain²·2/(fan_in + fan_out)":
-            total / fan_in,
-        "only fan_out: Xavier averages both fans, Var(w) = gain²·2/(fan_in + fan_out)":
-            total / fan_out,
-        "is the gain missing? multiply the bound (or σ) by gain": 1.0 / gain**2,
-        "is the gain applied twice?": gain**2,
-        "the 2 of Var(w) = 2/(fan_in + fan_out) is missing": 0.5,
+        XAVIER_FAN_IN: total / fan_in,
+        XAVIER_FAN_OUT: total / fan_out,
+        XAVIER_LECUN: total / (2 * fan_in),
+        XAVIER_GAIN_MISSING: 1.0 / gain**2,
+        XAVIER_GAIN_TWICE: gain**2,
+        XAVIER_GAIN_UNDER_ROOT: 1.0 / gain,
+        XAVIER_MISSING_TWO: 0.5,
     }
     if uniform:
-        suspects["a is the half-width of the interval, a = gain·√(6/(fan_in + fan_out)), "
-                 "not the standard deviation"] = 1 / 3
+        suspects[XAVIER_STD_AS_BOUND] = 1 / 3
         torch_init = lambda t, generator: torch.nn.init.xavier_uniform_(  # noqa: E731
             t, gain=gain, generator=generator)
     else:
-        suspects["σ = gain·√(2/(fan_in + fan_out)); √6 is the uniform bound"] = 3.0
+        suspects[XAVIER_BOUND_AS_STD] = 3.0
         torch_init = lambda t, generator: torch.nn.init.xavier_normal_(  # noqa: E731
             t, gain=gain, generator=generator)
     _check_initializer(student, name, fan_in, fan_out, kwargs, seed, uniform=uniform, std=std,
                        formula=formula, suspects=suspects, torch_init=torch_init,
                        torch_call=f"torch.nn.init.xavier_{kind}_(gain={gain:.4g})")
+
+
+def _xavier(student, kind, fan_in, fan_out, nonlinearity, seed, stack):
+    _need_initializer_arguments(f"check_xavier_{kind}", fan_in, fan_out, nonlinearity, seed,
+                                stack)
+    for stage in (nonlinearity, _toggled(nonlinearity, "linear")):
+        _xavier_stage(student, kind, fan_in, fan_out, stage, seed)
     if stack:
         tanh_gain = _gain("tanh")
         stack_name = _signature(f"xavier_{kind}", 128, 128, gain=tanh_gain)
@@ -292,8 +507,9 @@ def check_xavier_uniform(xavier_uniform, fan_in=300, fan_out=100, nonlinearity="
     """U(−a, a), a = gain·√(6/(fan_in + fan_out)), against ``torch.nn.init.xavier_uniform_``.
 
     ``gain`` is torch's ``calculate_gain(nonlinearity)``, omitted from the call for
-    "linear" (the default gain 1). With ``stack``, a 30-layer tanh stack with gain 5/3
-    must keep its activation variance within a factor 2.
+    "linear" (the default gain 1); a second stage passes the other (the tanh gain 5/3
+    when ``nonlinearity`` is "linear", no gain otherwise). With ``stack``, a 30-layer
+    tanh stack with gain 5/3 must keep its activation variance within a factor 2.
     """
     _xavier(xavier_uniform, "uniform", fan_in, fan_out, nonlinearity, seed, stack)
 
@@ -304,9 +520,10 @@ def check_xavier_normal(xavier_normal, fan_in=100, fan_out=300, nonlinearity="li
     _xavier(xavier_normal, "normal", fan_in, fan_out, nonlinearity, seed, stack)
 
 
-def _kaiming(student, kind, fan_in, fan_out, mode, nonlinearity, seed, stack):
-    if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"mode must be 'fan_in' or 'fan_out', not {mode!r}")
+# ---------------------------------------------------------------- Kaiming
+
+
+def _kaiming_stage(student, kind, fan_in, fan_out, mode, nonlinearity, seed):
     gain = _gain(nonlinearity)
     kwargs = {"mode": mode, **_gain_kwargs(nonlinearity, "relu")}
     name = _signature(f"kaiming_{kind}", fan_in, fan_out, **kwargs)
@@ -314,30 +531,39 @@ def _kaiming(student, kind, fan_in, fan_out, mode, nonlinearity, seed, stack):
     uniform = kind == "uniform"
     std = gain / math.sqrt(fan)
     formula = f"gain·√(3/{mode})" if uniform else f"gain/√{mode}"
+    # Var(mistake) / Var(right) for each known mistake
     suspects = {
-        f"mode={mode!r} divides by {mode} = {fan}; did you use the other fan ({other})?":
-            fan / other,
-        f"Kaiming uses one fan ({mode}), not fan_in + fan_out": fan / (fan_in + fan_out),
-        "is the gain missing? the default gain √2 is what makes it He initialization":
-            1.0 / gain**2,
+        KAIMING_MODE: fan / other,
+        KAIMING_BOTH: fan / (fan_in + fan_out),
+        KAIMING_GAIN_AND_TWO: 2.0,
+        KAIMING_GAIN_MISSING: 1.0 / gain**2,
     }
+    if "gain" in kwargs:
+        suspects[KAIMING_GAIN_IGNORED] = 2.0 / gain**2
     if uniform:
-        suspects["the bound is gain·√(3/fan): with gain √2 that is the lecture's √(6/fan), so "
-                 "do not also put the 6 in"] = 2.0
-        suspects["b is the half-width of the interval, b = gain·√(3/fan), not the standard "
-                 "deviation"] = 1 / 3
+        suspects[KAIMING_STD_AS_BOUND] = 1 / 3
+        suspects[KAIMING_LINEAR_DEFAULT] = fan / (3.0 * fan_in * gain**2)
         torch_init = lambda t, generator: torch.nn.init.kaiming_uniform_(  # noqa: E731
             t, mode=mode, nonlinearity=nonlinearity, generator=generator)
     else:
-        suspects["σ = gain/√fan: with gain √2 that is √(2/fan), so do not also put the 2 "
-                 "in"] = 2.0
-        suspects["σ = gain/√fan; √3 belongs to the uniform bound"] = 3.0
+        suspects[KAIMING_BOUND_AS_STD] = 3.0
         torch_init = lambda t, generator: torch.nn.init.kaiming_normal_(  # noqa: E731
             t, mode=mode, nonlinearity=nonlinearity, generator=generator)
     _check_initializer(student, name, fan_in, fan_out, kwargs, seed, uniform=uniform, std=std,
                        formula=formula, suspects=suspects, torch_init=torch_init, letter="b",
                        torch_call=f"torch.nn.init.kaiming_{kind}_(mode={mode!r}, "
                                   f"nonlinearity={nonlinearity!r})")
+
+
+def _kaiming(student, kind, fan_in, fan_out, mode, nonlinearity, seed, stack):
+    check = f"check_kaiming_{kind}"
+    _need_initializer_arguments(check, fan_in, fan_out, nonlinearity, seed, stack)
+    if mode not in ("fan_in", "fan_out"):
+        _refuse(check, "mode", mode, "mode must be 'fan_in' or 'fan_out'")
+    other_mode = "fan_out" if mode == "fan_in" else "fan_in"
+    for stage_mode, stage_nonlinearity in ((mode, nonlinearity), (other_mode, nonlinearity),
+                                           (mode, _toggled(nonlinearity, "relu"))):
+        _kaiming_stage(student, kind, fan_in, fan_out, stage_mode, stage_nonlinearity, seed)
     if stack:
         stack_name = _signature(f"kaiming_{kind}", 128, 128, mode=mode)
         _check_stack(stack_name, lambda s: _draw(student, stack_name, 128, 128,
@@ -350,8 +576,10 @@ def check_kaiming_uniform(kaiming_uniform, fan_in=200, fan_out=50, mode="fan_in"
 
     ``fan`` is ``fan_in`` or ``fan_out`` as ``mode`` says. ``gain`` is torch's
     ``calculate_gain(nonlinearity)``, omitted from the call for "relu" (the default √2,
-    which makes b = √(6/fan)). With ``stack``, a 30-layer ReLU stack must keep its
-    activation variance: each layer multiplies it by a factor within [0.8, 1.25].
+    which makes b = √(6/fan)). Two more stages try the other mode, and the other kind
+    of gain (tanh's 5/3 when ``nonlinearity`` is "relu", the default otherwise). With
+    ``stack``, a 30-layer ReLU stack must keep its activation variance: each layer
+    multiplies it by a factor within [0.8, 1.25].
     """
     _kaiming(kaiming_uniform, "uniform", fan_in, fan_out, mode, nonlinearity, seed, stack)
 
@@ -362,51 +590,74 @@ def check_kaiming_normal(kaiming_normal, fan_in=50, fan_out=200, mode="fan_out",
     _kaiming(kaiming_normal, "normal", fan_in, fan_out, mode, nonlinearity, seed, stack)
 
 
-def check_constant_init(constant_init, shape=(4, 3), value=0.0):
-    """Every entry equals ``value``, against ``torch.nn.init.constant_``.
+# ---------------------------------------------------------------- constant
 
-    ``value`` is omitted from the call when it is 0.0 (tests the default).
-    """
+
+def _check_constant(constant_init, shape, value):
     kwargs = {} if value == 0.0 else {"value": value}
     shown = ", ".join([repr(shape), *(f"value={value:g}" for _ in kwargs)])
     name = f"constant_init({shown})"
-    size = (shape,) if isinstance(shape, int) else tuple(shape)
+    size = (shape,) if isinstance(shape, int | np.integer) else tuple(shape)
     got = as_float_array(constant_init(shape, **kwargs), name)
     expected = torch.nn.init.constant_(torch.empty(size, dtype=torch.float64), value).numpy()
-    assert_close(name, got, expected, rtol=0.0, atol=1e-15,
-                 hint=f"np.full(shape, value) gives an array of shape {size} filled with {value:g}")
+    hint = f"np.full(shape, value) gives an array of shape {size} filled with {value:g}"
+    if value != 0.0 and got.shape == expected.shape and not got.any():
+        hint = CONSTANT_VALUE_IGNORED
+    assert_close(name, got, expected, rtol=0.0, atol=1e-15, hint=hint)
 
 
-def _variance_oracle(x, weights, biases, activation):
-    """Per-layer Var of the activations, and three near misses, by PyTorch in float64."""
+def check_constant_init(constant_init, shape=(4, 3), value=0.0):
+    """Every entry equals ``value``, against ``torch.nn.init.constant_``.
+
+    ``value`` is omitted from the call when it is 0.0 (tests the default). An integer
+    shape and a non-zero value are always tried too.
+    """
+    check = "check_constant_init"
+    shape_ok = (_is_int(shape) and shape >= 0) or (
+        isinstance(shape, tuple | list) and all(_is_int(n) and n >= 0 for n in shape))
+    if not shape_ok:
+        _refuse(check, "shape", shape, "shape must be an int or a tuple of ints ≥ 0")
+    if not (isinstance(value, int | float | np.integer | np.floating)
+            and not isinstance(value, bool) and math.isfinite(value)):
+        _refuse(check, "value", value, "value must be a finite number")
+    _check_constant(constant_init, shape, value)
+    _check_constant(constant_init, 5, -1.5)
+
+
+# ---------------------------------------------------------------- activation variances
+
+
+def _variance_oracle(x, weights, biases, activation) -> dict[object, np.ndarray]:
+    """Per-layer Var of the activations (key "right"), and the results of known
+    mistakes (keyed by their misconception), by PyTorch in float64."""
+
+    def forward(f, with_bias=True):
+        a, layers = torch.tensor(x, dtype=torch.float64), []
+        for weight, bias in zip(weights, biases, strict=True):
+            z = torch.nn.functional.linear(a, torch.tensor(weight),
+                                           torch.tensor(bias) if with_bias else None)
+            a = f(z)
+            layers.append((z, a))
+        return layers
+
     f = _TORCH_ACTIVATIONS[activation]
-    a = torch.tensor(x, dtype=torch.float64)
-    result = {"right": [], "pre-activation": [], "ddof=1": [], "per unit": []}
-    for weight, bias in zip(weights, biases, strict=True):
-        z = torch.nn.functional.linear(a, torch.tensor(weight), torch.tensor(bias))
-        a = f(z)
-        result["right"].append(float(a.var(correction=0)))
-        result["pre-activation"].append(float(z.var(correction=0)))
-        result["ddof=1"].append(float(a.var(correction=1)))
-        result["per unit"].append(float(a.var(dim=0, correction=0).mean()))
+    layers = forward(f)
+    result = {
+        "right": [float(a.var(correction=0)) for _, a in layers],
+        VARIANCES_PRE_ACTIVATION: [float(z.var(correction=0)) for z, _ in layers],
+        VARIANCES_SAMPLE: [float(a.var(correction=1)) for _, a in layers],
+        VARIANCES_PER_UNIT: [float(a.var(dim=0, correction=0).mean()) for _, a in layers],
+        VARIANCES_NO_BIAS: [float(a.var(correction=0)) for _, a in forward(f, False)],
+    }
+    others = [name for name in _TORCH_ACTIVATIONS if name != activation]
+    result.update({(VARIANCES_ACTIVATION, other): [
+        float(a.var(correction=0)) for _, a in forward(_TORCH_ACTIVATIONS[other])]
+        for other in others})
     return {k: np.array(v) for k, v in result.items()}
 
 
-_NEAR_MISSES = {
-    "pre-activation": "these are the variances of z_l = W_l a_(l−1) + b_l; apply the activation "
-                      "first, a_l = f(z_l)",
-    "ddof=1": "use the population variance (np.var, ddof=0), not the sample variance",
-    "per unit": "take the variance of all entries of a_l together (np.var(a)), not per unit "
-                "averaged over units",
-}
-
-
-def check_activation_variances(activation_variances, seed=0, widths=(6, 9, 5, 7), batch=40,
-                               activation="tanh", weight_scale=1.0, bias_scale=0.1):
-    """Var(a_l) for every layer of an MLP a_l = f(W_l a_(l−1) + b_l), against PyTorch.
-
-    ``widths`` are the layer sizes, input first; W_l is drawn N(0, weight_scale²/n_(l−1)).
-    """
+def _check_variances(activation_variances, seed, widths, batch, activation, weight_scale,
+                     bias_scale):
     depth = len(widths) - 1
     name = f"activation_variances ({activation}, {depth} layer{'s' * (depth != 1)})"
     rng = np.random.default_rng(seed)
@@ -421,19 +672,44 @@ def check_activation_variances(activation_variances, seed=0, widths=(6, 9, 5, 7)
     for before, after in zip(saved[1] + saved[2], weights + biases, strict=True):
         assert_unchanged(name, before, after, "a weight matrix or bias")
     oracle = _variance_oracle(saved[0], saved[1], saved[2], activation)
-    expected = oracle["right"]
+    expected = oracle.pop("right")
     got = as_float_array(got, name)
     if got.shape != expected.shape:
-        extra = (" (leave out the input x: one variance per layer, a_1 … a_N)"
-                 if got.size == depth + 1 else "")
+        extra = f" — {VARIANCES_INPUT}" if got.size == depth + 1 else ""
         raise AssertionError(f"{name}: expected an array of {depth} variances, one per layer, "
                              f"got shape {got.shape}{extra}")
     hint = "a_l = f(a_(l−1) @ W_lᵀ + b_l), then np.var(a_l) over the batch and the units"
-    for miss, explanation in _NEAR_MISSES.items():
-        if np.allclose(got, oracle[miss], rtol=1e-7, atol=1e-300) and not np.allclose(
-                oracle[miss], expected, rtol=1e-7, atol=1e-300):
-            hint = explanation
+    for miss, variances in oracle.items():
+        if np.allclose(got, variances, rtol=1e-7, atol=1e-300) and not np.allclose(
+                variances, expected, rtol=1e-7, atol=1e-300):
+            hint = miss[0] if isinstance(miss, tuple) else miss
             break
     # Deep stacks make variances as small as 1e-30: compare relatively.
     assert_close(name, got, expected, inputs=np.arange(1, depth + 1), input_name="layer l",
                  rtol=1e-7, atol=1e-300, hint=hint)
+
+
+def check_activation_variances(activation_variances, seed=0, widths=(6, 9, 5, 7), batch=40,
+                               activation="tanh", weight_scale=1.0, bias_scale=0.1):
+    """Var(a_l) for every layer of an MLP a_l = f(W_l a_(l−1) + b_l), against PyTorch.
+
+    ``widths`` are the layer sizes, input first; W_l is drawn N(0, weight_scale²/n_(l−1)).
+    A small network is also run with each of the other activation names.
+    """
+    check = "check_activation_variances"
+    _need_int(check, "seed", seed, why=" (it seeds np.random.default_rng)")
+    if not (isinstance(widths, tuple | list) and len(widths) >= 2
+            and all(_is_int(n) and n >= 1 for n in widths)):
+        _refuse(check, "widths", widths, "widths must be a tuple of at least 2 ints ≥ 1 (the "
+                "input size, then one size per layer)")
+    _need_int(check, "batch", batch, minimum=1)
+    if activation not in _TORCH_ACTIVATIONS:
+        _refuse(check, "activation", activation, "activation must be one of "
+                f"{', '.join(map(repr, _TORCH_ACTIVATIONS))}")
+    _need_real(check, "weight_scale", weight_scale)
+    _need_real(check, "bias_scale", bias_scale, positive=False)
+    _check_variances(activation_variances, seed, widths, batch, activation, weight_scale,
+                     bias_scale)
+    for other in _TORCH_ACTIVATIONS:
+        if other != activation:
+            _check_variances(activation_variances, seed + 1, (4, 6, 3), 8, other, 1.5, 0.5)
