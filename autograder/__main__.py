@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from autograder import lms
+from autograder import report as class_report
 from autograder.grade import GraderError, grade
 from autograder.inputs import __doc__ as SHAPES
 from autograder.sandbox import Limits
@@ -67,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     check_cmd.add_argument("assignment", help="assignment id, a folder of solutions/")
     check_cmd.add_argument("--source", type=Path, default=None,
                            help="the assignment's folder, for one outside solutions/")
+    report_cmd = commands.add_parser(
+        "report", help="write OUT/report.html, the class report, from OUT/report.json",
+        description="The class report: score distribution, per-task pass rates and "
+                    "misconceptions, submissions that failed and why, similar pairs, earlier "
+                    "runs. One self-contained HTML file (no network needed).")
+    class_report.add_arguments(report_cmd)
     lms_cmd = commands.add_parser(
         "lms", help="write a results folder's grades again in Canvas's and Moodle's import "
                     "formats", description=lms.DESCRIPTION)
@@ -74,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "lms":
         return lms.run(args)
+    if args.command == "report":
+        return class_report.run(args)
     if args.command == "check":
         return _check(args.assignment, args.source)
 

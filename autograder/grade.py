@@ -13,10 +13,15 @@
 Results:
 
     out/grades.csv              student_id,score,max_score,status,message
-    out/report.json             per-test results for every student
-    out/feedback/<student>.html nbgrader's feedback, hidden tests' code removed
+    out/report.json             per-test results for every student (misconceptions named,
+                                forbidden APIs used), similar pairs, earlier runs
+    out/report.html             the class report (autograder.report), self-contained
+    out/feedback/<student>.html nbgrader's feedback, hidden tests' code removed, what to revisit
+    out/canvas_gradebook.csv    the LMS import files, when submissions came from an LMS
+    out/moodle_worksheet.csv    (autograder.lms)
 
-A status is ``graded``; ``timeout`` (the submission's time budget ran out: the
+A status is ``graded``; ``forbidden`` (graded, but the answers use an API the assignment
+forbids: :mod:`autograder.rules`); ``timeout`` (the submission's time budget ran out: the
 tests reached still count); ``malformed`` (not a notebook of this assignment,
 unreadable, too large, a folder name that is not an id); ``duplicate`` (two
 submissions for one id); ``crashed`` (the grader could not grade or record it).
@@ -36,11 +41,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
 
-from autograder import course, feedback, judge, lms, rules
+from autograder import course, feedback, history, judge, lms, rules, similarity
+from autograder import report as class_report
 from autograder.engine import grade_id, instructor_names, is_test, nbgrader_meta, reference_cells
 from autograder.inputs import STUDENT_ID, gather, regular_files, shown
 from autograder.preprocessors import verdict_path
@@ -465,10 +472,18 @@ def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = 
     for result in ordered:
         result.max_score = result.max_score or max_score
         result.origin = origins.get(result.student_id, {})
-    _write_results(out, assignment, max_score, ordered, {
+    scored = [r.student_id for r in ordered if r.status in history.SCORED]
+    report = _write_results(out, assignment, max_score, ordered, {
         "sandbox": sandbox, "workers": workers, "limits": asdict(limits),
         "findings": [asdict(finding) for finding in findings],
-        "seconds": round(time.monotonic() - started, 2)})
+        "seconds": round(time.monotonic() - started, 2),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds")}, {
+        # Leads for the instructor, never a change to a grade.
+        "similarity": similarity.class_pairs(work, assignment, task.sources, scored)})
+    # The class beside the earlier runs of this assignment kept in the gradebook.
+    report["history"] = history.record(db_url, report)
+    _write_report_json(out, report)
+    class_report.write_report(out, site_url)
     try:
         written = lms.write_lms_files(out, assignment, ordered, **exports)
     except lms.LmsError as error:  # the export changed since the check: grades.csv stands
@@ -574,7 +589,8 @@ def _record(nbgrader: course.Course, result: StudentResult, out: Path,
         feedback.annotate(page, tests, site_url)
 
 
-def _write_results(out: Path, assignment: str, max_score: float, results, run: dict) -> None:
+def _write_results(out: Path, assignment: str, max_score: float, results, run: dict,
+                   extra: dict | None = None) -> dict:
     with open(out / "grades.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["student_id", "score", "max_score", "status", "message"])
@@ -585,7 +601,13 @@ def _write_results(out: Path, assignment: str, max_score: float, results, run: d
         "max_score": max_score,
         "run": run,
         "students": {r.student_id: asdict(r) for r in results},
+        **(extra or {}),
     }
+    _write_report_json(out, report)
+    return report
+
+
+def _write_report_json(out: Path, report: dict) -> None:
     partial = out / "report.json.partial"
     partial.write_text(json.dumps(report, indent=2))
     os.replace(partial, out / "report.json")

@@ -6,7 +6,11 @@ Writes into docs/screenshots/:
 - ``site-demo.png``: a chapter of the website at one of its demos (a static twin), after the
   reader has moved its slider;
 - ``lab-widget.png``: the same chapter opened as a notebook in JupyterLab, run, with the demo
-  as a live widget.
+  as a live widget;
+- ``class-report.png``: the grader's class report (``python -m autograder report``) of a graded
+  folder given with ``--graded``, else of a synthetic class of chapter 01 (tests/test_report.py).
+
+``--only class-report`` (repeatable) takes some of them; the class report needs no website.
 
 Uses the browser tests' helpers (tests/browser.py): the system's Chromium driven by
 Playwright, the site served on 127.0.0.1, JupyterLab on a scratch copy with a token.
@@ -15,6 +19,7 @@ Playwright, the site served on 127.0.0.1, JupyterLab on a scratch copy with a to
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -82,24 +87,68 @@ def shoot_lab(browser, out: Path) -> None:
             context.close()
 
 
+def shoot_class_report(browser, out: Path, graded: Path | None = None) -> None:
+    """The report's first screen: scores beside earlier runs, then the tasks."""
+    from autograder.report import write_report
+
+    with tempfile.TemporaryDirectory(prefix="descent-report-") as scratch:
+        folder = Path(scratch)
+        if graded is not None:  # a copy: the grader's folder is only read
+            shutil.copy(graded / "report.json", folder)
+            if (graded / "feedback").is_dir():
+                shutil.copytree(graded / "feedback", folder / "feedback")
+        else:
+            from test_report import class_with_history
+
+            (folder / "report.json").write_text(json.dumps(class_with_history()))
+        write_report(folder)
+        context, traffic = offline_context(browser, viewport=VIEWPORT)
+        with serve(folder) as base_url:
+            tab = context.new_page()
+            tab.goto(base_url + "report.html", wait_until="load")
+            tab.screenshot(path=out / "class-report.png")
+        context.close()
+    if traffic.problems():
+        print("warning: the class report had problems:\n" + "\n".join(traffic.problems()))
+
+
+SHOTS = {"site": ("site-landing.png", "site-demo.png"), "lab": ("lab-widget.png",),
+         "class-report": ("class-report.png",)}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--site", type=Path, default=ROOT / "_build" / "html",
                         help="the built website (default: _build/html, from `make book`)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--only", action="append", choices=sorted(SHOTS),
+                        help="take only these screenshots (repeatable; default: all)")
+    parser.add_argument("--graded", type=Path, default=None,
+                        help="a folder the grader wrote (its report.json) for class-report.png "
+                             "(default: a synthetic class)")
     args = parser.parse_args(argv)
-    if not (args.site / "index.html").is_file():
-        print(f"no website in {args.site}: run `make book` first", file=sys.stderr)
+    shots = args.only or list(SHOTS)
+    if args.graded is not None and not (args.graded / "report.json").is_file():
+        print(f"no report.json in {args.graded}: grade a class first", file=sys.stderr)
+        return 2
+    if {"site", "lab"} & set(shots) and not (args.site / "index.html").is_file():
+        print(f"no website in {args.site}: run `make book` first (or --only class-report)",
+              file=sys.stderr)
         return 2
     if find_chromium() is None:
         print("no Chromium found: on Debian or Ubuntu, apt-get install chromium", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     with chromium() as browser:
-        shoot_site(browser, args.site, args.out)
-        shoot_lab(browser, args.out)
-    for name in ("site-landing.png", "site-demo.png", "lab-widget.png"):
-        print(args.out / name)
+        if "site" in shots:
+            shoot_site(browser, args.site, args.out)
+        if "lab" in shots:
+            shoot_lab(browser, args.out)
+        if "class-report" in shots:
+            shoot_class_report(browser, args.out, args.graded)
+    for shot in shots:
+        for name in SHOTS[shot]:
+            print(args.out / name)
     return 0
 
 

@@ -7,7 +7,7 @@ gets a few mistakes from MISTAKES — textual edits of one answer, each a mistak
 mutation (an operator or constant changed at random) or an unfinished stub. Seeded: the same
 arguments give the same class.
 
-    python tests/classgen.py OUT --students 40 --seed 0     # writes OUT/<student>/05_optimizers.ipynb
+    python tests/classgen.py OUT --students 40 --seed 0   # OUT/<student>/05_optimizers.ipynb
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ class Mistake:
 
 
 MISTAKES = [
-    Mistake("momentum_step", "velocity = momentum * velocity + lr * grad\n    return theta - velocity",
+    Mistake("momentum_step",
+            "velocity = momentum * velocity + lr * grad\n    return theta - velocity",
             "velocity = momentum * velocity + grad\n    return theta - lr * velocity",
             "PyTorch's buffer convention"),
     Mistake("momentum_step", "momentum * velocity + lr * grad",
@@ -60,7 +61,8 @@ MISTAKES = [
             "(1 - alpha) * square_avg + alpha * grad * grad", "α swapped"),
     Mistake("rmsprop_step", "np.sqrt(square_avg) + eps", "np.sqrt(square_avg) + 1e-8",
             "hard-coded ε"),
-    Mistake("adam_step", "m_hat = exp_avg / (1 - beta1**step)\n    v_hat = exp_avg_sq / (1 - beta2**step)",
+    Mistake("adam_step",
+            "m_hat = exp_avg / (1 - beta1**step)\n    v_hat = exp_avg_sq / (1 - beta2**step)",
             "m_hat = exp_avg\n    v_hat = exp_avg_sq", "no bias correction"),
     Mistake("adam_step", "np.sqrt(v_hat) + eps", "np.sqrt(v_hat + eps)", "ε inside the root"),
     Mistake("adam_step", "(1 - beta2) * grad * grad", "(1 - beta2) * grad", "v not squared"),

@@ -31,7 +31,7 @@ def as_float_array(value, name: str, what: str = "result") -> np.ndarray:
         raise AssertionError(f"{name}: the {what} is None — did you forget `return`?")
     try:
         array = _asarray(value, dtype=float).copy()
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, OverflowError) as error:  # OverflowError: 10**400
         raise AssertionError(
             f"{name}: the {what} is a {type(value).__name__}, which cannot be read as an "
             f"array of floats ({error})"
