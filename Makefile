@@ -22,7 +22,7 @@ help:
 	@echo "make test      everything CI checks: lint, checks, notebooks, grading, strict book build"
 	@echo "make lab       JupyterLab on notebooks/ (book/*.md open as live notebooks too)"
 	@echo "make release   regenerate notebooks/ from solutions/ (nbgrader generate_assignment)"
-	@echo "make grade ASSIGNMENT=01_activations SUBMISSIONS=path [OUT=dir] [WORKERS=n] [DB=url] [SOURCE=dir]"
+	@echo "make grade ASSIGNMENT=01_activations SUBMISSIONS=path [OUT=dir] [WORKERS=n] [DB=url] [SOURCE=dir] [SITE_URL=url]"
 	@echo "make lab-full [DEVICE=cuda]  chapter 09's full optimizer comparison -> book/_data/lenet_lab.json"
 	@echo "make screenshots  PNGs of the site and of JupyterLab for the README (docs/screenshots/)"
 
@@ -67,7 +67,8 @@ grade: venv
 	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSIONS)" || \
 		{ echo "usage: make grade ASSIGNMENT=01_activations SUBMISSIONS=folder-or-zip [OUT=dir] [WORKERS=n] [DB=url]"; exit 2; }
 	$(BIN)/python -m autograder grade $(ASSIGNMENT) $(SUBMISSIONS) --out $(OUT) \
-		$(if $(WORKERS),--workers $(WORKERS)) $(if $(DB),--db $(DB)) $(if $(SOURCE),--source $(SOURCE))
+		$(if $(WORKERS),--workers $(WORKERS)) $(if $(DB),--db $(DB)) $(if $(SOURCE),--source $(SOURCE)) \
+		$(if $(SITE_URL),--site-url $(SITE_URL))
 
 lint: venv
 	$(BIN)/ruff check .
