@@ -512,6 +512,8 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
     graded: queue.Queue = queue.Queue()
     failure: list[BaseException] = []
 
+    recorded: set[str] = set()
+
     def record() -> None:
         try:
             nbgrader = course.Course(task.work, task.name)
@@ -524,8 +526,17 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
             return
         while (student_id := graded.get()) is not None:
             began = time.monotonic()
-            _record(nbgrader, results[student_id], out, site_url)
-            results[student_id].record_seconds = round(time.monotonic() - began, 3)
+            result = results[student_id]
+            try:
+                _record(nbgrader, result, out, site_url)
+                recorded.add(student_id)
+            except Exception as error:  # noqa: BLE001 - one student's record, never the batch
+                # Their scores never reached the gradebook: no grade is reported for them.
+                result.status, result.score = "crashed", 0.0
+                result.message = "; ".join(m for m in (result.message, (
+                    f"graded, but could not be recorded: {type(error).__name__}: {error}"
+                    )[:500]) if m)
+            result.record_seconds = round(time.monotonic() - began, 3)
 
     def one(student_id: str) -> None:
         began = time.monotonic()
@@ -559,6 +570,11 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
     recorder.join()
     if failure:
         raise GraderError(f"nbgrader could not set up the course: {failure[0]}")
+    for student_id, result in results.items():
+        if result.status != "crashed" and student_id not in recorded:  # never a grade unsaved
+            result.status, result.score = "crashed", 0.0
+            result.message = "; ".join(m for m in (result.message, "graded, but not recorded "
+                                                   "in the gradebook: grade again") if m)
     return results
 
 
@@ -586,7 +602,11 @@ def _record(nbgrader: course.Course, result: StudentResult, out: Path,
     for page in [single] if single.is_file() else each:
         tests = {test_id: test for test_id, test in result.tests.items()
                  if page == single or test.get("notebook") == page.stem}
-        feedback.annotate(page, tests, site_url)
+        try:
+            feedback.annotate(page, tests, site_url)
+        except Exception as error:  # noqa: BLE001 - the grade stands; the page stays nbgrader's
+            note = f"feedback without 'What to revisit' ({type(error).__name__}: {error})"
+            result.message = "; ".join(m for m in (result.message, note[:300]) if m)
 
 
 def _write_results(out: Path, assignment: str, max_score: float, results, run: dict,
