@@ -39,6 +39,7 @@ import sys
 import types
 
 from autograder.remote import RemoteObject
+from autograder.rules import dotted_name
 
 #: Modules a student's import never makes the judge import (side effects on import).
 NEVER_IMPORTED = {"antigravity", "this", "idlelib", "turtle", "tkinter", "webbrowser"}
@@ -83,28 +84,18 @@ def patch_targets(tree: ast.AST) -> list[str]:
     """Dotted names whose attributes a cell sets or deletes (``np.linalg`` of
     ``np.linalg.solve = None``; also ``setattr(x, ...)`` and ``patch("a.b.c")``)."""
     found = []
-
-    def dotted(node) -> str | None:
-        parts = []
-        while isinstance(node, ast.Attribute):
-            parts.append(node.attr)
-            node = node.value
-        if isinstance(node, ast.Name):
-            return ".".join([node.id, *reversed(parts)])
-        return None
-
     for node in ast.walk(tree):
         targets = []
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
             targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
         for target in targets:
-            if isinstance(target, ast.Attribute) and (name := dotted(target.value)):
+            if isinstance(target, ast.Attribute) and (name := dotted_name(target.value)):
                 found.append(name)
         if isinstance(node, ast.Call) and node.args:
-            func = dotted(node.func) or ""
+            func = dotted_name(node.func) or ""
             first = node.args[0]
             if func.split(".")[-1] in ("setattr", "delattr", "object") and (
-                    name := dotted(first)):
+                    name := dotted_name(first)):
                 found.append(name)
             if (func.split(".")[-1] in ("patch", "setattr") and isinstance(first, ast.Constant)
                     and isinstance(first.value, str) and "." in first.value):

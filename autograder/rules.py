@@ -57,7 +57,9 @@ def declared(notebook) -> list[str]:
 # ---------------------------------------------------------------- statically
 
 
-def _dotted(node) -> str | None:
+def dotted_name(node) -> str | None:
+    """The dotted name an expression spells (``np.linalg.solve``), or None when it is not
+    a chain of attributes on a name."""
     parts = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)
@@ -101,7 +103,7 @@ def static_uses(source: str, forbidden: list[str], aliases: dict[str, str] | Non
                 if hit := _matches(full, forbidden) or _matches(node.module, forbidden):
                     found.append(hit)
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute | ast.Name) and (name := _dotted(node)):
+        if isinstance(node, ast.Attribute | ast.Name) and (name := dotted_name(node)):
             head, _, rest = name.partition(".")
             if head in aliases:
                 resolved = aliases[head] + (f".{rest}" if rest else "")

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from checktools import assert_refused, assert_teaches, fails_with
 
 from descent.answers import load
 from descent.checks import averaging as checks
-from descent.checks.misconceptions import find
 
 answers = load("07_polyak_averaging")
-
-
-def fails_with(check, mutant, misconception, **kwargs) -> str:
-    """``check`` rejects ``mutant`` and names ``misconception`` (an id), and nothing else."""
-    with pytest.raises(AssertionError) as error:
-        check(mutant, **kwargs)
-    message = str(error.value)
-    assert find(message) == [misconception], message
-    return message
 
 
 # ---------------------------------------------------------------- model answers pass
@@ -530,10 +521,6 @@ def test_average_parameters_matches_averaged_model_by_construction():
 # ---------------------------------------------------------------- bad arguments
 
 
-def never_called(*args, **kwargs):
-    raise RuntimeError("the check called the student's function before refusing its arguments")
-
-
 @pytest.mark.parametrize("name, kwargs, shown", [
     ("tail_average", {"n": 0}, "n=0"),
     ("tail_average", {"n": 2.5}, "n=2.5"),
@@ -557,11 +544,7 @@ def never_called(*args, **kwargs):
     ("average_parameters", {"ema_fn": "lerp"}, "ema_fn='lerp'"),
 ])
 def test_bad_arguments_are_refused_before_the_student_runs(name, kwargs, shown):
-    with pytest.raises(ValueError) as error:
-        CHECKS[name](never_called, **kwargs)
-    message = str(error.value)
-    assert f"check_{name}: {shown} is not allowed; " in message, message
-    assert "must" in message, message
+    assert_refused(CHECKS[name], kwargs, shown)
 
 
 # ---------------------------------------------------------------- generic wrong answers
@@ -602,9 +585,7 @@ def pair_battery(answer, wrong: str, which: str):
 
 
 def _teaches(message: str, name: str) -> None:
-    assert message.startswith(name), message
-    assert any(word in message for word in ("expected", "return", "cannot be read", "None",
-                                            "shape")), message
+    assert_teaches(message, name, ("expected", "return", "cannot be read", "None", "shape"))
 
 
 @pytest.mark.parametrize("wrong", WRONG)

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from checktools import assert_misconceptions_reached, assert_refused, fails_as
 
 from descent.answers import load
 from descent.checks import batch_norm as checks
-from descent.checks.misconceptions import REGISTRY, Misconception, find
 from descent.gradcheck import numerical_gradient, rel_error
 
 answers = load("08_batch_norm")
 forward, backward = answers.batchnorm_forward, answers.batchnorm_backward
-BOOK = Path(__file__).resolve().parents[1] / "book"
 
 
 @pytest.mark.parametrize(
@@ -301,25 +297,13 @@ MUTANTS = [
 
 @pytest.mark.parametrize("check, mutant, expected", MUTANTS)
 def test_plausible_mistakes_fail_with_a_hint(check, mutant, expected):
-    with pytest.raises(AssertionError) as failure:
-        check() if mutant is None else check(mutant)
-    message = str(failure.value)
-    if expected in REGISTRY:
-        assert find(message) == [expected], message
-        assert REGISTRY[expected].text in message
-    else:
-        assert expected in message and not find(message), message
+    fails_as(check, expected, *([] if mutant is None else [mutant]))
 
 
 def test_every_misconception_is_diagnosed_and_points_at_a_section():
     """Each id the module defines is reached by a mutant above, and its section is a heading
     of the page it names."""
-    defined = {m.id for m in vars(checks).values() if isinstance(m, Misconception)}
-    assert defined == {e for *_, e in MUTANTS if e in REGISTRY}
-    for identifier in defined:
-        m = REGISTRY[identifier]
-        headings = re.findall(r"^#{2,3} (.+)$", (BOOK / f"{m.page}.md").read_text(), re.M)
-        assert m.section in headings, (identifier, m.section)
+    assert_misconceptions_reached(checks, [e for *_, e in MUTANTS])
 
 
 def test_messages_name_the_array_that_differs():
@@ -515,10 +499,6 @@ def test_finite_differences_alone_reject_the_known_mistakes(monkeypatch, kwargs,
 # ---------------------------------------------------------------- the checks' arguments
 
 
-def never_called(*args, **kwargs):
-    raise RuntimeError("the check called the student's function with bad arguments")
-
-
 @pytest.mark.parametrize("check, kwargs, shown", [
     (checks.check_batchnorm_forward, {"eps": 0.0}, "eps=0.0"),
     (checks.check_batchnorm_forward, {"eps": -1e-5}, "eps=-1e-05"),
@@ -539,12 +519,7 @@ def never_called(*args, **kwargs):
     (checks.check_batchnorm_eval, {"shape": "5x4"}, "shape='5x4'"),
 ])
 def test_bad_arguments_are_refused_before_the_student_is_called(check, kwargs, shown):
-    functions = [never_called] * (2 if check is checks.check_batchnorm_backward else 1)
-    with pytest.raises(ValueError) as refusal:
-        check(*functions, **kwargs)
-    message = str(refusal.value)
-    assert message.startswith(f"{check.__name__}: {shown} is not allowed;"), message
-    assert "must be" in message
+    assert_refused(check, kwargs, shown, 2 if check is checks.check_batchnorm_backward else 1)
 
 
 def test_edge_arguments_are_accepted():

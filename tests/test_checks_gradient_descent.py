@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from checktools import (
+    WRONG_OUTPUTS,
+    assert_misconceptions_reached,
+    assert_refused,
+    assert_teaches,
+    checks_of,
+    fails_with,
+    failure,
+    wrong,
+)
 
 from descent.answers import load
 from descent.checks import gradient_descent as checks
-from descent.checks.misconceptions import Misconception, find
+from descent.checks.misconceptions import find
 
 answers = load("04_gradient_descent")
-BOOK = Path(__file__).resolve().parents[1] / "book"
 
 
 @pytest.mark.parametrize(
@@ -324,19 +331,11 @@ MUTANTS = [
 @pytest.mark.parametrize("check, mutant, kwargs, misconception", MUTANTS)
 def test_plausible_mistakes_are_named_by_the_visible_calls(check, mutant, kwargs, misconception):
     """Called as the notebook's visible test cell calls it, the check names the mistake."""
-    with pytest.raises(AssertionError) as failure:
-        check(mutant, **kwargs)
-    assert find(str(failure.value)) == [misconception], str(failure.value)
+    fails_with(check, mutant, misconception, **kwargs)
 
 
 def test_every_misconception_is_exercised_and_explained_by_its_page():
-    defined = {m.id: m for m in vars(checks).values() if isinstance(m, Misconception)}
-    assert set(defined) == {id for *_, id in MUTANTS}
-    for m in defined.values():
-        headings = {line.lstrip("#").strip()
-                    for line in (BOOK / f"{m.page}.md").read_text().splitlines()
-                    if line.startswith("#")}
-        assert m.section in headings, (m.id, m.section)
+    assert_misconceptions_reached(checks, [id for *_, id in MUTANTS])
 
 
 def mb_drops_a_full_batch(n, batch_size, seed, drop_last=False):
@@ -352,10 +351,8 @@ def mb_drops_a_full_batch(n, batch_size, seed, drop_last=False):
      "expected 3 batches, got 2"),
 ])
 def test_other_mistakes_get_a_plain_message(check, mutant, kwargs, message):
-    with pytest.raises(AssertionError) as failure:
-        check(mutant, **kwargs)
-    assert message in str(failure.value)
-    assert not find(str(failure.value))
+    got = failure(check, mutant, **kwargs)
+    assert message in got and not find(got), got
 
 
 def test_hidden_edge_cases_catch_what_the_defaults_miss():
@@ -412,10 +409,6 @@ def test_full_batch_sgd_is_gradient_descent():
 # ---------------------------------------------------------------- bad arguments
 
 
-def never_called(*args, **kwargs):
-    raise AssertionError("the student's function must not be called with bad arguments")
-
-
 @pytest.mark.parametrize("check, kwargs", [
     (checks.check_gradient_descent, {"seed": None}),
     (checks.check_gradient_descent, {"problem": "himmelblau"}),
@@ -437,55 +430,22 @@ def never_called(*args, **kwargs):
     (checks.check_max_stable_lr, {"diagonal": "yes"}),
 ])
 def test_bad_arguments_are_refused_before_the_student_runs(check, kwargs):
-    (argument, value), = kwargs.items()
-    with pytest.raises(ValueError) as refusal:
-        check(never_called, **kwargs)
-    message = str(refusal.value)
-    assert message.startswith(f"{check.__name__}: {argument}")
-    assert repr(value) in message and "must be" in message
+    assert_refused(check, kwargs)
 
 
 # ---------------------------------------------------------------- generic wrong answers
 
 
-def _map(value, f):
-    if isinstance(value, tuple | list):
-        return type(value)(_map(v, f) for v in value)
-    return f(np.asarray(value))
-
-
-WRONG_OUTPUTS = {
-    "None": lambda out: None,
-    "a string": lambda out: "wrong",
-    "NaN": lambda out: _map(out, lambda a: np.full(a.shape, np.nan)),
-    "the wrong shape": lambda out: _map(out, lambda a: np.append(a, 0)),
-    "a list of results": lambda out: [out, out],
-    "negated": lambda out: _map(out, lambda a: -a),
-    "scaled by 1.01": lambda out: _map(out, lambda a: 1.01 * a),
-    "a constant": lambda out: 0.5,
-}
-CHECKS = [(getattr(checks, name), name.removeprefix("check_"))
-          for name in dir(checks) if name.startswith("check_")]
-
-
-@pytest.mark.parametrize("wrong", WRONG_OUTPUTS)
-@pytest.mark.parametrize("check, function", CHECKS)
-def test_generic_wrong_answers_fail_with_an_assertion_that_teaches(check, function, wrong):
-    model, transform = getattr(answers, function), WRONG_OUTPUTS[wrong]
-
-    def answer(*args, **kwargs):
-        return transform(model(*args, **kwargs))
-
-    with pytest.raises(AssertionError) as failure:
-        check(answer)
-    message = str(failure.value)
-    assert message.startswith(function) and len(message) > len(function) + 30, message
+@pytest.mark.parametrize("change", WRONG_OUTPUTS)
+@pytest.mark.parametrize("check, function", checks_of(checks))
+def test_generic_wrong_answers_fail_with_an_assertion_that_teaches(check, function, change):
+    assert_teaches(failure(check, wrong(getattr(answers, function), WRONG_OUTPUTS[change])),
+                   function)
 
 
 def test_a_generator_seen_through_the_grader_is_named():
     """In the sandbox a student's generator reaches the check as the grader's stand-in."""
     from autograder.wire import Unsupported
 
-    with pytest.raises(AssertionError) as failure:
-        checks.check_minibatches(lambda *args, **kwargs: Unsupported("generator"))
-    assert find(str(failure.value)) == ["minibatch.generator-not-list"]
+    fails_with(checks.check_minibatches, lambda *args, **kwargs: Unsupported("generator"),
+               "minibatch.generator-not-list")

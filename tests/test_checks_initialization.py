@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from checktools import (
+    WRONG_OUTPUTS,
+    assert_misconceptions_reached,
+    assert_refused,
+    assert_teaches,
+    checks_of,
+    fails_with,
+    failure,
+    wrong,
+)
 
 from descent.answers import load
 from descent.checks import initialization as checks
-from descent.checks.misconceptions import Misconception, find
+from descent.checks.misconceptions import find
 
 answers = load("02_initialization")
 SQRT2 = np.sqrt(2.0)
-BOOK = Path(__file__).resolve().parents[1] / "book"
 
 
 @pytest.mark.parametrize(
@@ -267,19 +274,11 @@ MUTANTS = [
 @pytest.mark.parametrize("check, mutant, misconception", MUTANTS)
 def test_plausible_mistakes_are_named_by_the_visible_call(check, mutant, misconception):
     """Called as the notebook's visible test cell calls it, the check names the mistake."""
-    with pytest.raises(AssertionError) as failure:
-        check(mutant)
-    assert find(str(failure.value)) == [misconception], str(failure.value)
+    fails_with(check, mutant, misconception)
 
 
 def test_every_misconception_is_exercised_and_explained_by_its_page():
-    defined = {m.id: m for m in vars(checks).values() if isinstance(m, Misconception)}
-    assert set(defined) == {id for *_, id in MUTANTS}
-    for m in defined.values():
-        headings = {line.lstrip("#").strip()
-                    for line in (BOOK / f"{m.page}.md").read_text().splitlines()
-                    if line.startswith("#")}
-        assert m.section in headings, (m.id, m.section)
+    assert_misconceptions_reached(checks, [id for *_, id in MUTANTS])
 
 
 def variances_in_place(x, weights, biases, activation):
@@ -295,10 +294,8 @@ def variances_in_place(x, weights, biases, activation):
     (checks.check_activation_variances, variances_in_place, "modified in place"),
 ])
 def test_other_mistakes_get_a_plain_message(check, mutant, message):
-    with pytest.raises(AssertionError) as failure:
-        check(mutant)
-    assert message in str(failure.value)
-    assert not find(str(failure.value))
+    got = failure(check, mutant)
+    assert message in got and not find(got), got
 
 
 def test_the_lecun_variance_is_right_for_a_square_layer():
@@ -320,10 +317,6 @@ def test_stub_raises_not_implemented():
 # ---------------------------------------------------------------- bad arguments
 
 
-def never_called(*args, **kwargs):
-    raise AssertionError("the student's function must not be called with bad arguments")
-
-
 @pytest.mark.parametrize("check, kwargs", [
     (checks.check_xavier_uniform, {"fan_in": 0}),
     (checks.check_xavier_uniform, {"fan_out": 2.5}),
@@ -341,51 +334,26 @@ def never_called(*args, **kwargs):
     (checks.check_activation_variances, {"bias_scale": -0.1}),
 ])
 def test_bad_arguments_are_refused_before_the_student_runs(check, kwargs):
-    (argument, value), = kwargs.items()
-    with pytest.raises(ValueError) as refusal:
-        check(never_called, **kwargs)
-    message = str(refusal.value)
-    assert message.startswith(f"{check.__name__}: {argument}")
-    assert repr(value) in message and "must be" in message
+    assert_refused(check, kwargs)
 
 
 # ---------------------------------------------------------------- generic wrong answers
 
-WRONG_OUTPUTS = {
-    "None": lambda out: None,
-    "a string": lambda out: "wrong",
-    "NaN": lambda out: np.full_like(np.asarray(out, dtype=float), np.nan),
-    "the wrong shape": lambda out: np.append(out, 0.0),
-    "a list of results": lambda out: [out, out],
-    # −W is as right as W for a symmetric initializer: negation is tried on the others
-    "negated": lambda out: -np.asarray(out, dtype=float),
-    "scaled by 1.01": lambda out: 1.01 * np.asarray(out, dtype=float),
-    "a constant": lambda out: 0.5,
-}
 WRONG_OUTPUTS_ONLY_FOR_NORMALS = {"scaled by 1.05": lambda out: 1.05 * np.asarray(out)}
 SYMMETRIC = ("xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal")
-CHECKS = [(getattr(checks, name), name.removeprefix("check_"))
-          for name in dir(checks) if name.startswith("check_")]
-
-
-@pytest.mark.parametrize("wrong", WRONG_OUTPUTS)
-@pytest.mark.parametrize("check, function", CHECKS)
-def test_generic_wrong_answers_fail_with_an_assertion_that_teaches(check, function, wrong):
-    if wrong == "negated" and function in SYMMETRIC:
+@pytest.mark.parametrize("change", WRONG_OUTPUTS)
+@pytest.mark.parametrize("check, function", checks_of(checks))
+def test_generic_wrong_answers_fail_with_an_assertion_that_teaches(check, function, change):
+    if change == "negated" and function in SYMMETRIC:
         pytest.skip("a symmetric distribution, negated, is the same distribution")
-    model, transform = getattr(answers, function), WRONG_OUTPUTS[wrong]
-    if wrong == "scaled by 1.01" and function.endswith("normal"):
+    transform = WRONG_OUTPUTS[change]
+    if change == "scaled by 1.01" and function.endswith("normal"):
         # σ·1.01 is 2% more variance, at the edge of the 5 standard errors of 2¹⁷ normal
         # draws (the uniform variants catch it by their bound): try 5% there
         transform = WRONG_OUTPUTS_ONLY_FOR_NORMALS["scaled by 1.05"]
-
-    def answer(*args, **kwargs):
-        return transform(model(*args, **kwargs))
-
-    with pytest.raises(AssertionError) as failure:
-        check(answer, **({"stack": False} if function in SYMMETRIC else {}))
-    message = str(failure.value)
-    assert message.startswith(function) and len(message) > len(function) + 30, message
+    message = failure(check, wrong(getattr(answers, function), transform),
+                      **({"stack": False} if function in SYMMETRIC else {}))
+    assert_teaches(message, function)
 
 
 # ---------------------------------------------------------------- deep stacks

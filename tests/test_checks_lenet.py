@@ -11,11 +11,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from checktools import assert_refused, assert_teaches, fails_with, failure
 from torch import nn
 
 from descent.answers import load
 from descent.checks import lenet as checks
-from descent.checks.misconceptions import find
 from descent.lab.probes import adapters
 
 answers = load("09_lenet_lab")
@@ -36,17 +36,9 @@ def probes(**names):
 
 
 def fails(check, probe, *needles, **kwargs):
-    with pytest.raises(AssertionError) as error:
-        check(probe, **kwargs)
+    message = failure(check, probe, **kwargs)
     for needle in needles:
-        assert needle in str(error.value), str(error.value)
-    return str(error.value)
-
-
-def fails_with(check, probe, misconception, **kwargs) -> str:
-    """``check`` rejects ``probe``'s answer and names ``misconception`` (an id) only."""
-    message = fails(check, probe, **kwargs)
-    assert find(message) == [misconception], message
+        assert needle in message, message
     return message
 
 
@@ -504,10 +496,6 @@ def test_the_loops_give_the_cpu_numbers_on_a_gpu():
 # ---------------------------------------------------------------- bad arguments
 
 
-def never_called(*args, **kwargs):
-    raise RuntimeError("the check called the probe before refusing its arguments")
-
-
 @pytest.mark.parametrize("check, kwargs, shown", [
     (checks.check_lenet5, {"batch": 0}, "batch=0"),
     (checks.check_lenet5, {"scale": 0.0}, "scale=0.0"),
@@ -539,19 +527,15 @@ def never_called(*args, **kwargs):
     (checks.check_course_adam, {"closure": "yes"}, "closure='yes'"),
 ])
 def test_bad_arguments_are_refused_before_the_probe_runs(check, kwargs, shown):
-    with pytest.raises(ValueError) as error:
-        check(never_called, **kwargs)
-    message = str(error.value)
-    assert f"{check.__name__}: {shown}" in message and " is not allowed; " in message, message
+    assert_refused(check, kwargs, shown)
 
 
 # ---------------------------------------------------------------- generic wrong answers
 
 
 def _teaches(message: str, name: str) -> None:
-    assert message.startswith(name), message
-    assert any(word in message for word in ("expected", "return", "cannot be read", "None",
-                                            "shape", "has no", "—")), message
+    assert_teaches(message, name, ("expected", "return", "cannot be read", "None", "shape",
+                                   "has no", "—"))
 
 
 LOOP_RESULTS = {

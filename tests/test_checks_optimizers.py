@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import inspect
+import re
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
+from checktools import assert_misconceptions_reached, assert_refused, fails_with, headings
 
 from descent.answers import load
 from descent.checks import optimizers as checks
-from descent.checks._trajectory import WithNaN, _diagnose, compare_with_hint
-from descent.checks.misconceptions import REGISTRY, Misconception, find
+from descent.checks import optimizers_mistakes
+from descent.checks.misconceptions import REGISTRY, find
 
 answers = load("05_optimizers")
 
@@ -858,26 +859,18 @@ def mutant_id(mutant) -> str:
 def test_plausible_mistakes_fail_the_visible_call_and_are_named(rule, mutant, misconception):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no RuntimeWarning may escape the check's hints
-        with pytest.raises(AssertionError) as failure:
-            check_of(rule)(mutant)
-    assert find(str(failure.value)) == [misconception], str(failure.value)
+        fails_with(check_of(rule), mutant, misconception)
 
 
 def test_every_misconception_of_the_chapter_is_diagnosed_by_a_test():
     # (the registry also holds other chapters' ids that point at this page: chapter 09's Adam)
-    defined = {m.id for m in vars(checks).values() if isinstance(m, Misconception)}
-    expected = {misconception for _, _, misconception in MUTANTS}
-    assert defined - expected == set(), "misconceptions no mutant produces"
-    assert expected - defined == set(), "ids the tests expect that the checks do not define"
+    assert_misconceptions_reached(optimizers_mistakes, [m for _, _, m in MUTANTS])
 
 
 def test_every_misconception_links_a_section_of_the_page():
-    page = (Path(__file__).resolve().parents[1] / "book" / "05_optimizers.md").read_text()
-    headings = {line.lstrip("#").strip() for line in page.splitlines()
-                if line.startswith("## ") or line.startswith("### ")}
     for m in REGISTRY.values():
         if m.page == "05_optimizers":
-            assert m.section in headings, m
+            assert m.section in headings("05_optimizers"), m
 
 
 def test_a_failure_names_the_run_the_step_and_the_array():
@@ -919,27 +912,6 @@ def test_adamax_state_hints_do_not_read_adams_state():
                                  lr=0.5, eps=1e-3)
 
 
-def test_a_hint_that_cannot_be_computed_is_skipped():
-    """Hint-building that raises never replaces the verdict: the AssertionError comes with
-    the default hint."""
-    def broken():
-        raise KeyError("exp_avg_sq")
-
-    with pytest.raises(AssertionError, match="the rule is x") as failure:
-        compare_with_hint("f", np.ones(2), np.zeros(2), broken, "the rule is x")
-    assert "KeyError" not in str(failure.value)
-    with pytest.raises(AssertionError, match="named"):
-        compare_with_hint("f", np.ones(2), np.zeros(2),
-                          lambda: {"not this": lambda: 1 / 0, "named": np.ones(2)}, "default")
-
-
-def test_nan_variants_match_nan_for_nan_and_plain_ones_never():
-    got = np.array([np.nan, 1.0])
-    assert _diagnose(got, {"plain": np.array([np.nan, 1.0])}, "default") == "default"
-    assert _diagnose(got, {"nan": WithNaN(np.array([np.nan, 1.0]))}, "default") == "nan"
-    assert _diagnose(got, {"nan": WithNaN(np.array([1.0, np.nan]))}, "default") == "default"
-
-
 def test_the_unsquared_v_is_named_from_its_nans():
     with pytest.raises(AssertionError) as failure:
         checks.check_adam_step(adam_unsquared)
@@ -951,38 +923,34 @@ def test_the_unsquared_v_is_named_from_its_nans():
 
 
 BAD_ARGUMENTS = [
-    ("adam", {"eps": 0}, "check_adam_step: eps=0 is not allowed: ε must be > 0"),
+    ("adam", {"eps": 0}, "check_adam_step: eps=0 is not allowed: eps must be a finite number > 0"),
     ("adam", {"lr": -0.1}, "check_adam_step: lr=-0.1 is not allowed"),
     ("adam", {"betas": (0.9, 1.0)}, r"betas=\(0.9, 1.0\) is not allowed: betas must be a pair"),
     ("adam", {"betas": 0.9}, "betas=0.9 is not allowed"),
     ("amsgrad", {"betas": (-0.1, 0.9)}, "betas="),
-    ("nadam", {"momentum_decay": -1.0}, "momentum_decay=-1 is not allowed: ψ"),
-    ("adamax", {"steps": 0}, "steps=0 is not allowed: steps must be an int ≥ 1"),
+    ("nadam", {"momentum_decay": -1.0}, "momentum_decay=-1.0 is not allowed: .* ≥ 0 \\(ψ"),
+    ("adamax", {"steps": 0}, "steps=0 is not allowed: steps must be an integer ≥ 1"),
     ("adagrad", {"eps": -1e-10}, "eps=-1e-10 is not allowed"),
-    ("adagrad", {"shape": (3, -1)}, r"shape=\(3, -1\) is not allowed: the shape must be"),
-    ("rmsprop", {"alpha": 1.5}, "alpha=1.5 is not allowed: α must be in"),
+    ("adagrad", {"shape": (3, -1)}, r"shape=\(3, -1\) is not allowed: shape must be a tuple"),
+    ("rmsprop", {"alpha": 1.5}, r"alpha=1.5 is not allowed: alpha must be a number in \[0, 1\]"),
     ("rmsprop", {"eps": float("nan")}, "eps=nan is not allowed"),
     ("adadelta", {"rho": -0.5}, "rho=-0.5 is not allowed"),
-    ("momentum", {"momentum": 1.5}, "momentum=1.5 is not allowed: γ must be in"),
+    ("momentum", {"momentum": 1.5}, r"momentum=1.5 is not allowed: .* in \[0, 1\] \(with γ"),
     ("nesterov", {"momentum": -0.1}, "momentum=-0.1 is not allowed"),
     ("nesterov", {"seed": -1}, "seed=-1 is not allowed"),
-    ("delta_bar_delta", {"phi": 2.0}, "phi=2 is not allowed"),
+    ("delta_bar_delta", {"phi": 2.0}, "phi=2.0 is not allowed"),
     ("delta_bar_delta", {"decay": -0.1}, "decay=-0.1 is not allowed"),
-    ("delta_bar_delta", {"kappa": -1.0}, "kappa=-1 is not allowed"),
+    ("delta_bar_delta", {"kappa": -1.0}, "kappa=-1.0 is not allowed"),
     ("noisy_sgd", {"eta": -0.3}, "eta=-0.3 is not allowed"),
     ("noisy_sgd", {"steps": 2.5}, "steps=2.5 is not allowed"),
-    ("noisy_sgd", {"scale": 0.0}, "scale=0 is not allowed"),
+    ("noisy_sgd", {"scale": 0.0}, "scale=0.0 is not allowed"),
 ]
 
 
 @pytest.mark.parametrize("rule, kwargs, message", BAD_ARGUMENTS,
                          ids=[f"{r}-{next(iter(k))}" for r, k, _ in BAD_ARGUMENTS])
 def test_bad_check_arguments_are_refused_before_the_student_runs(rule, kwargs, message):
-    def student(*args, **kwargs):
-        raise RuntimeError("the student's function must not be called")
-
-    with pytest.raises(ValueError, match=message):
-        check_of(rule)(student, **kwargs)
+    assert re.search(message, assert_refused(check_of(rule), kwargs))
 
 
 # ---------------------------------------------------------------- generic wrong answers

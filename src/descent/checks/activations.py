@@ -17,26 +17,40 @@ the oracle's own quantities and names the one the student's result reproduces (a
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from descent.checks._compare import as_array_list, as_float_array, assert_close, assert_unchanged
+from descent.checks._arguments import (
+    FLAG,
+    SEED,
+    array_shape,
+    array_shapes,
+    integer,
+    number,
+    one_of,
+    require,
+)
+from descent.checks._compare import (
+    as_array_list,
+    as_float_array,
+    as_tuple,
+    assert_close,
+    assert_unchanged,
+    diagnose,
+)
 from descent.checks._oracle import float64_tensor
-from descent.checks.misconceptions import misconception
+from descent.checks.misconceptions import on_page
 
 _PAGE = "01_activations"
 _ACTIVATIONS = "Activations and their derivatives"
 _CHAIN = "A network one unit wide"
 _CLIPPING = "Cliffs and gradient clipping"
 _CONVENTIONS = "Where conventions differ"
-
-
-def _mistake(id: str, text: str, section: str = _ACTIVATIONS):
-    return misconception(id, text, page=_PAGE, section=section)
+_mistake = on_page(_PAGE, _ACTIVATIONS)
 
 
 SIGMOID_SIGN = _mistake(
@@ -171,52 +185,10 @@ _OVERFLOW_Z = 300.0
 #: The shape every element-wise check tries besides the one it is given.
 _EXTRA_SHAPE = (2, 3)
 
-# ---------------------------------------------------------------- arguments
-
-
-def _refuse(check: str, argument: str, value, allowed: str):
-    raise ValueError(f"{check}: {argument}={value!r} is not allowed: {allowed}")
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
-
-def _need_int(check, argument, value, minimum=0, why=""):
-    if not _is_int(value) or value < minimum:
-        _refuse(check, argument, value, f"{argument} must be an int ≥ {minimum}{why}")
-
-
-def _need_real(check, argument, value, *, positive=True, why=""):
-    real = (isinstance(value, int | float | np.integer | np.floating)
-            and not isinstance(value, bool) and math.isfinite(value))
-    if not real or (value <= 0 if positive else value < 0):
-        _refuse(check, argument, value,
-                f"{argument} must be a finite number {'> 0' if positive else '≥ 0'}{why}")
-
-
-def _need_bool(check, argument, value):
-    if not isinstance(value, bool | np.bool_):
-        _refuse(check, argument, value, f"{argument} must be True or False")
-
-
-def _is_shape(value) -> bool:
-    if _is_int(value):
-        return value >= 0
-    return isinstance(value, tuple | list) and all(_is_int(n) and n >= 0 for n in value)
-
-
-def _need_shape(check, argument, value):
-    if not _is_shape(value):
-        _refuse(check, argument, value, f"{argument} must be a tuple of ints ≥ 0 (an array "
-                "shape)")
-
-
-def _need_shapes(check, argument, value):
-    if not isinstance(value, tuple | list) or not value or not all(map(_is_shape, value)):
-        _refuse(check, argument, value, f"{argument} must be a non-empty list of shapes "
-                "(tuples of ints ≥ 0)")
-
+#: What the checks' arguments may be (a shape may be an int, as NumPy's).
+_SHAPE = array_shape(0, bare_int=True, why=" (an array's shape)")
+_SHAPES = array_shapes(0, bare_int=True)
+_POSITIVE = number(above=0)
 
 # ---------------------------------------------------------------- diagnosis
 
@@ -226,45 +198,6 @@ def _as_array_or_none(value):
         return np.asarray(value, dtype=float)
     except (TypeError, ValueError, OverflowError):
         return None
-
-
-def _as_arrays(value) -> list[np.ndarray] | None:
-    """``value`` as a list of float arrays: one for an array, one per item for a list of
-    arrays (a gradient list); None when it does not read."""
-    if isinstance(value, tuple | list) and value and all(
-            isinstance(v, np.ndarray | tuple | list) for v in value):
-        arrays = [_as_array_or_none(v) for v in value]
-        return None if any(a is None for a in arrays) else arrays
-    array = _as_array_or_none(value)
-    return None if array is None else [array]
-
-
-def _same(got: list[np.ndarray], candidate: list[np.ndarray]) -> bool:
-    return len(got) == len(candidate) and all(
-        g.shape == c.shape and bool(np.allclose(g, c, rtol=1e-7, atol=1e-10))
-        for g, c in zip(got, candidate, strict=True))
-
-
-def _first_match(got, candidates: Iterable[tuple[object, Callable]], default):
-    """The hint of the first candidate mistake whose result ``got`` reproduces.
-
-    ``got`` is an array or a list of arrays, and so is the result of each candidate's
-    thunk ((hint, thunk) pairs). A thunk that cannot compute its mistake (it raises, or
-    its result has another shape) is skipped: choosing a hint must never turn a failure
-    into another exception.
-    """
-    got = _as_arrays(got)
-    if got is None:
-        return default
-    with np.errstate(all="ignore"):
-        for hint, thunk in candidates:
-            try:
-                candidate = _as_arrays(thunk())
-            except Exception:  # a mistake that cannot be computed here names nothing
-                continue
-            if candidate is not None and _same(got, candidate):
-                return hint
-    return default
 
 
 def _nan_or_inf(value) -> bool:
@@ -338,16 +271,15 @@ def _check_elementwise(name, student, oracle, hint, cases, *, mistakes=(), overf
                 chosen = overflow
             else:
                 t = float64_tensor(before)
-                chosen = _first_match(
+                chosen = diagnose(
                     got, ((m, lambda f=f, t=t: np.asarray(f(t))) for m, f in mistakes), hint)
             assert_close(where, got, expected, inputs=before, hint=chosen)
 
 
-def _check_arguments(check, seed, shape, edges, scalar):
-    _need_int(check, "seed", seed, why=" (it seeds np.random.default_rng)")
-    _need_shape(check, "shape", shape)
-    _need_bool(check, "edges", edges)
-    _need_bool(check, "scalar", scalar)
+def _check_arguments(check, seed, shape_, edges, scalar):
+    require(check, SEED, seed=seed)
+    require(check, _SHAPE, shape=shape_)
+    require(check, FLAG, edges=edges, scalar=scalar)
 
 
 def check_sigmoid(sigmoid, seed=0, shape=(7,), edges=True, scalar=False):
@@ -423,7 +355,7 @@ def check_elu(elu, seed=0, shape=(7,), edges=True, scalar=False, alpha=1.0):
     α = 1, catches an α that is not used.
     """
     _check_arguments("check_elu", seed, shape, edges, scalar)
-    _need_real("check_elu", "alpha", alpha)
+    require("check_elu", _POSITIVE, alpha=alpha)
     for a in (alpha, _other_alpha(alpha)):
         cases = _inputs(seed, shape, edges) if a == alpha else _inputs(seed + 1, (5,), True)
 
@@ -445,7 +377,7 @@ def check_elu_grad(elu_grad, seed=0, shape=(7,), edges=True, scalar=False, alpha
     Also tried with a second α, as :func:`check_elu`.
     """
     _check_arguments("check_elu_grad", seed, shape, edges, scalar)
-    _need_real("check_elu_grad", "alpha", alpha)
+    require("check_elu_grad", _POSITIVE, alpha=alpha)
     for a in (alpha, _other_alpha(alpha)):
         cases = _inputs(seed, shape, edges) if a == alpha else _inputs(seed + 1, (5,), True)
 
@@ -558,7 +490,7 @@ def _check_chain(scalar_chain_grad, seed, depth, activation, weight_scale):
     try:
         assert_close(name, got, expected, **compare)
     except AssertionError:
-        hint = _first_match(got, _chain_mistakes(x, *saved, activation, expected),
+        hint = diagnose(got, _chain_mistakes(x, *saved, activation, expected),
                             "g[N] = 1 and g[l−1] = g[l]·activation_grad(z_l)·w_l, from the "
                             "top down")
         assert_close(name, got, expected, hint=hint, **compare)
@@ -572,12 +504,10 @@ def check_scalar_chain_grad(scalar_chain_grad, seed=0, depth=6, activation="sigm
     the function must use the activations it is given.
     """
     check = "check_scalar_chain_grad"
-    _need_int(check, "seed", seed, why=" (it seeds np.random.default_rng)")
-    _need_int(check, "depth", depth, minimum=1)
-    if activation not in _TORCH_ACTIVATIONS:
-        _refuse(check, "activation", activation, f"activation must be one of "
-                f"{', '.join(map(repr, _TORCH_ACTIVATIONS))}")
-    _need_real(check, "weight_scale", weight_scale)
+    require(check, SEED, seed=seed)
+    require(check, integer(1), depth=depth)
+    require(check, one_of(*_TORCH_ACTIVATIONS), activation=activation)
+    require(check, _POSITIVE, weight_scale=weight_scale)
     _check_chain(scalar_chain_grad, seed, depth, activation, weight_scale)
     other = "sigmoid" if activation == "tanh" else "tanh"
     _check_chain(scalar_chain_grad, seed + 1, 4, other, 1.5)
@@ -625,7 +555,7 @@ def _check_arrays(name, got, expected, candidates: Callable, default, inputs=Non
         try:
             assert_close(name, got_i, expected_i, what=what, **where, **compare)
         except AssertionError:
-            hint = _first_match(got, candidates(), default) if hint is None else hint
+            hint = diagnose(got, candidates(), default) if hint is None else hint
             assert_close(name, got_i, expected_i, what=what, hint=hint, **where, **compare)
 
 
@@ -638,10 +568,10 @@ def check_clip_by_value(clip_by_value, seed=0, shapes=((3,), (2, 4)), clip_value
                         scale=1.0):
     """Element-wise clipping into [−c, c], against ``torch.nn.utils.clip_grad_value_``."""
     check = "check_clip_by_value"
-    _need_int(check, "seed", seed, why=" (it seeds np.random.default_rng)")
-    _need_shapes(check, "shapes", shapes)
-    _need_real(check, "clip_value", clip_value, why=" (the interval is [−c, c])")
-    _need_real(check, "scale", scale, positive=False)
+    require(check, SEED, seed=seed)
+    require(check, _SHAPES, shapes=shapes)
+    require(check, number(above=0, why=" (the interval is [−c, c])"), clip_value=clip_value)
+    require(check, number(least=0), scale=scale)
     name = "clip_by_value"
     grads = _random_grads(seed, shapes, scale)
     saved = [g.copy() for g in grads]
@@ -671,16 +601,14 @@ def _check_global_norm_once(clip_by_global_norm, name, grads, threshold):
     saved = [g.copy() for g in grads]
     result = clip_by_global_norm(grads, threshold)
     _unchanged(name, saved, grads)
-    if not isinstance(result, tuple | list) or len(result) != 2:
-        raise AssertionError(f"{name}: return a pair (clipped_grads, total_norm), "
-                             f"got a {type(result).__name__}")
+    result = as_tuple(result, name, "(clipped_grads, total_norm)")
     clipped = as_array_list(result[0], name, len(grads))
     params = _torch_params(saved)
     total = float(torch.nn.utils.clip_grad_norm_(params, threshold))
     expected = [p.grad.numpy() for p in params]
     norm, sum_of_norms = _norms(saved)
 
-    total_hint = _first_match(result[1], [
+    total_hint = diagnose(result[1], [
         (CLIP_NORM_AFTER, lambda: min(norm, threshold)),
         (CLIP_SQUARED_NORM, lambda: norm**2),
         (CLIP_SUM_OF_NORMS, lambda: sum_of_norms),
@@ -716,10 +644,10 @@ def check_clip_by_global_norm(clip_by_global_norm, seed=0, shapes=((3,), (2, 4),
     all-zero gradients (norm 0: unchanged, without a division by zero).
     """
     check = "check_clip_by_global_norm"
-    _need_int(check, "seed", seed, why=" (it seeds np.random.default_rng)")
-    _need_shapes(check, "shapes", shapes)
-    _need_real(check, "max_norm", max_norm)
-    _need_real(check, "scale", scale, positive=False)
+    require(check, SEED, seed=seed)
+    require(check, _SHAPES, shapes=shapes)
+    require(check, _POSITIVE, max_norm=max_norm)
+    require(check, number(least=0), scale=scale)
     name = "clip_by_global_norm"
     grads = _random_grads(seed, shapes, scale)
     norm = _norms(grads)[0]

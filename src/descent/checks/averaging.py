@@ -29,17 +29,22 @@ before the student's function is called.
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_avg_fn, get_ema_multi_avg_fn
 
-from descent.checks._compare import as_array_list, as_float_array, assert_close, assert_unchanged
+from descent.checks._arguments import SEED, array_shape, integer, number, one_of, require
+from descent.checks._compare import (
+    as_array_list,
+    as_float_array,
+    as_tuple,
+    assert_close,
+    assert_unchanged,
+    compare_with_hint,
+    matches,
+)
 from descent.checks._oracle import float64_tensor
-from descent.checks._trajectory import _matches, _pair, compare_with_hint
-from descent.checks.misconceptions import misconception
+from descent.checks.misconceptions import on_page
 
 #: PyTorch's default EMA decay (``get_ema_multi_avg_fn(decay=0.999)``), the course's too.
 DEFAULT_DECAY = 0.999
@@ -53,11 +58,7 @@ _RUNNING = "The running mean"
 _EMA = "The exponential moving average"
 _MODEL = "Averaging a model: SWA and `AveragedModel`"
 _CONVENTIONS = "Where conventions differ"
-
-
-def _mistake(id: str, text: str, section: str):
-    return misconception(id, text, page=_PAGE, section=section)
-
+_mistake = on_page(_PAGE)
 
 TAIL_FIRST = _mistake(
     "tail-average.first-n",
@@ -166,36 +167,10 @@ MODEL_CORRECTED = _mistake(
     "sum to 1", _MODEL)
 
 
-# ---------------------------------------------------------------- refusing bad arguments
+# ---------------------------------------------------------------- arguments and data
 
-
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _require(check: str, ok: bool, argument: str, value, allowed: str) -> None:
-    """Refuse an argument the check cannot use, before any student code runs."""
-    if not ok:
-        raise ValueError(f"{check}: {argument}={value!r} is not allowed; {allowed}")
-
-
-def _require_count(check: str, least: int = 1, **values) -> None:
-    for argument, value in values.items():
-        _require(check, _is_int(value) and value >= least, argument, value,
-                 f"it must be an integer ≥ {least}")
-
-
-def _require_shape(check: str, shape, least_dims: int = 0) -> None:
-    ok = (isinstance(shape, tuple | list) and len(shape) >= least_dims
-          and all(_is_int(n) and n >= 1 for n in shape))
-    _require(check, ok, "shape", shape, f"it must be a tuple of at least {least_dims} "
-             "integers ≥ 1")
-
-
-def _require_decay(check: str, decay, closed: bool = True) -> None:
-    ok = (isinstance(decay, numbers.Real) and not isinstance(decay, bool)
-          and math.isfinite(decay) and 0 <= decay and (decay <= 1 if closed else decay < 1))
-    _require(check, ok, "decay", decay, "a decay must be in [0, 1" + ("]" if closed else ")"))
+_SHAPE = array_shape(1, why=" (the shape of one iterate)")
+_DECAY = number(least=0, most=1, why=" (the weight of the old average)")
 
 
 def _walk(seed: int, steps: int, shape=(), offset: float = 0.0) -> np.ndarray:
@@ -233,16 +208,6 @@ def _matches_number(got, number: float) -> bool:
         return False
 
 
-def _unchanged(name, before, given, what: str) -> None:
-    """assert_unchanged, also when the student turned ``given`` into something unreadable."""
-    try:
-        after = np.asarray(given, dtype=float)
-    except (TypeError, ValueError):
-        raise AssertionError(f"{name}: {what} was modified in place; return a new array "
-                             "instead (e.g. compute into a new variable, or copy first)") from None
-    assert_unchanged(name, before, after, what)
-
-
 # ---------------------------------------------------------------- the tail average
 
 
@@ -254,9 +219,10 @@ def check_tail_average(tail_average, seed=0, shape=(20, 3), n=5, as_list=False):
     then the same trajectory is handed over the other way (the task allows both).
     """
     check = "check_tail_average"
-    _require_count(check, 0, seed=seed)
-    _require_shape(check, shape, 1)
-    _require_count(check, n=n)
+    require(check, SEED, seed=seed)
+    require(check, array_shape(1, dims=1, why=" (T, then the shape of one iterate)"),
+            shape=shape)
+    require(check, integer(1), n=n)
     trajectory = _walk(seed, shape[0], shape[1:])
     for listed in (as_list, not as_list):
         for count in dict.fromkeys((n, 1, len(trajectory) + 3)):
@@ -270,7 +236,7 @@ def _tail_stage(tail_average, trajectory, count, listed) -> None:
             f"{'a list of arrays' if listed else 'an array'})")
     given = [row.copy() for row in trajectory] if listed else trajectory.copy()
     got = tail_average(given, count)
-    _unchanged(name, trajectory, given, "the trajectory it was given")
+    assert_unchanged(name, trajectory, given, "the trajectory it was given")
     weights = np.zeros(steps)
     weights[steps - kept:] = 1.0 / kept
 
@@ -304,11 +270,10 @@ def check_running_mean_update(running_mean_update, seed=0, shape=(3,), steps=30,
     starts from the model it copied. ``offset`` shifts the whole trajectory.
     """
     check = "check_running_mean_update"
-    _require_count(check, 0, seed=seed)
-    _require_shape(check, shape)
-    _require_count(check, steps=steps)
-    _require(check, isinstance(offset, numbers.Real) and math.isfinite(offset), "offset",
-             offset, "it must be a finite number")
+    require(check, SEED, seed=seed)
+    require(check, _SHAPE, shape=shape)
+    require(check, integer(1), steps=steps)
+    require(check, number(), offset=offset)
     trajectory = _walk(seed, steps, shape, offset)
     mean = np.random.default_rng(seed + 1).normal(offset, 5.0, size=shape)
     name = "running_mean_update"
@@ -317,9 +282,9 @@ def check_running_mean_update(running_mean_update, seed=0, shape=(3,), steps=30,
         where = f"{name}, update {k} (count = {k - 1})"
         given_mean, given_theta = mean.copy(), theta.copy()
         result = running_mean_update(given_mean, given_theta, k - 1)
-        _unchanged(name, mean, given_mean, "the mean it was given")
-        _unchanged(name, theta, given_theta, "the theta it was given")
-        new_mean, new_count = _pair(result, name, "(new_mean, new_count)")
+        assert_unchanged(name, mean, given_mean, "the mean it was given")
+        assert_unchanged(name, theta, given_theta, "the theta it was given")
+        new_mean, new_count = as_tuple(result, name, "(new_mean, new_count)")
         weights = np.zeros(steps)
         weights[:k] = 1.0 / k
 
@@ -351,12 +316,11 @@ def check_ema_update(ema_update, seed=0, shape=(3,), steps=30, decay=0.9, start=
     states both). Also checks that the default decay is PyTorch's 0.999.
     """
     check = "check_ema_update"
-    _require_count(check, 0, seed=seed)
-    _require_shape(check, shape)
-    _require_count(check, steps=steps)
-    _require_decay(check, decay)
-    _require(check, start in ("zeros", "first"), "start", start, "it must be 'zeros' or "
-             "'first'")
+    require(check, SEED, seed=seed)
+    require(check, _SHAPE, shape=shape)
+    require(check, integer(1), steps=steps)
+    require(check, _DECAY, decay=decay)
+    require(check, one_of("zeros", "first"), start=start)
     for begin in dict.fromkeys((start, "first" if start == "zeros" else "zeros")):
         _ema_stage(ema_update, seed, shape, steps, decay, begin)
 
@@ -364,7 +328,7 @@ def check_ema_update(ema_update, seed=0, shape=(3,), steps=30, decay=0.9, start=
     sequence = _walk(seed, 2, shape)
     theta, ema = sequence[1], sequence[0]
     name = "ema_update (called without decay)"
-    got, _ = _pair(ema_update(ema.copy(), theta.copy(), 0), name, "(new_ema, new_step)")
+    got, _ = as_tuple(ema_update(ema.copy(), theta.copy(), 0), name, "(new_ema, new_step)")
     assert_close(name, got, _weighted(_ema_weights(1, DEFAULT_DECAY), sequence[:2]),
                  what="new ema", hint="the default decay is PyTorch's: decay=0.999")
 
@@ -380,9 +344,9 @@ def _ema_stage(ema_update, seed, shape, steps, decay, start) -> None:
         where = f"{name}, update {t}"
         given_ema, given_theta = ema.copy(), theta.copy()
         result = ema_update(given_ema, given_theta, t - 1, decay=decay)
-        _unchanged(name, ema, given_ema, "the ema it was given")
-        _unchanged(name, theta, given_theta, "the theta it was given")
-        new_ema, new_step = _pair(result, name, "(new_ema, new_step)")
+        assert_unchanged(name, ema, given_ema, "the ema it was given")
+        assert_unchanged(name, theta, given_theta, "the theta it was given")
+        new_ema, new_step = as_tuple(result, name, "(new_ema, new_step)")
         expected = _weighted(_ema_weights(t, decay), sequence[: t + 1])
         try:
             assert_close(f"{where}, the EMA", new_ema, expected, what="new ema")
@@ -417,14 +381,14 @@ def _ema_diagnosis(ema_update, got, old, sequence, t, decay, start, expected):
     β and 1 − β swapped and TensorFlow's warm-up both give 0.9·θ_1 for β = 0.9), one more
     call from the student's own result tells them apart; its failure only ends the search."""
     found = [m for m, v in _ema_mistakes(old, sequence[t], t, decay, start, expected).items()
-             if _matches(got, v)]
+             if matches(got, v)]
     if len(found) > 1 and t + 1 < len(sequence):
         try:
             current = as_float_array(got, "ema_update")
-            after, _ = _pair(ema_update(current.copy(), sequence[t + 1].copy(), t, decay=decay),
+            after, _ = as_tuple(ema_update(current.copy(), sequence[t + 1].copy(), t, decay=decay),
                              "ema_update", "(new_ema, new_step)")
             next_mistakes = _ema_mistakes(current, sequence[t + 1], t + 1, decay, start, None)
-            found = [m for m in found if _matches(after, next_mistakes.get(m))] or found
+            found = [m for m in found if matches(after, next_mistakes.get(m))] or found
         except Exception:  # the verdict is already known: this call only chose the hint
             pass
     return found[0] if found else "ema ← β·ema + (1 − β)·θ"
@@ -436,10 +400,11 @@ def check_ema_debiased(ema_debiased, seed=0, shape=(3,), steps=30, decay=0.9):
     First, the bias-corrected EMA of a constant sequence must be that constant at every step.
     """
     check = "check_ema_debiased"
-    _require_count(check, 0, seed=seed)
-    _require_shape(check, shape)
-    _require_count(check, steps=steps)
-    _require_decay(check, decay, closed=False)
+    require(check, SEED, seed=seed)
+    require(check, _SHAPE, shape=shape)
+    require(check, integer(1), steps=steps)
+    require(check, number(least=0, below=1, why=" (at β = 1 the correction divides by 0)"),
+            decay=decay)
     name = f"ema_debiased (decay = {decay:g})"
     constant = np.random.default_rng(seed + 1).normal(3.0, 1.0, size=shape)
     trajectory = _walk(seed, steps, shape)
@@ -451,7 +416,7 @@ def check_ema_debiased(ema_debiased, seed=0, shape=(3,), steps=30, decay=0.9):
             ema = _weighted(weights, zero_first[: t + 1])  # m_t from m_0 = 0
             given = ema.copy()
             got = ema_debiased(given, t, decay=decay)
-            _unchanged(name, ema, given, "the ema it was given")
+            assert_unchanged(name, ema, given, "the ema it was given")
 
             def variants(ema=ema, t=t):
                 return {
@@ -532,17 +497,14 @@ def check_average_parameters(average_parameters, seed=0, layers=(3, 2, 1), snaps
     the other container (the task allows both).
     """
     check = "check_average_parameters"
-    _require_count(check, 0, seed=seed)
-    _require(check, isinstance(layers, tuple | list) and len(layers) >= 2
-             and all(_is_int(n) and n >= 1 for n in layers), "layers", layers,
-             "it must be a tuple of at least two widths, integers ≥ 1")
-    _require_count(check, snapshots=snapshots)
+    require(check, SEED, seed=seed)
+    require(check, array_shape(1, dims=2, why=" (the widths of the layers, input first)"),
+            layers=layers)
+    require(check, integer(1), snapshots=snapshots)
     if decay is not None:
-        _require_decay(check, decay)
-    _require(check, container in ("dict", "list"), "container", container,
-             "it must be 'dict' or 'list'")
-    _require(check, ema_fn in ("multi_avg_fn", "avg_fn"), "ema_fn", ema_fn,
-             "it must be 'multi_avg_fn' or 'avg_fn'")
+        require(check, _DECAY, decay=decay)
+    require(check, one_of("dict", "list"), container=container)
+    require(check, one_of("multi_avg_fn", "avg_fn"), ema_fn=ema_fn)
     for kind in (container, "list" if container == "dict" else "dict"):
         _average_stage(average_parameters, seed, layers, snapshots, decay, kind, ema_fn)
 
@@ -581,7 +543,7 @@ def _average_stage(average_parameters, seed, layers, snapshots, decay, container
         for given, before, what in ((given_avg, averaged, "averaged"),
                                     (given_params, current, "params")):
             _structure_unchanged(name, given, before, names, what)
-        new_avg, new_n = _pair(result, name, "(new_averaged, new_n_averaged)")
+        new_avg, new_n = as_tuple(result, name, "(new_averaged, new_n_averaged)")
         where = f"{name}, update {k} (n_averaged = {k - 1})"
         got = _read_average(where, new_avg, names, container)
         for n in names:
@@ -603,7 +565,7 @@ def _structure_unchanged(name, given, before: dict, names: list[str], what: str)
         raise AssertionError(f"{name}: {what} (its input) was modified in place (arrays "
                              "added or removed); build a new dict or list instead")
     for key, n in zip(keys, names, strict=True):
-        _unchanged(name, before[n], given[key], f"{what}['{n}'] (its input)")
+        assert_unchanged(name, before[n], given[key], f"{what}['{n}'] (its input)")
 
 
 def _average_mistakes(old, p, n: int, decay) -> dict:

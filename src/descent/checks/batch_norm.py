@@ -32,18 +32,23 @@ the hint; the verdict always comes from the oracle.
 
 from __future__ import annotations
 
-import math
-import numbers
 from functools import partial
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from descent.checks._compare import as_float_array, assert_close, assert_unchanged
+from descent.checks._arguments import SEED, Rule, integer, is_int, number, require
+from descent.checks._compare import (
+    as_float_array,
+    as_tuple,
+    assert_close,
+    assert_unchanged,
+    compare_with_hint,
+    diagnose,
+)
 from descent.checks._oracle import float64_tensor
-from descent.checks._trajectory import _diagnose, _pair, compare_with_hint
-from descent.checks.misconceptions import misconception
+from descent.checks.misconceptions import on_page
 from descent.gradcheck import FiniteDifferences, gradient_differences
 
 #: PyTorch's default δ, the default of every function of the chapter.
@@ -64,142 +69,114 @@ _RUNNING = ("running_mean (first of the pair)", "running_var (second of the pair
 # ---------------------------------------------------------------- known mistakes
 
 _PAGE = "08_batch_norm"
+_mistake = on_page(_PAGE)
 _FORWARD, _MODES, _BACKWARD, _CONVENTIONS = (
     "The forward pass", "Training mode and test mode", "The backward pass",
     "Where conventions differ")
-UNBIASED_VARIANCE = misconception(
+UNBIASED_VARIANCE = _mistake(
     "batchnorm.unbiased-variance",
     "normalize with the biased variance 1/N·Σ(A − μ)², as PyTorch does in training mode "
-    "(not 1/(N − 1))", page=_PAGE, section=_FORWARD)
-EPS_OUTSIDE_ROOT = misconception(
+    "(not 1/(N − 1))", _FORWARD)
+EPS_OUTSIDE_ROOT = _mistake(
     "batchnorm.eps-outside-root",
-    "δ goes inside the square root: σ = √(δ + variance), not √variance + δ",
-    page=_PAGE, section=_FORWARD)
-NO_EPS = misconception(
+    "δ goes inside the square root: σ = √(δ + variance), not √variance + δ", _FORWARD)
+NO_EPS = _mistake(
     "batchnorm.no-eps", "add δ (eps) to the variance before the square root: σ = √(δ + variance)",
-    page=_PAGE, section=_FORWARD)
-NO_AFFINE = misconception(
-    "batchnorm.no-affine", "scale and shift the normalized Â: out = γ·Â + β",
-    page=_PAGE, section=_FORWARD)
-GAMMA_BETA_SWAPPED = misconception(
+    _FORWARD)
+NO_AFFINE = _mistake(
+    "batchnorm.no-affine", "scale and shift the normalized Â: out = γ·Â + β", _FORWARD)
+GAMMA_BETA_SWAPPED = _mistake(
     "batchnorm.gamma-beta-swapped", "γ scales and β shifts: out = γ·Â + β (you swapped them)",
-    page=_PAGE, section=_FORWARD)
-WRONG_AXIS = misconception(
+    _FORWARD)
+WRONG_AXIS = _mistake(
     "batchnorm.wrong-axis",
     "you normalized each example over its features (that is layer normalization): batch norm "
-    "normalizes each feature, a column, over the batch — axis=0", page=_PAGE, section=_FORWARD)
-BATCH_OF_ONE = misconception(
+    "normalizes each feature, a column, over the batch — axis=0", _FORWARD)
+BATCH_OF_ONE = _mistake(
     "batchnorm.batch-of-one",
     "a batch of one example has nothing to normalize with in training mode: check "
-    "A.shape[0] < 2 first and raise ValueError, as PyTorch does", page=_PAGE, section=_FORWARD)
-CACHE_NOT_DATA = misconception(
+    "A.shape[0] < 2 first and raise ValueError, as PyTorch does", _FORWARD)
+CACHE_NOT_DATA = _mistake(
     "batchnorm.cache-not-data",
     "the cache must be plain data: keep only arrays, numbers, tuples, lists and dicts with "
-    "string keys in it", page=_PAGE, section=_FORWARD)
-DEFAULT_EPS = misconception(
-    "batchnorm.default-eps", "the default δ is PyTorch's, eps=1e-5",
-    page=_PAGE, section=_CONVENTIONS)
-STOPS_AT_A_HAT = misconception(
+    "string keys in it", _FORWARD)
+DEFAULT_EPS = _mistake(
+    "batchnorm.default-eps", "the default δ is PyTorch's, eps=1e-5", _CONVENTIONS)
+STOPS_AT_A_HAT = _mistake(
     "batchnorm.backward-stops-at-a-hat",
     "the gradient stopped at Â = (A − μ)/σ, as if μ and σ were constants: they depend on A "
-    "too, so add the paths through μ and σ (the −Σ dout and −Â·Σ(dout ⊙ Â) terms)",
-    page=_PAGE, section=_BACKWARD)
-MISSES_SIGMA_PATH = misconception(
+    "too, so add the paths through μ and σ (the −Σ dout and −Â·Σ(dout ⊙ Â) terms)", _BACKWARD)
+MISSES_SIGMA_PATH = _mistake(
     "batchnorm.backward-misses-sigma-path",
-    "the path through σ is missing: σ depends on A too (the −Â·Σ(dout ⊙ Â) term)",
-    page=_PAGE, section=_BACKWARD)
-MISSES_MEAN_PATH = misconception(
+    "the path through σ is missing: σ depends on A too (the −Â·Σ(dout ⊙ Â) term)", _BACKWARD)
+MISSES_MEAN_PATH = _mistake(
     "batchnorm.backward-misses-mean-path",
-    "the path through μ is missing: μ depends on A too (the −Σ dout term)",
-    page=_PAGE, section=_BACKWARD)
-BACKWARD_WITHOUT_GAMMA = misconception(
+    "the path through μ is missing: μ depends on A too (the −Σ dout term)", _BACKWARD)
+BACKWARD_WITHOUT_GAMMA = _mistake(
     "batchnorm.backward-without-gamma", "multiply by γ: the gradient reaches Â as dÂ = γ ⊙ dout",
-    page=_PAGE, section=_BACKWARD)
-MEAN_NOT_SUM = misconception(
+    _BACKWARD)
+MEAN_NOT_SUM = _mistake(
     "batchnorm.mean-not-sum",
     "γ and β touch every example: sum their gradients over the batch (axis 0), not the mean",
-    page=_PAGE, section=_BACKWARD)
-DGAMMA_DBETA_SWAPPED = misconception(
+    _BACKWARD)
+DGAMMA_DBETA_SWAPPED = _mistake(
     "batchnorm.dgamma-dbeta-swapped",
     "dγ and dβ are swapped: dγ = Σ_i dout_i ⊙ Â_i, dβ = Σ_i dout_i; return (dA, dgamma, dbeta)",
-    page=_PAGE, section=_BACKWARD)
-DGAMMA_OF_A = misconception(
-    "batchnorm.dgamma-uses-a", "use the normalized Â, not A: dγ = Σ_i dout_i ⊙ Â_i",
-    page=_PAGE, section=_BACKWARD)
-CACHE_MODIFIED = misconception(
+    _BACKWARD)
+DGAMMA_OF_A = _mistake(
+    "batchnorm.dgamma-uses-a", "use the normalized Â, not A: dγ = Σ_i dout_i ⊙ Â_i", _BACKWARD)
+CACHE_MODIFIED = _mistake(
     "batchnorm.cache-modified",
     "the backward must leave the cache as it found it (the first call was right, the second "
-    "with the same cache was not): compute into new arrays", page=_PAGE, section=_BACKWARD)
-RUNNING_BIASED = misconception(
+    "with the same cache was not): compute into new arrays", _BACKWARD)
+RUNNING_BIASED = _mistake(
     "batchnorm.running-biased-variance",
     "store the UNBIASED variance of the batch, 1/(N − 1)·Σ(A − μ)², as PyTorch does "
-    "(np.var(A, axis=0, ddof=1))", page=_PAGE, section=_MODES)
-KERAS_MOMENTUM = misconception(
+    "(np.var(A, axis=0, ddof=1))", _MODES)
+KERAS_MOMENTUM = _mistake(
     "batchnorm.keras-momentum",
     "momentum weighs the NEW batch, as in PyTorch: running ← (1 − m)·running + m·batch (you "
-    "used Keras' convention, m·running + (1 − m)·batch)", page=_PAGE, section=_MODES)
-RUNNING_STD = misconception(
-    "batchnorm.running-std", "store the variance, not the standard deviation",
-    page=_PAGE, section=_MODES)
-RUNNING_SWAPPED = misconception(
+    "used Keras' convention, m·running + (1 − m)·batch)", _MODES)
+RUNNING_STD = _mistake(
+    "batchnorm.running-std", "store the variance, not the standard deviation", _MODES)
+RUNNING_SWAPPED = _mistake(
     "batchnorm.running-swapped", "return the updated running mean first, then the running variance",
-    page=_PAGE, section=_MODES)
-DEFAULT_MOMENTUM = misconception(
-    "batchnorm.default-momentum", "the default momentum is PyTorch's, momentum=0.1",
-    page=_PAGE, section=_CONVENTIONS)
-EVAL_BATCH_STATS = misconception(
+    _MODES)
+DEFAULT_MOMENTUM = _mistake(
+    "batchnorm.default-momentum", "the default momentum is PyTorch's, momentum=0.1", _CONVENTIONS)
+EVAL_BATCH_STATS = _mistake(
     "batchnorm.eval-uses-batch-stats",
     "at test time use the RUNNING statistics, not the batch's: the output of an example must "
-    "not depend on the others", page=_PAGE, section=_MODES)
-EVAL_VAR_AS_STD = misconception(
-    "batchnorm.eval-var-as-std", "running_var is a variance: divide by √(running_var + δ)",
-    page=_PAGE, section=_MODES)
-EVAL_REFUSES_ONE = misconception(
+    "not depend on the others", _MODES)
+EVAL_VAR_AS_STD = _mistake(
+    "batchnorm.eval-var-as-std", "running_var is a variance: divide by √(running_var + δ)", _MODES)
+EVAL_REFUSES_ONE = _mistake(
     "batchnorm.eval-refuses-one",
-    "at test time a single example is fine: the running statistics replace the batch's",
-    page=_PAGE, section=_MODES)
+    "at test time a single example is fine: the running statistics replace the batch's", _MODES)
 
 
 # ---------------------------------------------------------------- the checks' own arguments
 
 
-def _refuse(check: str, argument: str, value, allowed: str):
-    raise ValueError(f"{check}: {argument}={value!r} is not allowed; {argument} must be "
-                     f"{allowed}")
+def _batch_shape(rows: int) -> Rule:
+    why = {1: "", 2: " (a batch of one example is checked separately, and has no variance to "
+                     "normalize with)"}[rows]
+    return Rule(lambda x: isinstance(x, tuple | list) and len(x) == 2 and all(map(is_int, x))
+                and x[0] >= rows and x[1] >= 1,
+                f"{{name}} must be a pair (N, D) of integers with N ≥ {rows} examples and "
+                f"D ≥ 1 features{why}")
 
 
-def _number(check: str, argument: str, value, ok, allowed: str) -> float:
-    """``value`` as a float, once it is a finite real number for which ``ok`` holds."""
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not math.isfinite(value) or not ok(float(value))):
-        _refuse(check, argument, value, allowed)
-    return float(value)
-
-
-def _count(check: str, argument: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        _refuse(check, argument, value, f"an integer ≥ {low}")
-    return int(value)
-
-
-def _batch_arguments(check: str, seed, shape, rows: int, offset, scale, eps=None) -> tuple:
-    """The data arguments every check shares, validated: (N, D) with N ≥ ``rows``."""
-    _count(check, "seed", seed, 0)
-    if (not isinstance(shape, tuple | list) or len(shape) != 2
-            or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool)
-                       for n in shape) or shape[0] < rows or shape[1] < 1):
-        why = {1: "", 2: " (a batch of one example is checked separately, and has no "
-                         "variance to normalize with)"}[rows]
-        _refuse(check, "shape", shape, f"a pair (N, D) of integers with N ≥ {rows} examples "
-                f"and D ≥ 1 features{why}")
-    _number(check, "offset", offset, lambda x: x >= 0, "a number ≥ 0 (the spread of the "
-            "features' means)")
-    _number(check, "scale", scale, lambda x: x > 0, "a number > 0 (the features' spread; use "
-            "constant_feature=True for a feature of variance 0)")
+def _batch_arguments(check: str, seed, shape, rows: int, offset, scale, eps=None) -> None:
+    """The data arguments every check shares: (N, D) with N ≥ ``rows``."""
+    require(check, SEED, seed=seed)
+    require(check, _batch_shape(rows), shape=shape)
+    require(check, number(least=0, why=" (the spread of the features' means)"), offset=offset)
+    require(check, number(above=0, why=" (the features' spread; use constant_feature=True "
+                                        "for a feature of variance 0)"), scale=scale)
     if eps is not None:
-        _number(check, "eps", eps, lambda x: x > 0, "a number > 0 (δ keeps σ = √(δ + variance) "
-                "away from 0)")
-    return int(shape[0]), int(shape[1])
+        require(check, number(above=0, why=" (δ keeps σ = √(δ + variance) away from 0)"),
+                eps=eps)
 
 
 # ---------------------------------------------------------------- data and oracles
@@ -326,15 +303,6 @@ def _unchanged_after(call, name: str, inputs: dict):
     return result
 
 
-def _triple(result, name: str) -> tuple:
-    if not isinstance(result, tuple | list) or len(result) != 3:
-        raise AssertionError(f"{name}: return a triple (dA, dgamma, dbeta), got a "
-                             f"{type(result).__name__}"
-                             + (f" of length {len(result)}" if isinstance(result, tuple | list)
-                                else ""))
-    return tuple(result)
-
-
 def _raised(call) -> str | None:
     """The name of the exception ``call()`` raises, or None when it returns.
 
@@ -386,7 +354,7 @@ def _forward_output(batchnorm_forward, A, gamma, beta, name, **eps_argument):
     """Call the student's forward on copies, check its inputs and output; (out, cache)."""
     result = _unchanged_after(partial(batchnorm_forward, A, gamma, beta, **eps_argument), name,
                               {"A": A, "gamma": gamma, "beta": beta})
-    out, cache = _pair(result, name, "(out, cache)")
+    out, cache = as_tuple(result, name, "(out, cache)")
     out = as_float_array(out, name, "output")
     return out, cache
 
@@ -420,7 +388,7 @@ def check_batchnorm_forward(batchnorm_forward, seed=0, shape=(8, 4), eps=EPS, of
     out, cache = _forward_output(batchnorm_forward, A.copy(), gamma.copy(), beta.copy(), name,
                                  eps=eps)
     expected = _train_forward(A, gamma, beta, eps)
-    hint = _diagnose(out, _forward_mistakes(A, gamma, beta, eps), _FORWARD_HINT)
+    hint = diagnose(out, _forward_mistakes(A, gamma, beta, eps), _FORWARD_HINT)
     if constant_feature and out.shape == expected.shape and not np.allclose(
             out[:, -1], beta[-1], rtol=1e-7, atol=1e-10):
         hint = ("the last feature is the same for every example: its variance is 0, so "
@@ -510,7 +478,7 @@ def check_batchnorm_backward(batchnorm_forward, batchnorm_backward, seed=0, shap
     for attempt in range(2):
         dout = rng.normal(0.0, 1.0, size=A.shape)
         saved = dout.copy()
-        got = _triple(batchnorm_backward(dout, cache), name)
+        got = as_tuple(batchnorm_backward(dout, cache), name, "(dA, dgamma, dbeta)", 3)
         assert_unchanged(name, saved, dout, "the dout it was given")
         if attempt == 0:
             _check_gradients(name, got, A, gamma, beta, saved, eps)
@@ -563,9 +531,9 @@ def check_update_running_stats(update_running_stats, seed=0, shape=(16, 4), step
     """
     check = "check_update_running_stats"
     _batch_arguments(check, seed, shape, 2, offset, scale)
-    _count(check, "steps", steps, 1)
-    _number(check, "momentum", momentum, lambda m: 0 <= m <= 1, "a number in [0, 1] (the "
-            "weight of the new batch)")
+    require(check, integer(1), steps=steps)
+    require(check, number(least=0, most=1, why=" (the weight of the new batch)"),
+            momentum=momentum)
     name = f"update_running_stats (momentum={momentum:g}, batches of shape {tuple(shape)})"
     d = shape[1]
     running_mean, running_var = np.zeros(d), np.ones(d)
@@ -576,7 +544,7 @@ def check_update_running_stats(update_running_stats, seed=0, shape=(16, 4), step
             partial(update_running_stats, running_mean, running_var, A, momentum=momentum), name,
             {"A": A, "running_mean": running_mean, "running_var": running_var})
         new_mean, new_var = (as_float_array(x, name, what) for x, what in zip(
-            _pair(result, name, "(running_mean, running_var)"), _RUNNING, strict=True))
+            as_tuple(result, name, "(running_mean, running_var)"), _RUNNING, strict=True))
         expected = _torch_running(*oracle, A, momentum)
         where = f"{name}, after {t} batch{'es' if t > 1 else ''}"
         compare_with_hint(where, new_mean, expected[0],
@@ -589,7 +557,7 @@ def check_update_running_stats(update_running_stats, seed=0, shape=(16, 4), step
         running_mean, running_var, oracle = new_mean, new_var, expected
 
     A = _batch(seed + 1, shape, offset, scale)[0]
-    got = _pair(update_running_stats(np.zeros(d), np.ones(d), A), name,
+    got = as_tuple(update_running_stats(np.zeros(d), np.ones(d), A), name,
                 "(running_mean, running_var)")
     expected = _torch_running(np.zeros(d), np.ones(d), A, MOMENTUM)
     for value, reference, what in zip(got, expected, _RUNNING, strict=True):

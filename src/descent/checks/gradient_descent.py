@@ -28,25 +28,29 @@ and one that divides n: what the tasks state is caught by their visible test cel
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import BatchSampler
 
-from descent.checks._compare import as_float_array, assert_close, assert_unchanged
+from descent.checks._arguments import (
+    FLAG,
+    SEED,
+    array_shape,
+    integer,
+    number,
+    one_of,
+    require,
+)
+from descent.checks._compare import as_float_array, assert_close, assert_unchanged, diagnose
 from descent.checks._oracle import float64_tensor
-from descent.checks.misconceptions import misconception
+from descent.checks.misconceptions import on_page
 from descent.surfaces import SURFACES, rosenbrock_grad
 
 _PAGE = "04_gradient_descent"
-
-
-def _mistake(id: str, text: str, section: str):
-    return misconception(id, text, page=_PAGE, section=section)
-
+_mistake = on_page(_PAGE)
 
 _GD = "Gradient descent"
 _LEARNING_RATE = "The learning rate on an elongated bowl"
@@ -175,69 +179,8 @@ STABLE_EVERY_EIGENVALUE = _mistake(
     "stable-lr.every-eigenvalue",
     "return one number, 2/λ_max, not 2/λ for every eigenvalue", _STABLE)
 
-# ---------------------------------------------------------------- arguments
-
-
-def _refuse(check: str, argument: str, value, allowed: str):
-    raise ValueError(f"{check}: {argument}={value!r} is not allowed: {allowed}")
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
-
-def _need_int(check, argument, value, minimum=0, why=""):
-    if not _is_int(value) or value < minimum:
-        _refuse(check, argument, value, f"{argument} must be an int ≥ {minimum}{why}")
-
-
-def _need_real(check, argument, value, *, minimum=0.0, why=""):
-    """A finite number > ``minimum`` (≥ when ``minimum`` is 1: a condition number)."""
-    real = (isinstance(value, int | float | np.integer | np.floating)
-            and not isinstance(value, bool) and math.isfinite(value))
-    strict = minimum != 1.0
-    if not real or (value <= minimum if strict else value < minimum):
-        _refuse(check, argument, value, f"{argument} must be a finite number "
-                f"{'>' if strict else '≥'} {minimum:g}{why}")
-
-
-def _need_bool(check, argument, value):
-    if not isinstance(value, bool | np.bool_):
-        _refuse(check, argument, value, f"{argument} must be True or False")
-
-
-_SEED = " (it seeds np.random.default_rng)"
-
-# ---------------------------------------------------------------- diagnosis
-
-
-def _readable(value) -> np.ndarray | None:
-    try:
-        return np.asarray(value, dtype=float)
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
-def _first_match(got, candidates: Iterable[tuple[object, Callable]], default):
-    """The hint of the first (hint, thunk) candidate whose result ``got`` reproduces.
-
-    A thunk computes a known mistake's result only when needed; one that cannot (it
-    raises, or gives another shape) is skipped: choosing a hint never turns a failure
-    into another exception.
-    """
-    got = _readable(got)
-    if got is None:
-        return default
-    with np.errstate(all="ignore"):
-        for hint, thunk in candidates:
-            try:
-                candidate = np.asarray(thunk(), dtype=float)
-            except Exception:  # a mistake that cannot be computed here names nothing
-                continue
-            if candidate.shape == got.shape and bool(
-                    np.allclose(got, candidate, rtol=1e-7, atol=1e-10)):
-                return hint
-    return default
+#: A learning rate: a step against the gradient.
+_LR = number(above=0, why=" (a step against the gradient)")
 
 
 # ---------------------------------------------------------------- problems
@@ -305,7 +248,7 @@ def _first_bad_row(name: str, got: np.ndarray, expected: np.ndarray, candidates:
             assert_close(f"{name}, {row} {t}", got[t], expected[t])
         except AssertionError:
             otherwise = default(t) if callable(default) else default
-            hint = _first_match(got, candidates(), otherwise)
+            hint = diagnose(got, candidates(), otherwise)
             assert_close(f"{name}, {row} {t}", got[t], expected[t], hint=hint)
     assert_close(name, got, expected, hint=default(0) if callable(default) else default)
 
@@ -382,13 +325,11 @@ def check_gradient_descent(gradient_descent, seed=0, problem="quadratic", shape=
     (lr = 0.5, 60 steps) with a 2-D θ₀ of shape (2, 1), and one with steps = 0.
     """
     check = "check_gradient_descent"
-    _need_int(check, "seed", seed, why=_SEED)
-    if problem not in ("quadratic", "rosenbrock"):
-        _refuse(check, "problem", problem, "problem must be 'quadratic' or 'rosenbrock'")
-    if not (isinstance(shape, tuple | list) and all(_is_int(n) and n >= 1 for n in shape)):
-        _refuse(check, "shape", shape, "shape must be a tuple of ints ≥ 1 (the shape of θ₀)")
-    _need_real(check, "lr", lr, why=" (a step against the gradient)")
-    _need_int(check, "steps", steps)
+    require(check, SEED, seed=seed)
+    require(check, one_of("quadratic", "rosenbrock"), problem=problem)
+    require(check, array_shape(1, why=" (the shape of θ₀)"), shape=shape)
+    require(check, _LR, lr=lr)
+    require(check, integer(0), steps=steps)
     _check_trajectory(gradient_descent, seed, problem, shape, lr, steps)
     _check_trajectory(gradient_descent, seed + 1, "quadratic", (2, 1), 0.5, 60)
     _check_trajectory(gradient_descent, seed + 2, "quadratic", (3,), 0.1, 0)
@@ -473,7 +414,7 @@ def _check_epoch(minibatches, n, batch_size, seed, drop_last):
         raise AssertionError(f"{name}: two calls with seed {seed} gave different batches — "
                              f"{MB_GLOBAL_RNG}")
     if not np.array_equal(seen, np.concatenate(expected) if expected else seen):
-        hint = _first_match(seen, [
+        hint = diagnose(seen, [
             (MB_LEGACY_RNG, lambda: np.random.RandomState(seed).permutation(n)[:seen.size]),
             (MB_CHOICE, lambda: np.random.default_rng(seed).choice(n, n, replace=False)[
                 :seen.size]),
@@ -498,10 +439,9 @@ def check_minibatches(minibatches, n=10, batch_size=3, seed=0, drop_last=False):
     and with one that divides n (12 samples, batches of 4).
     """
     check = "check_minibatches"
-    _need_int(check, "n", n, minimum=1)
-    _need_int(check, "batch_size", batch_size, minimum=1)
-    _need_int(check, "seed", seed, why=_SEED)
-    _need_bool(check, "drop_last", drop_last)
+    require(check, integer(1), n=n, batch_size=batch_size)
+    require(check, SEED, seed=seed)
+    require(check, FLAG, drop_last=drop_last)
     _check_epoch(minibatches, n, batch_size, seed, drop_last)
     _check_epoch(minibatches, 5, 8, seed + 2, drop_last)
     _check_epoch(minibatches, 12, 4, seed + 3, drop_last)
@@ -569,12 +509,10 @@ def check_minibatch_sgd(minibatch_sgd, seed=0, n=12, dim=3, batch_size=5, epochs
     ½·mean((X_B θ − y_B)²), as ``0.5 * F.mse_loss`` with autograd.
     """
     check = "check_minibatch_sgd"
-    _need_int(check, "seed", seed, why=_SEED)
-    _need_int(check, "n", n, minimum=1)
-    _need_int(check, "dim", dim, minimum=1)
-    _need_int(check, "batch_size", batch_size, minimum=1)
-    _need_int(check, "epochs", epochs)
-    _need_real(check, "lr", lr, why=" (a step against the gradient)")
+    require(check, SEED, seed=seed)
+    require(check, integer(1), n=n, dim=dim, batch_size=batch_size)
+    require(check, integer(0), epochs=epochs)
+    require(check, _LR, lr=lr)
     name = f"minibatch_sgd (n={n}, batch_size={batch_size}, epochs={epochs}, lr={lr:g})"
     X, y, theta0 = least_squares_problem(seed, n, dim)
     saved = X.copy(), y.copy(), theta0.copy()
@@ -638,12 +576,12 @@ def check_max_stable_lr(max_stable_lr, seed=0, dim=4, condition=10.0, scale=1.0,
     0.99 α it must shrink θ, with 1.01 α it must blow it up.
     """
     check = "check_max_stable_lr"
-    _need_int(check, "seed", seed, why=_SEED)
-    _need_int(check, "dim", dim, minimum=1)
-    _need_real(check, "condition", condition, minimum=1.0, why=" (λ_max / λ_min)")
-    _need_real(check, "scale", scale, why=" (the smallest eigenvalue)")
-    _need_bool(check, "diagonal", diagonal)
-    _need_int(check, "steps", steps, minimum=1)
+    require(check, SEED, seed=seed)
+    require(check, integer(1), dim=dim)
+    require(check, number(least=1, why=" (λ_max / λ_min)"), condition=condition)
+    require(check, number(above=0, why=" (the smallest eigenvalue)"), scale=scale)
+    require(check, FLAG, diagonal=diagonal)
+    require(check, integer(1), steps=steps)
     name = f"max_stable_lr (dim={dim}, condition number {condition:g})"
     hessian = rotated_hessian(seed, dim, condition=condition, scale=scale, diagonal=diagonal)
     saved = hessian.copy()
@@ -653,13 +591,13 @@ def check_max_stable_lr(max_stable_lr, seed=0, dim=4, condition=10.0, scale=1.0,
     eigenvalues = torch.linalg.eigvalsh(h).numpy()
     expected = 2.0 / eigenvalues.max()
     if got.size != 1:
-        every = _first_match(np.sort(got.ravel()), [
+        every = diagnose(np.sort(got.ravel()), [
             (STABLE_EVERY_EIGENVALUE, lambda: np.sort(2.0 / eigenvalues))], "")
         raise AssertionError(f"{name}: return one number (the largest stable learning rate), "
                              f"got shape {got.shape}" + (f" — {every}" if every else ""))
     alpha = float(got.reshape(()))
     diag = np.diag(saved)
-    hint = _first_match(got.reshape(()), [
+    hint = diagnose(got.reshape(()), [
         (STABLE_ONE_OVER, lambda: 1.0 / eigenvalues.max()),
         (STABLE_SMALLEST, lambda: 2.0 / eigenvalues.min()),
         (STABLE_TRACE, lambda: 2.0 / eigenvalues.sum()),

@@ -29,15 +29,21 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from descent.checks._arguments import (
+    FLAG,
+    SEED,
+    Rule,
+    array_shape,
+    integer,
+    number,
+    one_of,
+    require,
+)
 from descent.checks._compare import as_float_array, assert_close, assert_unchanged
-from descent.checks.misconceptions import misconception
+from descent.checks.misconceptions import on_page
 
 _PAGE = "02_initialization"
-
-
-def _mistake(id: str, text: str, section: str):
-    return misconception(id, text, page=_PAGE, section=section)
-
+_mistake = on_page(_PAGE)
 
 _ZERO = "Why not start from zero?"
 _VARIANCE = "How variance travels through a layer"
@@ -180,47 +186,20 @@ _TORCH_ACTIVATIONS = {
 # ---------------------------------------------------------------- arguments
 
 
-def _refuse(check: str, argument: str, value, allowed: str):
-    raise ValueError(f"{check}: {argument}={value!r} is not allowed: {allowed}")
+def _known_gain(name) -> bool:
+    torch.nn.init.calculate_gain(name)  # raises ValueError for a name it does not know
+    return True
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+_NONLINEARITY = Rule(_known_gain, "{name} must be a name that torch.nn.init.calculate_gain "
+                     "knows: 'linear', 'sigmoid', 'tanh', 'relu', 'leaky_relu' or 'selu'")
 
 
-def _need_int(check, argument, value, minimum=0, why=""):
-    if not _is_int(value) or value < minimum:
-        _refuse(check, argument, value, f"{argument} must be an int ≥ {minimum}{why}")
-
-
-def _need_real(check, argument, value, *, positive=True, why=""):
-    real = (isinstance(value, int | float | np.integer | np.floating)
-            and not isinstance(value, bool) and math.isfinite(value))
-    if not real or (value <= 0 if positive else value < 0):
-        _refuse(check, argument, value,
-                f"{argument} must be a finite number {'> 0' if positive else '≥ 0'}{why}")
-
-
-def _need_bool(check, argument, value):
-    if not isinstance(value, bool | np.bool_):
-        _refuse(check, argument, value, f"{argument} must be True or False")
-
-
-def _need_nonlinearity(check, value):
-    try:
-        torch.nn.init.calculate_gain(value)
-    except (TypeError, ValueError):
-        _refuse(check, "nonlinearity", value, "nonlinearity must be a name that "
-                "torch.nn.init.calculate_gain knows: 'linear', 'sigmoid', 'tanh', 'relu', "
-                "'leaky_relu' or 'selu'")
-
-
-def _need_initializer_arguments(check, fan_in, fan_out, nonlinearity, seed, stack):
-    _need_int(check, "fan_in", fan_in, minimum=1)
-    _need_int(check, "fan_out", fan_out, minimum=1)
-    _need_nonlinearity(check, nonlinearity)
-    _need_int(check, "seed", seed, why=" (it seeds np.random.default_rng)")
-    _need_bool(check, "stack", stack)
+def _require_initializer_arguments(check, fan_in, fan_out, nonlinearity, seed, stack):
+    require(check, integer(1), fan_in=fan_in, fan_out=fan_out)
+    require(check, _NONLINEARITY, nonlinearity=nonlinearity)
+    require(check, SEED, seed=seed)
+    require(check, FLAG, stack=stack)
 
 
 # ---------------------------------------------------------------- statistics
@@ -491,8 +470,8 @@ def _xavier_stage(student, kind, fan_in, fan_out, nonlinearity, seed):
 
 
 def _xavier(student, kind, fan_in, fan_out, nonlinearity, seed, stack):
-    _need_initializer_arguments(f"check_xavier_{kind}", fan_in, fan_out, nonlinearity, seed,
-                                stack)
+    _require_initializer_arguments(f"check_xavier_{kind}", fan_in, fan_out, nonlinearity, seed,
+                                   stack)
     for stage in (nonlinearity, _toggled(nonlinearity, "linear")):
         _xavier_stage(student, kind, fan_in, fan_out, stage, seed)
     if stack:
@@ -557,9 +536,8 @@ def _kaiming_stage(student, kind, fan_in, fan_out, mode, nonlinearity, seed):
 
 def _kaiming(student, kind, fan_in, fan_out, mode, nonlinearity, seed, stack):
     check = f"check_kaiming_{kind}"
-    _need_initializer_arguments(check, fan_in, fan_out, nonlinearity, seed, stack)
-    if mode not in ("fan_in", "fan_out"):
-        _refuse(check, "mode", mode, "mode must be 'fan_in' or 'fan_out'")
+    _require_initializer_arguments(check, fan_in, fan_out, nonlinearity, seed, stack)
+    require(check, one_of("fan_in", "fan_out"), mode=mode)
     other_mode = "fan_out" if mode == "fan_in" else "fan_in"
     for stage_mode, stage_nonlinearity in ((mode, nonlinearity), (other_mode, nonlinearity),
                                            (mode, _toggled(nonlinearity, "relu"))):
@@ -613,13 +591,8 @@ def check_constant_init(constant_init, shape=(4, 3), value=0.0):
     shape and a non-zero value are always tried too.
     """
     check = "check_constant_init"
-    shape_ok = (_is_int(shape) and shape >= 0) or (
-        isinstance(shape, tuple | list) and all(_is_int(n) and n >= 0 for n in shape))
-    if not shape_ok:
-        _refuse(check, "shape", shape, "shape must be an int or a tuple of ints ≥ 0")
-    if not (isinstance(value, int | float | np.integer | np.floating)
-            and not isinstance(value, bool) and math.isfinite(value)):
-        _refuse(check, "value", value, "value must be a finite number")
+    require(check, array_shape(0, bare_int=True), shape=shape)
+    require(check, number(), value=value)
     _check_constant(constant_init, shape, value)
     _check_constant(constant_init, 5, -1.5)
 
@@ -697,17 +670,13 @@ def check_activation_variances(activation_variances, seed=0, widths=(6, 9, 5, 7)
     A small network is also run with each of the other activation names.
     """
     check = "check_activation_variances"
-    _need_int(check, "seed", seed, why=" (it seeds np.random.default_rng)")
-    if not (isinstance(widths, tuple | list) and len(widths) >= 2
-            and all(_is_int(n) and n >= 1 for n in widths)):
-        _refuse(check, "widths", widths, "widths must be a tuple of at least 2 ints ≥ 1 (the "
-                "input size, then one size per layer)")
-    _need_int(check, "batch", batch, minimum=1)
-    if activation not in _TORCH_ACTIVATIONS:
-        _refuse(check, "activation", activation, "activation must be one of "
-                f"{', '.join(map(repr, _TORCH_ACTIVATIONS))}")
-    _need_real(check, "weight_scale", weight_scale)
-    _need_real(check, "bias_scale", bias_scale, positive=False)
+    require(check, SEED, seed=seed)
+    require(check, array_shape(1, dims=2, why=" (the input size, then one size per layer)"),
+            widths=widths)
+    require(check, integer(1), batch=batch)
+    require(check, one_of(*_TORCH_ACTIVATIONS), activation=activation)
+    require(check, number(above=0), weight_scale=weight_scale)
+    require(check, number(least=0), bias_scale=bias_scale)
     _check_variances(activation_variances, seed, widths, batch, activation, weight_scale,
                      bias_scale)
     for other in _TORCH_ACTIVATIONS:

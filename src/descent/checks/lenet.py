@@ -36,18 +36,36 @@ size of 0, a learning rate ≤ 0, …) are refused with a ValueError before the 
 from __future__ import annotations
 
 import math
-import numbers
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import cache, partial
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from descent.checks._compare import as_float_array, assert_close
+from descent.checks._arguments import (
+    BETAS,
+    FLAG,
+    SEED,
+    Rule,
+    array_shapes,
+    integer,
+    is_int,
+    number,
+    refuse,
+    require,
+)
+from descent.checks._compare import (
+    as_float_array,
+    as_number,
+    as_tuple,
+    assert_close,
+    diagnose,
+    matches,
+)
 from descent.checks._oracle import float64_tensor
-from descent.checks._trajectory import _diagnose, _matches, _torch_run
-from descent.checks.misconceptions import misconception
+from descent.checks._trajectory import torch_run
+from descent.checks.misconceptions import on_page
 from descent.lab.probes import load_state, plain_state, probe_net
 
 #: (shape, layer type) of LeNet-5's parameters, in order, for a 28×28 input padded by 2.
@@ -69,11 +87,7 @@ _PAGE = "09_lenet_lab"
 _LENET = "LeNet-5 and its 61 706 parameters"
 _LOOPS = "One epoch, and an honest evaluation"
 _CONVENTIONS = "Where conventions differ"
-
-
-def _mistake(id: str, text: str, section: str, page: str = _PAGE):
-    return misconception(id, text, page=page, section=section)
-
+_mistake = on_page(_PAGE)
 
 LENET_AVG_POOL = _mistake(
     "lenet.average-pooling",
@@ -208,39 +222,10 @@ def _fail(message: str) -> None:
     raise AssertionError(message)
 
 
-# ---------------------------------------------------------------- refusing bad arguments
+# ---------------------------------------------------------------- arguments
 
-
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value) -> bool:
-    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and math.isfinite(value))
-
-
-def _require(check: str, ok: bool, argument: str, value, allowed: str) -> None:
-    """Refuse an argument the check cannot use, before the probe (the student's code) runs."""
-    if not ok:
-        raise ValueError(f"{check}: {argument}={value!r} is not allowed; {allowed}")
-
-
-def _require_count(check: str, least: int = 1, **values) -> None:
-    for argument, value in values.items():
-        _require(check, _is_int(value) and value >= least, argument, value,
-                 f"it must be an integer ≥ {least}")
-
-
-def _require_positive(check: str, **values) -> None:
-    for argument, value in values.items():
-        _require(check, _is_real(value) and value > 0, argument, value,
-                 "it must be a number > 0")
-
-
-def _require_fraction(check: str, argument: str, value, closed: bool = False) -> None:
-    ok = _is_real(value) and 0 <= value and (value <= 1 if closed else value < 1)
-    _require(check, ok, argument, value, f"it must be in [0, 1{']' if closed else ')'}")
+_POSITIVE = number(above=0)
+_FRACTION = number(least=0, below=1)
 
 
 def _as_dict(value, name: str) -> dict:
@@ -248,16 +233,6 @@ def _as_dict(value, name: str) -> dict:
         _fail(f"{name}: the probe returned a {type(value).__name__}; was the setup cell run "
               "unchanged?")
     return value
-
-
-def _diagnose_steps(got, hints: Iterable[tuple[str, Callable]], default: str) -> str:
-    """The hint of the first (hint, make) whose ``make()`` gives ``got``: a known mistake,
-    computed only until one matches (a hint may come several times, with other makes)."""
-    with np.errstate(all="ignore"):
-        for hint, make in hints:
-            if _matches(got, make()):
-                return hint
-    return default
 
 
 # ---------------------------------------------------------------- LeNet-5
@@ -338,9 +313,9 @@ def _check_initialization(names: list[str], params: list[np.ndarray]) -> None:
 def check_lenet5(probe: Callable, seed: int = 0, batch: int = 4, scale: float = 1.0) -> None:
     """The model's parameters, layer types, output and gradients, from its own weights, and
     that those weights are PyTorch's default initialization."""
-    _require_count("check_lenet5", 0, seed=seed)
-    _require_count("check_lenet5", batch=batch)
-    _require_positive("check_lenet5", scale=scale)
+    require("check_lenet5", SEED, seed=seed)
+    require("check_lenet5", integer(1), batch=batch)
+    require("check_lenet5", _POSITIVE, scale=scale)
     rng = np.random.default_rng(seed)
     x = scale * rng.uniform(0.0, 1.0, size=(batch, 1, 28, 28))
     labels = rng.integers(0, 10, size=batch)
@@ -363,10 +338,10 @@ def check_lenet5(probe: Callable, seed: int = 0, batch: int = 4, scale: float = 
         assert_close("lenet5", got, expected.detach().numpy(), what="output")
     except AssertionError as error:
         with torch.no_grad():
-            hint = _diagnose_steps(got, _forward_hints(weights, x_t).items(),
-                                   "compare your layers, in order, with the table of the task: "
-                                   "conv(5×5, padding 2) → ReLU → max-pool 2 → conv(5×5) → "
-                                   "ReLU → max-pool 2 → flatten → 120 → 84 → 10")
+            hint = diagnose(got, _forward_hints(weights, x_t),
+                            "compare your layers, in order, with the table of the task: "
+                            "conv(5×5, padding 2) → ReLU → max-pool 2 → conv(5×5) → "
+                            "ReLU → max-pool 2 → flatten → 120 → 84 → 10")
         raise AssertionError(f"{error} — {hint}") from None
     if result.get("grad_error") or any(result.get("unused", [])):
         _fail("lenet5: no gradient reaches some parameters "
@@ -401,10 +376,10 @@ def check_lenet5_trains(probe: Callable, seed: int = 0, n_train: int = 1000,
                         lr: float = 2e-3, threshold: float = TRAINED_ACCURACY) -> None:
     """A fresh model trained with Adam on ``n_train`` images reaches ``threshold`` accuracy."""
     check = "check_lenet5_trains"
-    _require_count(check, 0, seed=seed)
-    _require_count(check, n_train=n_train, n_val=n_val, epochs=epochs, batch_size=batch_size)
-    _require_positive(check, lr=lr)
-    _require_fraction(check, "threshold", threshold, closed=True)
+    require(check, SEED, seed=seed)
+    require(check, integer(1), n_train=n_train, n_val=n_val, epochs=epochs, batch_size=batch_size)
+    require(check, _POSITIVE, lr=lr)
+    require(check, number(least=0, most=1, why=" (an accuracy)"), threshold=threshold)
     x_train, y_train, x_val, y_val, source = _subset(n_train, n_val, seed)
     result = _as_dict(probe(x_train, y_train, x_val, y_val, seed, epochs, batch_size, lr),
                       "lenet5")
@@ -469,20 +444,12 @@ def _epoch(state, x, y, lr, momentum, batch_size, seed, *, train=True, zero_grad
 
 
 def _number(value, name: str, what: str) -> float:
-    """One number a student returned (a float, a 0-d array or tensor)."""
-    array = as_float_array(value, name, what)
-    if array.shape != ():
-        _fail(f"{name}: the {what} has shape {array.shape}; return one number, e.g. "
-              "float(total) / len(X)")
-    return float(array)
+    return as_number(value, name, what, ", e.g. float(total) / len(X)")
 
 
-def _pair(value, name: str, what: str) -> tuple[float, float]:
-    if not isinstance(value, tuple | list) or len(value) != 2:
-        _fail(f"{name}: return a pair {what}, got {type(value).__name__} {value!r:.80}")
-    loss, accuracy = (_number(v, name, w) for v, w in
-                      zip(value, ("mean loss", "accuracy"), strict=True))
-    return loss, accuracy
+def _loss_and_accuracy(value, name: str) -> tuple[float, float]:
+    loss, accuracy = as_tuple(value, name, "(mean loss, accuracy)")
+    return _number(loss, name, "mean loss"), _number(accuracy, name, "accuracy")
 
 
 def _loss_hint(loss: float, n: int, batch_means: list[float], sizes: list[int],
@@ -513,14 +480,14 @@ def _compare_state(name: str, got: dict, expected: dict, hints: Callable, defaul
             assert_close(f"{name}: {key}", got[key], want, what="value after the epoch")
         except AssertionError as error:
             variants = {hint: s.get(key) for hint, s in hints().items()}
-            raise AssertionError(f"{error} — {_diagnose(got.get(key), variants, default)}") \
+            raise AssertionError(f"{error} — {diagnose(got.get(key), variants, default)}") \
                 from None
 
 
 def _require_loop(check: str, seed, n, batch_size, inputs, hidden, classes) -> None:
-    _require_count(check, 0, seed=seed)
-    _require_count(check, n=n, batch_size=batch_size, inputs=inputs, hidden=hidden)
-    _require_count(check, 2, classes=classes)
+    require(check, SEED, seed=seed)
+    require(check, integer(1), n=n, batch_size=batch_size, inputs=inputs, hidden=hidden)
+    require(check, integer(2), classes=classes)
 
 
 def check_train_one_epoch(probe: Callable, seed: int = 0, n: int = 50, batch_size: int = 16,
@@ -530,17 +497,17 @@ def check_train_one_epoch(probe: Callable, seed: int = 0, n: int = 50, batch_siz
     check = "check_train_one_epoch"
     _require_loop(check, seed, n, batch_size, inputs, hidden, classes)
     # Batch normalization cannot train on a batch of one example.
-    _require(check, batch_size >= 2, "batch_size", batch_size,
-             "batch normalization needs batches of 2 examples or more in training mode")
-    _require(check, n % batch_size != 1, "n", n,
-             f"the last batch would hold 1 example (n % batch_size = {n} % {batch_size} = 1): "
-             "batch normalization needs 2 or more in training mode")
-    _require_positive(check, lr=lr)
-    _require_fraction(check, "momentum", momentum)
+    require(check, integer(2, why=" (batch normalization needs batches of 2 examples or more "
+                                  "in training mode)"), batch_size=batch_size)
+    if n % batch_size == 1:
+        refuse(check, "n", n, f"n must not leave a last batch of 1 example (n % batch_size = "
+               f"{n} % {batch_size} = 1): batch normalization needs 2 or more in training mode")
+    require(check, _POSITIVE, lr=lr)
+    require(check, _FRACTION, momentum=momentum)
     state = _random_state(seed, inputs, hidden, classes)
     x, y = _data(seed, n, inputs, classes)
     result = _as_dict(probe(state, x, y, lr, momentum, batch_size, seed), "train_one_epoch")
-    loss, accuracy = _pair(result.get("result"), "train_one_epoch", "(mean loss, accuracy)")
+    loss, accuracy = _loss_and_accuracy(result.get("result"), "train_one_epoch")
     expected, want_loss, want_acc, batch_means = _epoch(state, x, y, lr, momentum, batch_size,
                                                         seed)
 
@@ -580,7 +547,7 @@ def check_evaluate(probe: Callable, seed: int = 0, n: int = 45, batch_size: int 
     """Mean loss and accuracy in evaluation mode under no_grad, batch by batch."""
     check = "check_evaluate"
     _require_loop(check, seed, n, batch_size, inputs, hidden, classes)
-    _require_fraction(check, "dropout", dropout)
+    require(check, _FRACTION, dropout=dropout)
     state = _random_state(seed, inputs, hidden, classes, dropout)
     x, y = _data(seed, n, inputs, classes)
     result = _as_dict(probe(state, x, y, batch_size, dropout), "evaluate")
@@ -594,7 +561,7 @@ def check_evaluate(probe: Callable, seed: int = 0, n: int = 45, batch_size: int 
         whole = f" — {EVALUATE_ONE_BATCH}" if max(batches, default=0) > batch_size else ""
         _fail(f"evaluate: the forward passes saw batches of {batches} examples; expected "
               f"all {n} examples in batches of at most {batch_size}{whole}")
-    loss, accuracy = _pair(result.get("result"), "evaluate", "(mean loss, accuracy)")
+    loss, accuracy = _loss_and_accuracy(result.get("result"), "evaluate")
     model = load_state(probe_net(inputs, hidden, classes, dropout), state).eval()
     x_t, y_t = torch.tensor(x), torch.tensor(y)
     parts = torch.arange(n).split(batch_size)
@@ -648,7 +615,7 @@ def _adam_hints(theta, grad, before, hyper, defaults) -> list[tuple[object, Call
 
     def run(state=None, **changes):
         try:
-            return _torch_run(torch.optim.Adam, theta, grad, {**before, **(state or {})},
+            return torch_run(torch.optim.Adam, theta, grad, {**before, **(state or {})},
                               **{**hyper, **changes})[0]
         except (RuntimeError, ValueError, KeyError, ZeroDivisionError):
             return None
@@ -658,7 +625,7 @@ def _adam_hints(theta, grad, before, hyper, defaults) -> list[tuple[object, Call
     lr, (beta1, beta2), eps = hyper["lr"], hyper["betas"], hyper["eps"]
 
     def eps_inside():
-        after = _torch_run(torch.optim.Adam, theta, grad, before, **hyper)[1]
+        after = torch_run(torch.optim.Adam, theta, grad, before, **hyper)[1]
         m_hat = after["exp_avg"] / (1 - beta1**t)
         v_hat = after["exp_avg_sq"] / (1 - beta2**t)
         return np.asarray(theta, dtype=float) - lr * m_hat / np.sqrt(v_hat + eps)
@@ -688,47 +655,43 @@ ADAM_STAGE = {"seed": 45, "steps": 20, "shapes": ((3,), (2,), (2, 2)),
 
 
 def _require_adam_options(check: str, options: dict, where: str = "") -> None:
+    """CourseAdam's own options (the call's, or a parameter group's, ``where`` "a group's ")."""
     for key, value in options.items():
-        _require(check, key in ADAM_KEYS, f"{where}{key}", value,
-                 "CourseAdam takes lr, betas and eps only")
-    if "lr" in options:
-        _require_positive(check, **{f"{where}lr": options["lr"]})
-    if "eps" in options:
-        _require(check, _is_real(options["eps"]) and options["eps"] >= 0, f"{where}eps",
-                 options["eps"], "it must be a number ≥ 0")
-    if "betas" in options:
-        betas = options["betas"]
-        ok = (isinstance(betas, tuple | list) and len(betas) == 2
-              and all(_is_real(b) and 0 <= b < 1 for b in betas))
-        _require(check, ok, f"{where}betas", betas, "it must be a pair of numbers in [0, 1)")
+        if key not in ADAM_KEYS:
+            refuse(check, f"{where}{key}", value, f"{where}{key} must be left out: CourseAdam "
+                   "takes lr, betas and eps only")
+    rules = {"lr": _POSITIVE, "eps": number(least=0), "betas": BETAS}
+    for key, value in options.items():
+        require(check, rules[key], **{f"{where}{key}": value})
 
 
 def _require_adam(check, seed, steps, shapes, groups, missing, closure, hyper) -> None:
-    _require_count(check, 0, seed=seed)
-    _require_count(check, steps=steps)
-    ok = (isinstance(shapes, tuple | list) and len(shapes) >= 1 and all(
-        isinstance(shape, tuple | list) and all(_is_int(n) and n >= 1 for n in shape)
-        for shape in shapes))
-    _require(check, ok, "shapes", shapes, "it must be a tuple of one or more shapes (tuples "
-             "of integers ≥ 1; () for a scalar)")
+    require(check, SEED, seed=seed)
+    require(check, integer(1), steps=steps)
+    require(check, array_shapes(1, why=" (() for a scalar)"), shapes=shapes)
     _require_adam_options(check, hyper)
     count = len(shapes)
     if groups is not None:
-        indices = [i for g in groups if isinstance(g, dict) for i in g.get("params", [])]
-        ok = (isinstance(groups, list) and all(isinstance(g, dict) for g in groups)
-              and sorted(indices) == list(range(count)))
-        _require(check, ok, "groups", groups, f"it must be a list of dicts whose 'params' "
-                 f"split the parameter indices 0 … {count - 1}, each in one group")
+        def split(groups) -> bool:
+            if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+                return False
+            return sorted(i for g in groups for i in g.get("params", [])) == list(range(count))
+
+        require(check, Rule(split, f"{{name}} must be a list of dicts whose 'params' split the "
+                                   f"parameter indices 0 … {count - 1}, each in one group"),
+                groups=groups)
         for g in groups:
             _require_adam_options(check, {k: v for k, v in g.items() if k != "params"},
                                   "a group's ")
     if missing is not None:
-        ok = isinstance(missing, dict) and all(
-            _is_int(i) and 0 <= i < count and all(_is_int(t) and 1 <= t <= steps for t in ts)
-            for i, ts in missing.items())
-        _require(check, ok, "missing", missing, f"it must map parameter indices (0 … "
-                 f"{count - 1}) to steps without a gradient (1 … {steps})")
-    _require(check, isinstance(closure, bool), "closure", closure, "it must be True or False")
+        def skips(missing) -> bool:
+            return isinstance(missing, dict) and all(
+                is_int(i) and 0 <= i < count and all(is_int(t) and 1 <= t <= steps for t in ts)
+                for i, ts in missing.items())
+
+        require(check, Rule(skips, f"{{name}} must map parameter indices (0 … {count - 1}) to "
+                                   f"steps without a gradient (1 … {steps})"), missing=missing)
+    require(check, FLAG, closure=closure)
 
 
 def check_course_adam(probe: Callable, seed: int = 0, steps: int = 25,
@@ -779,9 +742,9 @@ def _adam_stage(probe, seed, steps, shapes, groups, missing, closure, hyper) -> 
                 if grads[i] is None:
                     raise AssertionError(f"{error} — this parameter had no gradient at this "
                                          f"step (p.grad is None): {ADAM_NONE_GRAD}") from None
-                hint = _diagnose_steps(thetas[t - 1][i], _adam_hints(start, grads[i], before[i],
-                                                                     own, defaults),
-                                       "compare with Adam's update in the task")
+                hint = diagnose(thetas[t - 1][i], _adam_hints(start, grads[i], before[i], own,
+                                                              defaults),
+                                "compare with Adam's update in the task")
                 raise AssertionError(f"{error} — {hint}") from None
             _check_adam_state(where, states[t - 1][i], _torch_state(oracle.state.get(p, {})),
                               own, partial(_swapped_state, start, grads[i], before[i], own))
@@ -802,7 +765,7 @@ def _check_adam_defaults(defaults: dict) -> None:
         except (TypeError, ValueError):
             ok = False
         if not ok:
-            keras = key == "eps" and _matches(got, 1e-7)
+            keras = key == "eps" and matches(got, 1e-7)
             _fail(f"CourseAdam: the default {key} is {got!r}, expected {want} (PyTorch's "
                   f"Adam's){f' — {ADAM_KERAS_DEFAULTS}' if keras else ''}")
 
@@ -825,7 +788,7 @@ def _swapped_state(theta, grad, before, hyper) -> dict:
     zeros = np.zeros(np.shape(theta))
     before = before or {"step": 0.0, "exp_avg": zeros, "exp_avg_sq": zeros}
     swapped = {**hyper, "betas": tuple(hyper["betas"])[::-1]}
-    return _torch_run(torch.optim.Adam, theta, grad, before, **swapped)[1]
+    return torch_run(torch.optim.Adam, theta, grad, before, **swapped)[1]
 
 
 def _check_adam_state(where: str, got, expected: dict, hyper: dict, swapped: Callable) -> None:
@@ -849,8 +812,8 @@ def _check_adam_state(where: str, got, expected: dict, hyper: dict, swapped: Cal
             hint = _STATE_RULES.get(key, "keep torch.optim.Adam's state")
             if key == "step":
                 hint = ADAM_STEP_COUNT
-            elif corrected[key] > 0 and _matches(got[key], want / corrected[key]):
+            elif corrected[key] > 0 and matches(got[key], want / corrected[key]):
                 hint = ADAM_CORRECTED_STATE
-            elif _matches(got[key], swapped().get(key)):
+            elif matches(got[key], swapped().get(key)):
                 hint = ADAM_BETAS_SWAPPED
             assert_close(name, got[key], want, what="state value", hint=hint)

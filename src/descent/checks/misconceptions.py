@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 #: The tag in a message: ``[misconception: adam.no-bias-correction]``.
@@ -63,6 +64,17 @@ def misconception(id: str, text: str, *, page: str, section: str) -> Misconcepti
         raise ValueError(f"misconception {id!r} is defined twice: {REGISTRY[id]} and {found}")
     REGISTRY[id] = Misconception(id, text, page, section)
     return REGISTRY[id]
+
+
+def on_page(page: str, section: str | None = None) -> Callable[..., Misconception]:
+    """The definer of the misconceptions one book page explains: ``mistake(id, text,
+    section)``, where ``section`` (a heading of the page) defaults to ``section`` and the
+    page may be another one for a mistake of an earlier chapter."""
+
+    def mistake(id: str, text: str, section: str | None = section, page: str = page):
+        return misconception(id, text, page=page, section=section)
+
+    return mistake
 
 
 def find(text: str) -> list[str]:

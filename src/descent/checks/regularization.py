@@ -28,22 +28,33 @@ decay or λ, lr ≤ 0, ...) with a ValueError, before calling the student's func
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from descent.checks._compare import as_array_list, as_float_array, assert_close, assert_unchanged
-from descent.checks._oracle import float64_tensor
-from descent.checks._trajectory import (
-    _diagnose,
-    _pair,
-    _torch_run,
-    _torch_step,
-    compare_with_hint,
+from descent.checks._arguments import (
+    BETAS,
+    SEED,
+    array_shape,
+    array_shapes,
+    integer,
+    number,
+    refuse,
+    require,
 )
-from descent.checks.misconceptions import misconception
+from descent.checks._compare import (
+    as_array_list,
+    as_float_array,
+    as_tuple,
+    assert_close,
+    assert_unchanged,
+    compare_with_hint,
+    diagnose,
+)
+from descent.checks._oracle import float64_tensor
+from descent.checks._trajectory import torch_run, torch_step
+from descent.checks.misconceptions import on_page
 from descent.gradcheck import gradient_differences
 
 #: Standard errors allowed for a dropout frequency or mean: P(|N(0,1)| > 6) ≈ 2·10⁻⁹.
@@ -57,166 +68,113 @@ MIN_VARIANCE = 100.0
 # ---------------------------------------------------------------- known mistakes
 
 _PAGE = "03_regularization"
+_mistake = on_page(_PAGE)
 _L2, _SGD, _ADAM, _DROPOUT = ("The L2 penalty", "L2 and weight decay: equal under SGD",
                               "… but not under Adam", "Dropout")
-L2_NO_HALF = misconception("l2.no-half", "did you forget the 1/2? R(θ) = λ/2 · Σ‖θ_i‖²",
-                           page=_PAGE, section=_L2)
-L2_NORM_NOT_SQUARED = misconception(
-    "l2.norm-not-squared", "square the norm: ‖θ_i‖² = Σ_j θ_ij², not ‖θ_i‖",
-    page=_PAGE, section=_L2)
-L2_NO_LAMBDA = misconception(
-    "l2.no-lambda", "multiply by λ (the lam argument): R = λ/2 · Σ‖θ_i‖², and its gradient λθ",
-    page=_PAGE, section=_L2)
-L2_FIRST_ONLY = misconception(
-    "l2.first-parameter-only", "sum over ALL parameters in the list, not only the first",
-    page=_PAGE, section=_L2)
-L2_GRAD_DOUBLED = misconception(
-    "l2.gradient-doubled", "the 1/2 cancels the 2 of the square: the gradient is λθ, not 2λθ",
-    page=_PAGE, section=_L2)
-DECAY_IGNORED = misconception(
+L2_NO_HALF = _mistake("l2.no-half", "did you forget the 1/2? R(θ) = λ/2 · Σ‖θ_i‖²", _L2)
+L2_NORM_NOT_SQUARED = _mistake(
+    "l2.norm-not-squared", "square the norm: ‖θ_i‖² = Σ_j θ_ij², not ‖θ_i‖", _L2)
+L2_NO_LAMBDA = _mistake(
+    "l2.no-lambda", "multiply by λ (the lam argument): R = λ/2 · Σ‖θ_i‖², and its gradient λθ", _L2)
+L2_FIRST_ONLY = _mistake(
+    "l2.first-parameter-only", "sum over ALL parameters in the list, not only the first", _L2)
+L2_GRAD_DOUBLED = _mistake(
+    "l2.gradient-doubled", "the 1/2 cancels the 2 of the square: the gradient is λθ, not 2λθ", _L2)
+DECAY_IGNORED = _mistake(
     "weight-decay.ignored",
-    "weight_decay is ignored: add weight_decay·θ to the gradient before the step",
-    page=_PAGE, section=_SGD)
-DECAY_WITHOUT_LR = misconception(
+    "weight_decay is ignored: add weight_decay·θ to the gradient before the step", _SGD)
+DECAY_WITHOUT_LR = _mistake(
     "weight-decay.without-lr",
-    "the decay is multiplied by lr too: θ ← θ − lr·(g + λθ) (it is part of the gradient)",
-    page=_PAGE, section=_SGD)
-DECAY_DECOUPLED = misconception(
+    "the decay is multiplied by lr too: θ ← θ − lr·(g + λθ) (it is part of the gradient)", _SGD)
+DECAY_DECOUPLED = _mistake(
     "weight-decay.decoupled-in-sgd",
     "add the decay to the gradient BEFORE the momentum buffer (coupled, as torch.optim.SGD): "
-    "v ← μv + (g + λθ); adding lr·λθ after momentum is decoupled decay",
-    page=_PAGE, section=_SGD)
-SGD_DAMPENING = misconception(
+    "v ← μv + (g + λθ); adding lr·λθ after momentum is decoupled decay", _SGD)
+SGD_DAMPENING = _mistake(
     "sgd-step.dampening",
-    "PyTorch's momentum is v ← μ·v + d_p (no (1 − μ) factor), then θ ← θ − lr·v",
-    page=_PAGE, section=_SGD)
-SGD_ASCENT = misconception(
-    "sgd-step.wrong-sign", "subtract the step: θ ← θ − lr·v, with v the updated buffer",
-    page=_PAGE, section=_SGD)
-ADAMW_IS_ADAM_L2 = misconception(
+    "PyTorch's momentum is v ← μ·v + d_p (no (1 − μ) factor), then θ ← θ − lr·v", _SGD)
+SGD_ASCENT = _mistake(
+    "sgd-step.wrong-sign", "subtract the step: θ ← θ − lr·v, with v the updated buffer", _SGD)
+ADAMW_IS_ADAM_L2 = _mistake(
     "adamw.coupled-l2",
     "this is Adam with L2 (torch.optim.Adam(weight_decay=…)): you added λθ to the gradient, so "
     "the decay went through m and v and got divided by √v̂. AdamW decays the weights directly, "
-    "θ ← θ − lr·λ·θ, and feeds the plain gradient to the moments", page=_PAGE, section=_ADAM)
-ADAMW_DECAY_IGNORED = misconception(
+    "θ ← θ − lr·λ·θ, and feeds the plain gradient to the moments", _ADAM)
+ADAMW_DECAY_IGNORED = _mistake(
     "adamw.decay-ignored",
-    "weight_decay is ignored: shrink θ ← θ − lr·λ·θ as well as taking the Adam step",
-    page=_PAGE, section=_ADAM)
-ADAMW_DECAY_WITHOUT_LR = misconception(
+    "weight_decay is ignored: shrink θ ← θ − lr·λ·θ as well as taking the Adam step", _ADAM)
+ADAMW_DECAY_WITHOUT_LR = _mistake(
     "adamw.decay-without-lr",
-    "multiply the decay by lr: θ ← θ − lr·λ·θ (PyTorch's AdamW convention)",
-    page=_PAGE, section=_ADAM)
-ADAMW_NO_BIAS_CORRECTION = misconception(
+    "multiply the decay by lr: θ ← θ − lr·λ·θ (PyTorch's AdamW convention)", _ADAM)
+ADAMW_NO_BIAS_CORRECTION = _mistake(
     "adamw.no-bias-correction",
-    "bias correction is missing: m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ)",
-    page=_PAGE, section=_ADAM)
-ADAMW_STEP_PLUS_ONE = misconception(
+    "bias correction is missing: m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ)", _ADAM)
+ADAMW_STEP_PLUS_ONE = _mistake(
     "adamw.step-plus-one",
-    "step counts from 1 and is given: use it as is in β₁ᵗ and β₂ᵗ (do not add 1)",
-    page=_PAGE, section=_ADAM)
-ADAMW_STEP_MINUS_ONE = misconception(
+    "step counts from 1 and is given: use it as is in β₁ᵗ and β₂ᵗ (do not add 1)", _ADAM)
+ADAMW_STEP_MINUS_ONE = _mistake(
     "adamw.step-minus-one",
-    "step counts from 1 and is given: use it as is in β₁ᵗ and β₂ᵗ (do not subtract 1)",
-    page=_PAGE, section=_ADAM)
-ADAMW_DECAY_IN_MOMENTS = misconception(
+    "step counts from 1 and is given: use it as is in β₁ᵗ and β₂ᵗ (do not subtract 1)", _ADAM)
+ADAMW_DECAY_IN_MOMENTS = _mistake(
     "adamw.decay-in-moments",
-    "the moments take the plain gradient g: with decoupled decay, λθ is never added to g",
-    page=_PAGE, section=_ADAM)
-DROPOUT_KEEP_WITH_P = misconception(
+    "the moments take the plain gradient g: with decoupled decay, λθ is never added to g", _ADAM)
+DROPOUT_KEEP_WITH_P = _mistake(
     "dropout.keep-with-p",
     "you kept each unit with probability p: a unit is DROPPED with probability p, kept (m = 1) "
-    "with probability 1 − p", page=_PAGE, section=_DROPOUT)
-DROPOUT_SCALE_BY_P = misconception(
-    "dropout.scale-by-p", "inverted dropout scales the kept units by 1/(1 − p), not 1/p",
-    page=_PAGE, section=_DROPOUT)
-DROPOUT_UNSCALED = misconception(
+    "with probability 1 − p", _DROPOUT)
+DROPOUT_SCALE_BY_P = _mistake(
+    "dropout.scale-by-p", "inverted dropout scales the kept units by 1/(1 − p), not 1/p", _DROPOUT)
+DROPOUT_UNSCALED = _mistake(
     "dropout.unscaled",
-    "scale the kept units by 1/(1 − p) so that the expectation is unchanged",
-    page=_PAGE, section=_DROPOUT)
-DROPOUT_SCALED_MASK = misconception(
+    "scale the kept units by 1/(1 − p) so that the expectation is unchanged", _DROPOUT)
+DROPOUT_SCALED_MASK = _mistake(
     "dropout.scaled-mask",
     "the mask holds only 0 (dropped) and 1 (kept); the 1/(1 − p) factor goes into the output, "
-    "not the mask", page=_PAGE, section=_DROPOUT)
-DROPOUT_UNSEEDED = misconception(
+    "not the mask", _DROPOUT)
+DROPOUT_UNSEEDED = _mistake(
     "dropout.unseeded",
     "draw the mask from np.random.default_rng(seed), so the same seed gives the same mask",
-    page=_PAGE, section=_DROPOUT)
-DROPOUT_SEED_IGNORED = misconception(
-    "dropout.seed-ignored", "use the seed argument: another seed must give another mask",
-    page=_PAGE, section=_DROPOUT)
-DROPOUT_SHARED_MASK = misconception(
+    _DROPOUT)
+DROPOUT_SEED_IGNORED = _mistake(
+    "dropout.seed-ignored", "use the seed argument: another seed must give another mask", _DROPOUT)
+DROPOUT_SHARED_MASK = _mistake(
     "dropout.shared-mask",
     "draw one Bernoulli variable per unit, a mask of the shape of x (not one per row or column)",
-    page=_PAGE, section=_DROPOUT)
-DROPOUT_EVAL = misconception(
+    _DROPOUT)
+DROPOUT_EVAL = _mistake(
     "dropout.not-identity-at-test-time",
     "at test time (train=False) inverted dropout is the identity: return x itself (no mask, no "
-    "scaling)", page=_PAGE, section=_DROPOUT)
-DROPOUT_BACKWARD_UNSCALED = misconception(
+    "scaling)", _DROPOUT)
+DROPOUT_BACKWARD_UNSCALED = _mistake(
     "dropout.backward-unscaled", "the backward pass scales by 1/(1 − p) too, as the forward did",
-    page=_PAGE, section=_DROPOUT)
-DROPOUT_BACKWARD_NO_MASK = misconception(
+    _DROPOUT)
+DROPOUT_BACKWARD_NO_MASK = _mistake(
     "dropout.backward-without-mask",
-    "use the forward's mask: the gradient flows only through the kept units",
-    page=_PAGE, section=_DROPOUT)
+    "use the forward's mask: the gradient flows only through the kept units", _DROPOUT)
 
 
 # ---------------------------------------------------------------- the checks' own arguments
 
 
-def _refuse(check: str, argument: str, value, allowed: str):
-    raise ValueError(f"{check}: {argument}={value!r} is not allowed; {argument} must be "
-                     f"{allowed}")
-
-
-def _number(check: str, argument: str, value, ok, allowed: str) -> float:
-    """``value`` as a float, once it is a finite real number for which ``ok`` holds."""
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not math.isfinite(value) or not ok(float(value))):
-        _refuse(check, argument, value, allowed)
-    return float(value)
-
-
-def _integer(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _count(check: str, argument: str, value, low: int) -> int:
-    if not _integer(value) or value < low:
-        _refuse(check, argument, value, f"an integer ≥ {low}")
-    return int(value)
-
-
-def _shape(check: str, argument: str, shape, low: int = 1) -> tuple[int, ...]:
-    if not isinstance(shape, tuple | list) or not all(_integer(n) and n >= low for n in shape):
-        _refuse(check, argument, shape, f"a tuple of integers ≥ {low} (an array's shape)")
-    return tuple(int(n) for n in shape)
+_SHAPE = array_shape(1, why=" (an array's shape)")
+_DROPOUT_P = number(least=0, below=1, why=" (the probability of dropping a unit; at p = 1 "
+                    "nothing is kept and 1/(1 − p) is infinite)")
 
 
 def _step_arguments(check, seed, shape, steps, lr, weight_decay, scale) -> None:
-    _count(check, "seed", seed, 0)
-    _shape(check, "shape", shape)
-    _count(check, "steps", steps, 1)
-    _number(check, "lr", lr, lambda x: x > 0, "a number > 0")
-    _number(check, "weight_decay", weight_decay, lambda x: x >= 0, "a number ≥ 0 (a negative "
-            "decay would push the weights away from 0)")
-    _number(check, "scale", scale, lambda x: x > 0, "a number > 0 (the gradients' spread)")
+    require(check, SEED, seed=seed)
+    require(check, _SHAPE, shape=shape)
+    require(check, integer(1), steps=steps)
+    require(check, number(above=0), lr=lr)
+    require(check, number(least=0, why=" (a negative decay would push the weights away from 0)"),
+            weight_decay=weight_decay)
+    require(check, number(above=0, why=" (the gradients' spread)"), scale=scale)
 
 
 def _l2_arguments(check, seed, shapes, lam) -> None:
-    _count(check, "seed", seed, 0)
-    if not isinstance(shapes, tuple | list) or not all(
-            isinstance(shape, tuple | list) and all(_integer(n) and n >= 0 for n in shape)
-            for shape in shapes):
-        _refuse(check, "shapes", shapes, "a list of shapes (tuples of integers ≥ 0), one per "
-                "parameter array")
-    _number(check, "lam", lam, lambda x: x >= 0, "a number ≥ 0 (a negative λ would reward "
-            "large weights)")
-
-
-def _dropout_p(check, p) -> float:
-    return _number(check, "p", p, lambda x: 0 <= x < 1, "a number in [0, 1) (the probability "
-                   "of dropping a unit; at p = 1 nothing is kept and 1/(1 − p) is infinite)")
+    require(check, SEED, seed=seed)
+    require(check, array_shapes(0, empty=True, why=", one per parameter array"), shapes=shapes)
+    require(check, number(least=0, why=" (a negative λ would reward large weights)"), lam=lam)
 
 
 def _random_params(seed, shapes, scale=1.0) -> list[np.ndarray]:
@@ -251,7 +209,7 @@ def check_l2_penalty(l2_penalty, seed=0, shapes=((3,), (2, 4)), lam=0.1):
                              f"parameter), got shape {got.shape}")
     expected = _penalty(saved, lam)
     squares = sum(float(np.sum(p * p)) for p in saved)
-    hint = _diagnose(got.reshape(()), {
+    hint = diagnose(got.reshape(()), {
         L2_NO_HALF: lam * squares,
         L2_NORM_NOT_SQUARED: 0.5 * lam * sum(float(np.sqrt(np.sum(p * p))) for p in saved),
         L2_NO_LAMBDA: 0.5 * squares,
@@ -279,7 +237,7 @@ def check_l2_grad(l2_grad, seed=0, shapes=((3,), (2, 4)), lam=0.1):
         differences = gradient_differences(penalty_of_i, theta)
         problem = differences.mismatch(got_i, "gradient", inputs=theta, input_name="θ")
         if problem is not None:
-            hint = _diagnose(got_i, {L2_GRAD_DOUBLED: 2 * lam * theta, L2_NO_LAMBDA: theta},
+            hint = diagnose(got_i, {L2_GRAD_DOUBLED: 2 * lam * theta, L2_NO_LAMBDA: theta},
                              "∂/∂θ (λ/2 · ‖θ‖²) = λ·θ, one array per parameter, same shape")
             raise AssertionError(f"{name}, parameter {i}: {problem} — {hint}")
 
@@ -290,13 +248,13 @@ def check_l2_grad(l2_grad, seed=0, shapes=((3,), (2, 4)), lam=0.1):
 def _sgd_variants(theta, grad, lr, wd, mu, buf) -> dict[str, np.ndarray]:
     """One step of SGD with classic mistakes, from the student's own input state."""
     state = {"momentum_buffer": buf if mu else None}
-    undecayed = _torch_step(torch.optim.SGD, theta, grad, state, lr=lr, momentum=mu)
-    right = _torch_step(torch.optim.SGD, theta, grad, state, lr=lr, momentum=mu, weight_decay=wd)
+    undecayed = torch_step(torch.optim.SGD, theta, grad, state, lr=lr, momentum=mu)
+    right = torch_step(torch.optim.SGD, theta, grad, state, lr=lr, momentum=mu, weight_decay=wd)
     return {
         DECAY_IGNORED: undecayed,
         DECAY_WITHOUT_LR: undecayed - wd * theta,
         DECAY_DECOUPLED: undecayed - lr * wd * theta,
-        SGD_DAMPENING: _torch_step(torch.optim.SGD, theta, grad, state, lr=lr, momentum=mu,
+        SGD_DAMPENING: torch_step(torch.optim.SGD, theta, grad, state, lr=lr, momentum=mu,
                                    dampening=mu, weight_decay=wd),
         SGD_ASCENT: 2 * theta - right,
     }
@@ -311,7 +269,7 @@ def check_sgd_step(sgd_step, seed=0, shape=(5,), steps=25, lr=0.1, weight_decay=
     """
     check = "check_sgd_step"
     _step_arguments(check, seed, shape, steps, lr, weight_decay, scale)
-    _number(check, "momentum", momentum, lambda x: 0 <= x <= 1, "a number in [0, 1]")
+    require(check, number(least=0, most=1), momentum=momentum)
     name = f"sgd_step (lr={lr:g}, weight_decay={weight_decay:g}, momentum={momentum:g})"
     rng = np.random.default_rng(seed)
     theta0 = rng.normal(0.0, 1.0, size=shape)
@@ -330,7 +288,7 @@ def check_sgd_step(sgd_step, seed=0, shape=(5,), steps=25, lr=0.1, weight_decay=
         assert_unchanged(name, grads[t - 1], g, "the gradient it was given")
         if buffer is not None:
             assert_unchanged(name, inputs[1], buffer, "the momentum_buffer it was given")
-        new_param, new_buffer = _pair(result, name, "(new_param, new_momentum_buffer)")
+        new_param, new_buffer = as_tuple(result, name, "(new_param, new_momentum_buffer)")
         new_param = as_float_array(new_param, name, "new param")
 
         reference.grad = float64_tensor(g)
@@ -367,10 +325,10 @@ def _adamw_variants(theta, grad, m, v, t, lr, betas, eps, wd) -> dict[str, np.nd
     def adamw(theta_=theta, grad_=grad, step=t, decay=wd):
         # torch counts the step inside: its state holds the number of steps already taken.
         state = {"step": step - 1, "exp_avg": m, "exp_avg_sq": v}
-        return _torch_step(torch.optim.AdamW, theta_, grad_, state, weight_decay=decay, **hyper)
+        return torch_step(torch.optim.AdamW, theta_, grad_, state, weight_decay=decay, **hyper)
 
     variants = {
-        ADAMW_IS_ADAM_L2: _torch_step(torch.optim.Adam, theta, grad,
+        ADAMW_IS_ADAM_L2: torch_step(torch.optim.Adam, theta, grad,
                                       {"step": t - 1, "exp_avg": m, "exp_avg_sq": v},
                                       weight_decay=wd, **hyper),
         ADAMW_DECAY_IGNORED: adamw(decay=0.0),
@@ -388,7 +346,7 @@ def _adamw_variants(theta, grad, m, v, t, lr, betas, eps, wd) -> dict[str, np.nd
 def _adamw_moment_variants(theta, grad, m, v, t, lr, betas, eps, wd, key) -> dict:
     """The moment ``key`` (exp_avg or exp_avg_sq) of a PyTorch AdamW step fed g + λθ."""
     state = {"step": t - 1, "exp_avg": m, "exp_avg_sq": v}
-    _, after = _torch_run(torch.optim.AdamW, theta, grad + wd * theta, state, lr=lr,
+    _, after = torch_run(torch.optim.AdamW, theta, grad + wd * theta, state, lr=lr,
                           betas=tuple(betas), eps=eps, weight_decay=wd)
     return {ADAMW_DECAY_IN_MOMENTS: after[key]}
 
@@ -402,12 +360,8 @@ def check_adamw_step(adamw_step, seed=0, shape=(6,), steps=30, lr=0.05, betas=(0
     """
     check = "check_adamw_step"
     _step_arguments(check, seed, shape, steps, lr, weight_decay, scale)
-    if not isinstance(betas, tuple | list) or len(betas) != 2:
-        _refuse(check, "betas", betas, "a pair (β₁, β₂) of numbers in [0, 1)")
-    for beta, which in zip(betas, ("betas[0]", "betas[1]"), strict=True):
-        _number(check, which, beta, lambda x: 0 <= x < 1, "a number in [0, 1) (at β = 1 the "
-                "bias correction divides by 0)")
-    _number(check, "eps", eps, lambda x: x > 0, "a number > 0 (it keeps m̂/(√v̂ + ε) finite)")
+    require(check, BETAS, betas=betas)
+    require(check, number(above=0, why=" (it keeps m̂/(√v̂ + ε) finite)"), eps=eps)
     name = f"adamw_step (lr={lr:g}, weight_decay={weight_decay:g})"
     rng = np.random.default_rng(seed)
     theta0 = rng.normal(0.0, 1.0, size=shape)
@@ -427,9 +381,7 @@ def check_adamw_step(adamw_step, seed=0, shape=(6,), steps=30, lr=0.05, betas=(0
         for before, after, what in zip(state, (param, exp_avg, exp_avg_sq),
                                        ("param", "exp_avg", "exp_avg_sq"), strict=True):
             assert_unchanged(name, before, after, f"the {what} it was given")
-        if not isinstance(result, tuple | list) or len(result) != 3:
-            raise AssertionError(f"{name}: return a triple (param, exp_avg, exp_avg_sq), "
-                                 f"got a {type(result).__name__}")
+        result = as_tuple(result, name, "(param, exp_avg, exp_avg_sq)", 3)
         new = [as_float_array(r, name, w) for r, w in
                zip(result, ("new param", "exp_avg", "exp_avg_sq"), strict=True)]
 
@@ -463,7 +415,7 @@ def _dropout_reference(x, mask, p) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _mask_of(result, name, shape, p=None) -> tuple[np.ndarray, np.ndarray]:
-    out, mask = _pair(result, name, "(out, mask)")
+    out, mask = as_tuple(result, name, "(out, mask)")
     out = as_float_array(out, name, "output")
     mask = as_float_array(mask, name, "mask")
     for array, what in ((out, "output"), (mask, "mask")):
@@ -493,13 +445,14 @@ def check_dropout_forward(dropout_forward, seed=0, shape=DROPOUT_SHAPE, p=0.3):
        ``torch.nn.functional.dropout(training=False)``.
     """
     check = "check_dropout_forward"
-    _count(check, "seed", seed, 0)
-    shape = _shape(check, "shape", shape)
-    _dropout_p(check, p)
+    require(check, SEED, seed=seed)
+    require(check, _SHAPE, shape=shape)
+    require(check, _DROPOUT_P, p=p)
+    shape = tuple(int(n) for n in shape)
     if p > 0 and math.prod(shape) * p * (1 - p) < MIN_VARIANCE:
-        _refuse(check, "shape", shape, f"large enough that n·p·(1 − p) ≥ {MIN_VARIANCE:g}, "
-                f"n ≥ {math.ceil(MIN_VARIANCE / (p * (1 - p)))} units at p = {p:g}: the "
-                "statistical tests assume the dropped count is close to normal")
+        refuse(check, "shape", shape, f"shape must be large enough that n·p·(1 − p) ≥ "
+               f"{MIN_VARIANCE:g}, n ≥ {math.ceil(MIN_VARIANCE / (p * (1 - p)))} units at "
+               f"p = {p:g}: the statistical tests assume the dropped count is close to normal")
     name = f"dropout_forward (p={p:g})"
     rng = np.random.default_rng(seed)
     x = rng.normal(0.0, 1.0, size=shape)
@@ -513,7 +466,7 @@ def check_dropout_forward(dropout_forward, seed=0, shape=DROPOUT_SHAPE, p=0.3):
         expected_out = saved
     else:
         expected_out = _dropout_reference(saved, mask, p)[0].detach().numpy()
-    hint = _diagnose(out, {
+    hint = diagnose(out, {
         DROPOUT_SCALE_BY_P: saved * mask / p if p else saved,
         DROPOUT_UNSCALED: saved * mask,
     }, "out = x·m / (1 − p): dropped units are 0, kept ones are scaled up")
@@ -571,9 +524,9 @@ def check_dropout_forward(dropout_forward, seed=0, shape=DROPOUT_SHAPE, p=0.3):
 def check_dropout_backward(dropout_backward, seed=0, shape=(4, 6), p=0.5):
     """dx = dout·m/(1 − p), against autograd through x·m/(1 − p) with a fixed mask."""
     check = "check_dropout_backward"
-    _count(check, "seed", seed, 0)
-    _shape(check, "shape", shape)
-    _dropout_p(check, p)
+    require(check, SEED, seed=seed)
+    require(check, _SHAPE, shape=shape)
+    require(check, _DROPOUT_P, p=p)
     name = f"dropout_backward (p={p:g})"
     rng = np.random.default_rng(seed)
     x = rng.normal(0.0, 1.0, size=shape)
@@ -587,7 +540,7 @@ def check_dropout_backward(dropout_backward, seed=0, shape=(4, 6), p=0.5):
     out, x_t = _dropout_reference(x, saved[1], p)
     out.backward(float64_tensor(saved[0]))
     expected = x_t.grad.numpy()
-    hint = _diagnose(got, {
+    hint = diagnose(got, {
         DROPOUT_BACKWARD_UNSCALED: saved[0] * saved[1],
         DROPOUT_BACKWARD_NO_MASK: saved[0] / (1 - p),
     }, "dx = dout · m / (1 − p), with the same mask as the forward pass")

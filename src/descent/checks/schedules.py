@@ -37,23 +37,27 @@ above 1, …) are refused with a ValueError before the student's function is cal
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch.optim import lr_scheduler
 
-from descent.checks._compare import as_float_array, assert_close, describe_mismatch
+from descent.checks._arguments import SEED, integer, number, one_of, require
+from descent.checks._compare import (
+    as_float_array,
+    as_number,
+    as_tuple,
+    assert_close,
+    describe_mismatch,
+    diagnose,
+)
 from descent.checks._trajectory import (
-    _diagnose,
-    _pair,
     assert_state_unchanged,
     require_state_keys,
     snapshot_state,
 )
-from descent.checks.misconceptions import misconception
+from descent.checks.misconceptions import on_page
 
 #: Tolerances of a schedule: PyTorch's chained products differ from a closed form by a few
 #: units of 1e-16 per step, and every mistake by far more than 1e-9.
@@ -69,11 +73,7 @@ _PIECEWISE = "The lecture's piecewise-linear decay"
 _DECAYS = "Step, exponential and inverse-time decay"
 _COSINE = "Cosine annealing and warm-up"
 _PLATEAU = "Reduce on plateau"
-
-
-def _mistake(id: str, text: str, section: str):
-    return misconception(id, text, page=_PAGE, section=section)
-
+_mistake = on_page(_PAGE)
 
 PIECEWISE_INTEGER_BETA = _mistake(
     "piecewise.integer-beta",
@@ -228,39 +228,10 @@ PLATEAU_NO_RESET = _mistake(
 FLOAT32_HINT = "right to about 7 digits only: compute in float64 (Python floats), not float32"
 
 
-# ---------------------------------------------------------------- refusing bad arguments
+# ---------------------------------------------------------------- arguments
 
-
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value) -> bool:
-    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and math.isfinite(value))
-
-
-def _require(check: str, ok: bool, argument: str, value, allowed: str) -> None:
-    """Refuse an argument the check cannot use, before any student code runs."""
-    if not ok:
-        raise ValueError(f"{check}: {argument}={value!r} is not allowed; {allowed}")
-
-
-def _require_positive(check: str, **values) -> None:
-    for argument, value in values.items():
-        _require(check, _is_real(value) and value > 0, argument, value,
-                 "it must be a number > 0")
-
-
-def _require_count(check: str, least: int = 1, **values) -> None:
-    for argument, value in values.items():
-        _require(check, _is_int(value) and value >= least, argument, value,
-                 f"it must be an integer ≥ {least}")
-
-
-def _require_factor(check: str, argument: str, value) -> None:
-    _require(check, _is_real(value) and 0 < value <= 1, argument, value,
-             "a decay factor must be in (0, 1]")
+_POSITIVE = number(above=0)
+_FACTOR = number(above=0, most=1, why=" (a decay factor)")
 
 
 # ---------------------------------------------------------------- driving PyTorch
@@ -318,7 +289,7 @@ def _compare(name: str, got: np.ndarray, expected: np.ndarray, variants: Callabl
                      atol=ATOL, what="learning rate")
     except AssertionError:
         with np.errstate(all="ignore"):
-            hint = _diagnose(got, variants(), default)
+            hint = diagnose(got, variants(), default)
             if np.allclose(got, expected, rtol=1e-6, atol=ATOL):
                 hint = FLOAT32_HINT
             # Report the first step that differs, where a reader starts looking.
@@ -355,10 +326,9 @@ def check_piecewise_linear_lr(piecewise_linear_lr, lr0=0.1, lr_tau=0.001, tau=30
     checks the other direction (:data:`RAMP_UP` after a decay, :data:`DECAY` after a ramp).
     """
     check = "check_piecewise_linear_lr"
-    _require_positive(check, lr0=lr0)
-    _require(check, _is_real(lr_tau) and lr_tau >= 0, "lr_tau", lr_tau,
-             "it must be a number ≥ 0")
-    _require_count(check, tau=tau, steps=steps)
+    require(check, _POSITIVE, lr0=lr0)
+    require(check, number(least=0), lr_tau=lr_tau)
+    require(check, integer(1), tau=tau, steps=steps)
     _piecewise_stage(piecewise_linear_lr, lr0, lr_tau, tau, steps)
     other = RAMP_UP if lr_tau <= lr0 else DECAY
     _piecewise_stage(piecewise_linear_lr, **other, steps=other["tau"] + 20)
@@ -402,9 +372,9 @@ def _piecewise_stage(student, lr0, lr_tau, tau, steps) -> None:
 def check_step_lr(step_lr, lr0=0.1, step_size=10, gamma=0.5, steps=60):
     """α₀·γ^⌊t/s⌋ against ``StepLR``, and the default γ = 0.1."""
     check = "check_step_lr"
-    _require_positive(check, lr0=lr0)
-    _require_count(check, step_size=step_size, steps=steps)
-    _require_factor(check, "gamma", gamma)
+    require(check, _POSITIVE, lr0=lr0)
+    require(check, integer(1), step_size=step_size, steps=steps)
+    require(check, _FACTOR, gamma=gamma)
     hyper = {"lr0": lr0, "step_size": step_size, "gamma": gamma}
     name = f"step_lr({_label(**hyper)})"
     steps = _horizon(max(steps, 3 * step_size))
@@ -434,9 +404,9 @@ def check_step_lr(step_lr, lr0=0.1, step_size=10, gamma=0.5, steps=60):
 def check_exponential_lr(exponential_lr, lr0=0.1, gamma=0.95, steps=60):
     """α₀·γ^t against ``ExponentialLR``."""
     check = "check_exponential_lr"
-    _require_positive(check, lr0=lr0)
-    _require_factor(check, "gamma", gamma)
-    _require_count(check, steps=steps)
+    require(check, _POSITIVE, lr0=lr0)
+    require(check, _FACTOR, gamma=gamma)
+    require(check, integer(1), steps=steps)
     hyper = {"lr0": lr0, "gamma": gamma}
     name = f"exponential_lr({_label(**hyper)})"
     steps = _horizon(steps)
@@ -461,9 +431,9 @@ def check_exponential_lr(exponential_lr, lr0=0.1, gamma=0.95, steps=60):
 def check_inverse_time_lr(inverse_time_lr, lr0=0.1, decay=0.1, steps=60):
     """α₀/(1 + k·t) against ``LambdaLR`` and the closed form, and 1/α_t linear in t."""
     check = "check_inverse_time_lr"
-    _require_positive(check, lr0=lr0)
-    _require(check, _is_real(decay) and decay >= 0, "decay", decay, "it must be a number ≥ 0")
-    _require_count(check, steps=steps)
+    require(check, _POSITIVE, lr0=lr0)
+    require(check, number(least=0), decay=decay)
+    require(check, integer(1), steps=steps)
     hyper = {"lr0": lr0, "decay": decay}
     name = f"inverse_time_lr({_label(**hyper)})"
     steps = _horizon(steps)
@@ -520,13 +490,11 @@ def check_cosine_warmup_lr(cosine_warmup_lr, lr0=0.1, warmup_steps=10, total_ste
     when W is already 0.
     """
     check = "check_cosine_warmup_lr"
-    _require_positive(check, lr0=lr0)
-    _require_count(check, 0, warmup_steps=warmup_steps, past=past)
-    _require(check, _is_int(total_steps) and total_steps > warmup_steps, "total_steps",
-             total_steps, f"the check needs total_steps > warmup_steps >= 0 (an integer > "
-             f"{warmup_steps})")
-    _require(check, _is_real(lr_min) and 0 <= lr_min <= lr0, "lr_min", lr_min,
-             f"it must be a number in [0, lr0 = {lr0:g}]")
+    require(check, _POSITIVE, lr0=lr0)
+    require(check, integer(0), warmup_steps=warmup_steps, past=past)
+    require(check, integer(warmup_steps + 1, why=" (the check needs total_steps > "
+                                                 "warmup_steps ≥ 0)"), total_steps=total_steps)
+    require(check, number(least=0, most=lr0, why=" (at most lr0)"), lr_min=lr_min)
     steps = _horizon(total_steps + past)
     _cosine_stage(cosine_warmup_lr, lr0, warmup_steps, total_steps, lr_min, steps)
 
@@ -683,24 +651,16 @@ def _plateau_variants(metrics, lr, hyper: dict) -> dict:
     return variants
 
 
-def _scalar(value, name, what) -> float:
-    array = as_float_array(value, name, what)
-    if array.shape != ():
-        raise AssertionError(f"{name}: the {what} has shape {array.shape}; return one number")
-    return float(array)
-
-
 def _require_plateau(check, seed, steps, lr, factor, patience, threshold, cooldown, min_lr,
                      mode, eps) -> None:
-    _require_count(check, 0, seed=seed, patience=patience, cooldown=cooldown)
-    _require_count(check, steps=steps)
-    _require_positive(check, lr=lr)
-    _require(check, _is_real(factor) and 0 < factor < 1, "factor", factor,
-             "the cut factor must be in (0, 1)")
-    for argument, value in (("threshold", threshold), ("min_lr", min_lr), ("eps", eps)):
-        _require(check, _is_real(value) and value >= 0, argument, value,
-                 "it must be a number ≥ 0")
-    _require(check, mode in ("min", "max"), "mode", mode, "it must be 'min' or 'max'")
+    require(check, SEED, seed=seed)
+    require(check, integer(0), patience=patience, cooldown=cooldown)
+    require(check, integer(1), steps=steps)
+    require(check, _POSITIVE, lr=lr)
+    require(check, number(above=0, below=1, why=" (the factor that cuts the rate)"),
+            factor=factor)
+    require(check, number(least=0), threshold=threshold, min_lr=min_lr, eps=eps)
+    require(check, one_of("min", "max"), mode=mode)
 
 
 def check_reduce_on_plateau(reduce_on_plateau, seed=0, steps=80, lr=0.1, factor=0.5,
@@ -775,8 +735,8 @@ def _drive_plateau(student, label, metrics, lr, hyper, expected, call=None,
         # The mistake the whole run reproduces, else the first that agrees up to epoch t.
         variants = _plateau_variants(metrics, lr, hyper)
         with np.errstate(all="ignore"):
-            hint = _diagnose(got, {h: rows[:len(got)] for h, rows in variants.items()}, None)
-            hint = hint or _diagnose(got[:t], {h: rows[:t] for h, rows in variants.items()},
+            hint = diagnose(got, {h: rows[:len(got)] for h, rows in variants.items()}, None)
+            hint = hint or diagnose(got[:t], {h: rows[:t] for h, rows in variants.items()},
                                      _PLATEAU_HINTS[column])
     what = "new learning rate" if column == 0 else f"state['{list(PLATEAU_KEYS)[column - 1]}']"
     raise AssertionError(f"{where}: the {what}: "
@@ -788,11 +748,11 @@ def _plateau_call(student, where, metric, lr, state, call) -> tuple[list, dict]:
     """One call of the student's rule: the row (lr, best, num_bad_epochs, cooldown_counter)
     and the new state, once both are readable and ``state`` is untouched."""
     saved = snapshot_state(state)
-    new_lr, new_state = _pair(student(metric, lr, state, **call), where, "(new_lr, new_state)")
+    new_lr, new_state = as_tuple(student(metric, lr, state, **call), where, "(new_lr, new_state)")
     assert_state_unchanged(where, saved, state)
-    row = [_scalar(new_lr, where, "new learning rate")]
+    row = [as_number(new_lr, where, "new learning rate")]
     require_state_keys(where, new_state, PLATEAU_KEYS)
-    row += [_scalar(new_state[key], where, f"state['{key}']") for key in PLATEAU_KEYS]
+    row += [as_number(new_state[key], where, f"state['{key}']") for key in PLATEAU_KEYS]
     return row, new_state
 
 
