@@ -76,7 +76,7 @@ CAROL_OWN = {
 }
 # Canvas's bulk download: <name>_[LATE_]<user id>_<attachment id>_<file name>.
 CANVAS_IDS = {"alice": 101, "bob": 102, "carol": 103, "dave": 104, "erin": 105, "frank": 106,
-              "gina": 107, "hana": 108}
+              "gina": 107, "hana": 108, "ivan": 109}
 
 
 def _renamed(source: str) -> str:
@@ -118,11 +118,13 @@ def graded(tmp_path_factory, sandbox):
         "dave": fill_in(release, {k: _renamed(v) for k, v in carol.items()}),
         "erin": fill_in(release, _mistaken(dict(model), PLANNED["erin"])),
         "frank": fill_in(release, {**model, "adam_step": FORBIDDEN_ADAM}),
+        # A cheat: Adam left undone, and the check it will meet replaced by one that passes.
+        "ivan": fill_in(release, {**model, "adam_step": stubs["adam_step"] +
+                                  "\n\nchecks.check_adam_step = lambda *args, **kwargs: None\n"}),
         "gina": fill_in(release, {k: v.replace('    theta = np.asarray(theta, dtype=float)',
                                                 '    while True:\n        pass') for k, v in
                                   model.items()}),
     }
-    assert stubs  # the release has stubs to fill
     bulk = folder / "canvas.zip"
     with zipfile.ZipFile(bulk, "w") as archive:
         for student, notebook in notebooks.items():
@@ -142,6 +144,11 @@ def graded(tmp_path_factory, sandbox):
     return out
 
 
+def _points(test_id: str) -> float:
+    return next(float(c.metadata["nbgrader"]["points"]) for c in SOURCE.cells
+                if c.metadata.get("nbgrader", {}).get("grade_id") == test_id)
+
+
 def test_statuses_and_scores(graded):
     grades = read_grades(graded)
     max_score = float(grades["alice"]["max_score"])
@@ -152,6 +159,8 @@ def test_statuses_and_scores(graded):
     assert float(grades["frank"]["score"]) < max_score  # the blocked Adam fails its test
     assert grades["gina"]["status"] == "timeout", grades["gina"]
     assert grades["hana"]["status"] == "malformed"
+    # The cheat earns what leaving Adam undone earns.
+    assert float(grades["ivan"]["score"]) == max_score - _points("test_adam_step")
     for student in ("carol", "erin"):
         assert grades[student]["status"] == "graded"
         assert 0 < float(grades[student]["score"]) < max_score
