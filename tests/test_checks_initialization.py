@@ -341,11 +341,13 @@ def test_bad_arguments_are_refused_before_the_student_runs(check, kwargs):
 
 WRONG_OUTPUTS_ONLY_FOR_NORMALS = {"scaled by 1.05": lambda out: 1.05 * np.asarray(out)}
 SYMMETRIC = ("xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal")
-@pytest.mark.parametrize("change", WRONG_OUTPUTS)
-@pytest.mark.parametrize("check, function", checks_of(checks))
+# A symmetric distribution, negated, is the same distribution: a right answer, not a wrong one.
+CASES = [(check, function, change) for check, function in checks_of(checks)
+         for change in WRONG_OUTPUTS if not (change == "negated" and function in SYMMETRIC)]
+
+
+@pytest.mark.parametrize("check, function, change", CASES)
 def test_generic_wrong_answers_fail_with_an_assertion_that_teaches(check, function, change):
-    if change == "negated" and function in SYMMETRIC:
-        pytest.skip("a symmetric distribution, negated, is the same distribution")
     transform = WRONG_OUTPUTS[change]
     if change == "scaled by 1.01" and function.endswith("normal"):
         # σ·1.01 is 2% more variance, at the edge of the 5 standard errors of 2¹⁷ normal

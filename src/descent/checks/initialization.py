@@ -87,7 +87,8 @@ XAVIER_FAN_OUT = _mistake(
 XAVIER_LECUN = _mistake(
     "xavier.lecun-variance",
     "Var(w) = 1/fan_in is LeCun's initialization, which many blogs and libraries call "
-    "'Xavier'; Glorot & Bengio average both fans: Var(w) = gain²·2/(fan_in + fan_out)", _XAVIER)
+    "'Xavier'; Glorot & Bengio average both fans: Var(w) = gain²·2/(fan_in + fan_out)",
+    "Where conventions differ")
 XAVIER_MISSING_TWO = _mistake(
     "xavier.missing-two",
     "Var(w) = 2/(fan_in + fan_out): the 2 is missing (a = gain·√(6/(fan_in + fan_out)), "

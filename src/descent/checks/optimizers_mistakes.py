@@ -179,7 +179,7 @@ ADAM_KERAS = _mistake(
     "adam.keras-eps-hat",
     "this is Keras/TensorFlow's form, lr_t = η·√(1 − β₂ᵗ)/(1 − β₁ᵗ) with ε added to the "
     "UNcorrected root (their ε̂): PyTorch and the course add ε to the corrected root, "
-    "θ ← θ − η·m̂/(√v̂ + ε)", section="Adam")
+    "θ ← θ − η·m̂/(√v̂ + ε)", section="Where conventions differ")
 
 ADAMAX_NO_BIAS = _mistake(
     "adamax.no-bias-correction",
