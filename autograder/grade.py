@@ -477,7 +477,7 @@ def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = 
         "sandbox": sandbox, "workers": workers, "limits": asdict(limits),
         "findings": [asdict(finding) for finding in findings],
         "seconds": round(time.monotonic() - started, 2),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds")}, {
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"), "site_url": site_url}, {
         # Leads for the instructor, never a change to a grade.
         "similarity": similarity.class_pairs(work, assignment, task.sources, scored)})
     # The class beside the earlier runs of this assignment kept in the gradebook.

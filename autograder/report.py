@@ -153,7 +153,7 @@ def esc(value) -> str:
 def write_report(out: Path, site_url: str | None = None) -> Path:
     """Read ``out/report.json``, write ``out/report.html``; return its path. ``site_url``: the
     course website's address (the book's sections are linked there); without it the book's
-    pages are named, not linked."""
+    pages are named, not linked; by default the address ``grade`` was given, if any."""
     out = Path(out)
     source = out / "report.json"
     report = json.loads(source.read_text(encoding="utf-8"))
@@ -164,6 +164,9 @@ def write_report(out: Path, site_url: str | None = None) -> Path:
     if not report["run"].get("finished"):
         modified = datetime.fromtimestamp(source.stat().st_mtime).astimezone()
         report["run"]["finished"] = modified.isoformat(timespec="seconds")
+    site_url = site_url or report["run"].get("site_url")  # the one `grade` was given
+    if not isinstance(site_url, str) or not site_url.startswith(("https://", "http://")):
+        site_url = None
     page = render(report, site_url=site_url, feedback=lambda student: _feedback(out, student))
     target = out / "report.html"
     partial = target.with_suffix(".html.partial")

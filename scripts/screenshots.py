@@ -8,7 +8,8 @@ Writes into docs/screenshots/:
 - ``lab-widget.png``: the same chapter opened as a notebook in JupyterLab, run, with the demo
   as a live widget;
 - ``class-report.png``: the grader's class report (``python -m autograder report``) of a graded
-  folder given with ``--graded``, else of a synthetic class of chapter 01 (tests/test_report.py).
+  folder given with ``--graded`` (the README's is chapter 05's generated class,
+  ``python tests/classgen.py``, graded after an earlier class); skipped without one.
 
 ``--only class-report`` (repeatable) takes some of them; the class report needs no website.
 
@@ -19,7 +20,6 @@ Playwright, the site served on 127.0.0.1, JupyterLab on a scratch copy with a to
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -87,22 +87,19 @@ def shoot_lab(browser, out: Path) -> None:
             context.close()
 
 
-def shoot_class_report(browser, out: Path, graded: Path | None = None) -> None:
+def shoot_class_report(browser, out: Path, graded: Path) -> None:
     """The report's first screen: scores beside earlier runs, then the tasks."""
     from autograder.report import write_report
 
     with tempfile.TemporaryDirectory(prefix="descent-report-") as scratch:
         folder = Path(scratch)
-        if graded is not None:  # a copy: the grader's folder is only read
-            shutil.copy(graded / "report.json", folder)
-            if (graded / "feedback").is_dir():
-                shutil.copytree(graded / "feedback", folder / "feedback")
-        else:
-            from test_report import class_with_history
-
-            (folder / "report.json").write_text(json.dumps(class_with_history()))
+        # A copy: the grader's folder is only read.
+        shutil.copy(graded / "report.json", folder)
+        if (graded / "feedback").is_dir():
+            shutil.copytree(graded / "feedback", folder / "feedback")
         write_report(folder)
-        context, traffic = offline_context(browser, viewport=VIEWPORT)
+        # Taller than the site's shots: the scores, then the tasks and their misconceptions.
+        context, traffic = offline_context(browser, viewport={"width": 1280, "height": 1500})
         with serve(folder) as base_url:
             tab = context.new_page()
             tab.goto(base_url + "report.html", wait_until="load")
@@ -124,10 +121,12 @@ def main(argv=None) -> int:
     parser.add_argument("--only", action="append", choices=sorted(SHOTS),
                         help="take only these screenshots (repeatable; default: all)")
     parser.add_argument("--graded", type=Path, default=None,
-                        help="a folder the grader wrote (its report.json) for class-report.png "
-                             "(default: a synthetic class)")
+                        help="a folder the grader wrote (its report.json) for class-report.png")
     args = parser.parse_args(argv)
-    shots = args.only or list(SHOTS)
+    shots = args.only or [shot for shot in SHOTS if shot != "class-report" or args.graded]
+    if "class-report" in shots and args.graded is None:
+        print("class-report.png needs --graded OUT, a folder the grader wrote", file=sys.stderr)
+        return 2
     if args.graded is not None and not (args.graded / "report.json").is_file():
         print(f"no report.json in {args.graded}: grade a class first", file=sys.stderr)
         return 2
