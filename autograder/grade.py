@@ -49,7 +49,7 @@ import nbformat
 from autograder import course, feedback, history, judge, lms, rules, similarity
 from autograder import report as class_report
 from autograder.engine import grade_id, instructor_names, is_test, nbgrader_meta, reference_cells
-from autograder.inputs import STUDENT_ID, gather, regular_files, shown
+from autograder.inputs import STUDENT_ID, gather, regular_files, shown, submitted_name
 from autograder.preprocessors import verdict_path
 from autograder.sandbox import Limits, SandboxUnavailable, check_sandbox
 from descent.checks.misconceptions import find as find_misconceptions
@@ -117,7 +117,9 @@ def _collect(found: list[Path], cell_ids: dict[str, set[str]], label: str):
     notebooks = sorted(cell_ids)
     if not found:
         return {}, f"no .ipynb file in {label} (expected {', '.join(notebooks)})"
-    by_name = {p.name: p for p in found}
+    by_name = {submitted_name(p): p for p in found}
+    if len(by_name) < len(found):  # two files the same once Canvas's prefixes are read
+        by_name = {p.name: p for p in found}
     if any(name in by_name for name in notebooks):
         # (a notebook left out scores 0, as in nbgrader: _stage says which)
         chosen = {name: by_name[name] for name in notebooks if name in by_name}

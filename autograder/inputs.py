@@ -9,7 +9,8 @@ Accepted shapes of SUBMISSIONS (mixed freely in one folder):
 * a bulk zip (from an LMS) given as SUBMISSIONS itself, ``class.zip``, holding
   any of the above, or the shapes LMSs export:
   Canvas (``login_12345_67890_notebook.ipynb``, ``login_LATE_…``: the id is the
-  login) and Moodle (``Full Name_123456_assignsubmission_file_/…``: the id is
+  login, ``login_12345`` when two Canvas users share it; the notebooks of one user are one
+  submission, each known by the name the student gave it) and Moodle (``Full Name_123456_assignsubmission_file_/…``: the id is
   ``p`` and the participant number, since Moodle's export carries no login).
 
 Each entry keeps the LMS's own ids read from those names (:attr:`Entry.origin`), which
@@ -128,15 +129,37 @@ def _safe_extract(archive: Path, target: Path) -> str:
     return ""
 
 
-def _student_of(name: str) -> tuple[str, str]:
-    """(student id, kind) for one entry's name; kind is canvas/moodle/plain."""
+def _student_of(name: str, shared_names: frozenset[str] = frozenset()) -> tuple[str, str]:
+    """(student id, kind) for one entry's name; kind is canvas:<user id>/moodle/plain.
+
+    A Canvas name part that two users share (``shared_names``) gets the user id appended:
+    ``smithjohn_1234`` and ``smithjohn_5678`` are two students, not one duplicate."""
     if (match := MOODLE.match(name)) is not None:
         return f"p{match['participant']}", "moodle"
     stem = name[:-len(".ipynb")] if name.endswith(".ipynb") else name
     stem = stem[:-len(".zip")] if stem.endswith(".zip") else stem
     if (match := CANVAS.match(name)) is not None and name.endswith((".ipynb", ".zip")):
-        return match["login"].lower(), f"canvas:{match['sub']}"
+        login = match["login"].lower()
+        student = f"{login}_{match['user']}" if login in shared_names else login
+        return student, f"canvas:{match['user']}"
     return stem, "plain"
+
+
+def submitted_name(path: Path) -> str:
+    """The name the student gave a notebook: Canvas's bulk download prefixes it with
+    ``login_[LATE_]user_attachment_`` and marks a resubmitted file ``name-1.ipynb``."""
+    if (match := CANVAS.match(path.name)) is not None and path.name.endswith(".ipynb"):
+        return re.sub(r"-\d+(\.ipynb)$", r"\1", match["file"])
+    return path.name
+
+
+def _shared_canvas_names(names) -> frozenset[str]:
+    """The Canvas name parts that more than one Canvas user id carries."""
+    users: dict[str, set[str]] = {}
+    for name in names:
+        if name.endswith((".ipynb", ".zip")) and (match := CANVAS.match(name)) is not None:
+            users.setdefault(match["login"].lower(), set()).add(match["user"])
+    return frozenset(login for login, ids in users.items() if len(ids) > 1)
 
 
 def lms_origin(name: str) -> tuple[str | None, dict]:
@@ -163,8 +186,8 @@ def gather(submissions: Path, inbox: Path) -> list[Entry]:
     def add(student_id: str, source: str, folder=None, file=None, key: str = "",
             name: str = "") -> None:
         entry = entries.get(student_id)
-        if entry is not None and key and key.startswith("canvas:") and key in entry.sources:
-            entry.files.append(file)  # another file of the same Canvas submission
+        if entry is not None and key.startswith("canvas:") and key in entry.sources and file:
+            entry.files.append(file)  # another notebook of the same Canvas user's submission
             return
         if entry is None:
             lms, ids = lms_origin(name)
@@ -175,17 +198,18 @@ def gather(submissions: Path, inbox: Path) -> list[Entry]:
             entry.files.append(file)
 
     def scan(folder: Path) -> None:
+        shared_names = _shared_canvas_names(path.name for path in folder.iterdir())
         for path in sorted(folder.iterdir()):
             name = path.name
             if name.startswith(".") or name.startswith("__") or name in IGNORED:
                 continue
             lms, ids = lms_origin(name)
             if path.is_symlink():
-                problems.append(Entry(_student_of(name)[0], [shown(name)], problem=(
+                problems.append(Entry(_student_of(name, shared_names)[0], [shown(name)], problem=(
                     f"{shown(name)} is a link, which the grader never follows; hand in the "
                     "file itself"), lms=lms, lms_ids=ids))
                 continue
-            student_id, kind = _student_of(name)
+            student_id, kind = _student_of(name, shared_names)
             if path.is_dir():
                 add(student_id, f"{shown(name)}/", folder=path, name=name)
             elif name.endswith(".zip"):

@@ -17,6 +17,7 @@ import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from autograder import lms
@@ -265,3 +266,26 @@ def test_students_from_no_lms_get_no_file(tmp_path):
                                   {})
     assert written.paths == [] and written.notes == []
     assert not list(tmp_path.iterdir())
+
+
+def test_canvas_students_who_share_a_name_and_notebooks_of_one_submission(tmp_path):
+    """Canvas names files by the student's name: two users of the same name are two students
+    (their user id appended), and several notebooks of one user are one submission, each
+    notebook matched by the name the student gave it."""
+    from autograder.grade import _collect
+
+    folder = tmp_path / "bulk"
+    folder.mkdir()
+    notebook = nbformat.writes(nbformat.v4.new_notebook())
+    for name in ("smithjohn_1111_9001_hw.ipynb", "smithjohn_2222_9002_hw.ipynb",
+                 "doejane_3333_9003_part1.ipynb", "doejane_LATE_3333_9004_part2-1.ipynb"):
+        (folder / name).write_text(notebook)
+    entries = {e.student_id: e for e in gather(folder, tmp_path / "inbox")}
+    assert set(entries) == {"smithjohn_1111", "smithjohn_2222", "doejane"}
+    assert not any(e.problem for e in entries.values()), [e.problem for e in entries.values()]
+    assert entries["smithjohn_2222"].origin["user_id"] == "2222"
+    chosen, problem = _collect(entries["doejane"].notebooks(),
+                               {"part1.ipynb": set(), "part2.ipynb": set()}, "doejane")
+    assert not problem and {name: path.name for name, (_, path) in chosen.items()} == {
+        "part1.ipynb": "doejane_3333_9003_part1.ipynb",
+        "part2.ipynb": "doejane_LATE_3333_9004_part2-1.ipynb"}
