@@ -10,8 +10,10 @@ Accepted shapes of SUBMISSIONS (mixed freely in one folder):
   any of the above, or the shapes LMSs export:
   Canvas (``login_12345_67890_notebook.ipynb``, ``login_LATE_…``: the id is the
   login, ``login_12345`` when two Canvas users share it; the notebooks of one user are one
-  submission, each known by the name the student gave it) and Moodle (``Full Name_123456_assignsubmission_file_/…``: the id is
-  ``p`` and the participant number, since Moodle's export carries no login).
+  submission, each known by the name the student gave it) and Moodle
+  (``Full Name_123456_assignsubmission_file_/…``: the id is ``p`` and the participant number,
+  since Moodle's export carries no login; without a folder per student,
+  ``Full Name_123456_assignsubmission_file_notebook.ipynb`` files).
 
 Each entry keeps the LMS's own ids read from those names (:attr:`Entry.origin`), which
 :mod:`autograder.lms` needs to write the grades back in the LMS's import formats. Canvas
@@ -39,6 +41,9 @@ STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$")
 CANVAS = re.compile(
     r"^(?P<login>[A-Za-z0-9.@+-]+?)(?P<late>_LATE)?_(?P<user>\d+)_(?P<sub>\d+)_(?P<file>.+)$")
 MOODLE = re.compile(r"^(?P<name>.+)_(?P<participant>\d+)_assign(?:submission|feedback)_\w+_?$")
+#: Moodle's download without a folder per student: each file prefixed as the folder would be.
+MOODLE_FILE = re.compile(
+    r"^(?P<name>.+)_(?P<participant>\d+)_assignsubmission_file_(?P<file>.+\.(?:ipynb|zip))$")
 MAX_ZIP_BYTES = 512 << 20  # uncompressed, per zip
 MAX_ZIP_FILES = 5000
 IGNORED = ("__MACOSX", ".DS_Store", "Thumbs.db", ".ipynb_checkpoints")
@@ -136,6 +141,8 @@ def _student_of(name: str, shared_names: frozenset[str] = frozenset()) -> tuple[
     ``smithjohn_1234`` and ``smithjohn_5678`` are two students, not one duplicate."""
     if (match := MOODLE.match(name)) is not None:
         return f"p{match['participant']}", "moodle"
+    if (match := MOODLE_FILE.match(name)) is not None:
+        return f"p{match['participant']}", f"moodle:{match['participant']}"
     stem = name[:-len(".ipynb")] if name.endswith(".ipynb") else name
     stem = stem[:-len(".zip")] if stem.endswith(".zip") else stem
     if (match := CANVAS.match(name)) is not None and name.endswith((".ipynb", ".zip")):
@@ -147,7 +154,10 @@ def _student_of(name: str, shared_names: frozenset[str] = frozenset()) -> tuple[
 
 def submitted_name(path: Path) -> str:
     """The name the student gave a notebook: Canvas's bulk download prefixes it with
-    ``login_[LATE_]user_attachment_`` and marks a resubmitted file ``name-1.ipynb``."""
+    ``login_[LATE_]user_attachment_`` and marks a resubmitted file ``name-1.ipynb``; Moodle's,
+    without folders, with ``Full Name_participant_assignsubmission_file_``."""
+    if (match := MOODLE_FILE.match(path.name)) is not None:
+        return match["file"]
     if (match := CANVAS.match(path.name)) is not None and path.name.endswith(".ipynb"):
         return re.sub(r"-\d+(\.ipynb)$", r"\1", match["file"])
     return path.name
@@ -168,7 +178,7 @@ def lms_origin(name: str) -> tuple[str | None, dict]:
     Moodle's participant number (what its grading worksheet matches rows by) and full name.
     ``(None, {})`` for any other name. Read exactly as :func:`_student_of` reads the id; a
     name part that is not UTF-8 is kept printable (:func:`shown`)."""
-    if (match := MOODLE.match(name)) is not None:
+    if (match := MOODLE.match(name) or MOODLE_FILE.match(name)) is not None:
         return "moodle", {"participant": match["participant"], "full_name": shown(match["name"])}
     if name.endswith((".ipynb", ".zip")) and (match := CANVAS.match(name)) is not None:
         return "canvas", {"user_id": match["user"], "name": match["login"],
@@ -186,8 +196,9 @@ def gather(submissions: Path, inbox: Path) -> list[Entry]:
     def add(student_id: str, source: str, folder=None, file=None, key: str = "",
             name: str = "") -> None:
         entry = entries.get(student_id)
-        if entry is not None and key.startswith("canvas:") and key in entry.sources and file:
-            entry.files.append(file)  # another notebook of the same Canvas user's submission
+        if (entry is not None and key.startswith(("canvas:", "moodle:")) and key in entry.sources
+                and file):
+            entry.files.append(file)  # another notebook of the same LMS user's submission
             return
         if entry is None:
             lms, ids = lms_origin(name)

@@ -289,3 +289,25 @@ def test_canvas_students_who_share_a_name_and_notebooks_of_one_submission(tmp_pa
     assert not problem and {name: path.name for name, (_, path) in chosen.items()} == {
         "part1.ipynb": "doejane_3333_9003_part1.ipynb",
         "part2.ipynb": "doejane_LATE_3333_9004_part2-1.ipynb"}
+
+
+def test_moodle_download_without_folders(tmp_path):
+    """Moodle's bulk download with "Download submissions in folders" off: each file carries
+    the folder's prefix; one participant's notebooks are one submission."""
+    from autograder.grade import _collect
+
+    folder = tmp_path / "bulk"
+    folder.mkdir()
+    notebook = nbformat.writes(nbformat.v4.new_notebook())
+    for name in ("Jane Doe_123456_assignsubmission_file_part1.ipynb",
+                 "Jane Doe_123456_assignsubmission_file_part2.ipynb",
+                 "Dan Kim_234567_assignsubmission_file_part1.ipynb"):
+        (folder / name).write_text(notebook)
+    entries = {e.student_id: e for e in gather(folder, tmp_path / "inbox")}
+    assert set(entries) == {"p123456", "p234567"}
+    assert not any(e.problem for e in entries.values())
+    assert entries["p123456"].origin == {"lms": "moodle", "participant": "123456",
+                                         "full_name": "Jane Doe"}
+    chosen, problem = _collect(entries["p123456"].notebooks(),
+                               {"part1.ipynb": set(), "part2.ipynb": set()}, "p123456")
+    assert not problem and set(chosen) == {"part1.ipynb", "part2.ipynb"}
