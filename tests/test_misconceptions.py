@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
+from checktools import headings
 from docutils.nodes import make_id
 from nbtools import ROOT
 
@@ -16,12 +15,6 @@ from descent.checks.misconceptions import (
 )
 
 MISCONCEPTIONS = all_misconceptions()
-
-
-def headings(page: str) -> set[str]:
-    text = (ROOT / "book" / f"{page}.md").read_text(encoding="utf-8")
-    text = re.sub(r"```.*?```", "", text, flags=re.S)  # code cells' comments are not headings
-    return {m.group(1).strip() for m in re.finditer(r"^#{1,4} (.+)$", text, flags=re.M)}
 
 
 def test_the_checks_name_misconceptions():
