@@ -17,11 +17,15 @@ first, so that a deleted test cell does not cost a correct answer its points.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import os
 import shutil
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 from autograder.engine import grade_id, nbgrader_meta
@@ -102,10 +106,65 @@ def _compile_templates_once() -> None:
     TemplateExporter._descent_cached = True
 
 
+class GradebookLock:
+    """One writer at a time on a gradebook, across processes: two graders sharing one
+    gradebook (two halves of a class on two machines, one PostgreSQL) must not interleave
+    nbgrader's steps. ``generate_assignment`` removes and re-adds a notebook that has no
+    submission yet; run while the other grader records a student, it deleted that
+    student's submitted notebook (a graded student missing from the gradebook).
+
+    PostgreSQL: a session-level advisory lock keyed by the course and assignment. SQLite:
+    an exclusive ``flock`` on a file beside the database. Other databases: a file lock in
+    the course folder, which serializes the graders of one machine only."""
+
+    def __init__(self, db_url: str, work: Path, assignment: str):
+        self.db_url, self.assignment = db_url, assignment
+        digest = hashlib.sha256(f"{COURSE_ID}/{assignment}".encode()).digest()
+        self.key = int.from_bytes(digest[:8], "big", signed=True)  # a bigint, as Postgres wants
+        self._connection = None
+        if db_url.startswith("sqlite:///"):
+            self.path = Path(db_url.removeprefix("sqlite:///")).with_suffix(".lock")
+        else:
+            self.path = work / "gradebook.lock"
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        if self.db_url.startswith(("postgresql", "postgres")):
+            connection = self._postgres()
+            connection.exec_driver_sql(f"SELECT pg_advisory_lock({self.key})")
+            try:
+                yield
+            finally:
+                connection.exec_driver_sql(f"SELECT pg_advisory_unlock({self.key})")
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _postgres(self):
+        if self._connection is None:
+            from sqlalchemy import create_engine
+
+            engine = create_engine(self.db_url, isolation_level="AUTOCOMMIT")
+            self._connection = engine.connect()
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
 class Course:
     """nbgrader's API on the course folder, in this process (one import for the whole run).
 
-    Use it from one thread: that thread is the only writer of the gradebook.
+    Use it from one thread: that thread is the only writer of the gradebook in this
+    process, and :class:`GradebookLock` keeps other graders of the same gradebook out
+    while it writes.
     """
 
     def __init__(self, work: Path, assignment: str):
@@ -120,7 +179,11 @@ class Course:
         config = PyFileConfigLoader("nbgrader_config.py", path=str(work)).load_config()
         config.NbGraderAPI.log_level = "CRITICAL"  # failures are read from each result
         self.api, self.work, self.assignment = NbGraderAPI(config=config), work, assignment
+        self.lock = GradebookLock(self.api.coursedir.db_url, work, assignment)
         _compile_templates_once()
+
+    def close(self) -> None:
+        self.lock.close()
 
 
     def generate(self) -> None:
@@ -128,7 +191,8 @@ class Course:
         for attempt in range(3):
             # Two graders creating one new gradebook at once (PostgreSQL) race on its
             # tables: the loser finds them made when it tries again.
-            result = self.api.generate_assignment(self.assignment, force=True)
+            with self.lock.held():
+                result = self.api.generate_assignment(self.assignment, force=True)
             if result["success"]:
                 return
             time.sleep(1 + attempt)
@@ -156,7 +220,8 @@ class Course:
 
     def autograde(self, student_id: str) -> str:
         """Record one student's verdicts; "" when done, else nbgrader's explanation."""
-        result = self.api.autograde(self.assignment, student_id, force=True)
+        with self.lock.held():
+            result = self.api.autograde(self.assignment, student_id, force=True)
         if result["success"] and self.is_autograded(student_id):
             return ""
         log = (result.get("log") or "") + (result.get("error") or "")

@@ -430,6 +430,8 @@ def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = 
             nbgrader.generate()
         except course.CourseError as error:
             raise GraderError(str(error)) from None
+        finally:
+            nbgrader.close()
         for name in task.sources:
             task.references[name] = nbgrader.stored_cells(name)
     judge.preload(task.preload)
@@ -539,6 +541,7 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
                     f"graded, but could not be recorded: {type(error).__name__}: {error}"
                     )[:500]) if m)
             result.record_seconds = round(time.monotonic() - began, 3)
+        nbgrader.close()
 
     def one(student_id: str) -> None:
         began = time.monotonic()
@@ -613,6 +616,7 @@ def _record(nbgrader: course.Course, result: StudentResult, out: Path,
 
 def _write_results(out: Path, assignment: str, max_score: float, results, run: dict,
                    extra: dict | None = None) -> dict:
+    """grades.csv now; the run's report as a dict, written (once) when its history is in."""
     with open(out / "grades.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["student_id", "score", "max_score", "status", "message"])
@@ -625,7 +629,6 @@ def _write_results(out: Path, assignment: str, max_score: float, results, run: d
         "students": {r.student_id: asdict(r) for r in results},
         **(extra or {}),
     }
-    _write_report_json(out, report)
     return report
 
 

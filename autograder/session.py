@@ -22,7 +22,7 @@ import numpy as np
 
 from autograder import wire
 from autograder.remote import ExceptionClasses, HandleLost, RemoteObject
-from autograder.sandbox import Limits, Worker, WorkerDied, WorkerTimeout
+from autograder.sandbox import STARTUP_SECONDS, Limits, Worker, WorkerDied, WorkerTimeout
 
 
 class CallFailed(Exception):
@@ -34,6 +34,8 @@ class OutOfTime(Exception):
 
 
 #: Requests whose success is part of the worker's state (replayed after a restart).
+#: Requests that run no student code (the grader's set-up of the worker).
+SETUP = {"forbid"}
 STATEFUL = {"forbid", "exec", "set", "setref", "del", "patch"}
 
 
@@ -63,9 +65,15 @@ class Session:
             raise OutOfTime
         return left
 
-    def _deadline(self) -> float:
-        """When the next request must be answered: the call limit, within the budget."""
-        return time.monotonic() + min(self.limits.call_seconds, self.time_left())
+    def _deadline(self, message: dict | None = None) -> float:
+        """When the next request must be answered: the call limit, within the budget.
+        The grader's own set-up (guarding the forbidden APIs imports the modules they live
+        in, torch's among them) runs no student code: it gets a worker's start-up time, not
+        a call's, so that a loaded machine cannot turn it into a crashed submission."""
+        limit = self.limits.call_seconds
+        if message is not None and message.get("op") in SETUP:
+            limit = max(limit, STARTUP_SECONDS)
+        return time.monotonic() + min(limit, self.time_left())
 
     # -- the worker ------------------------------------------------------------------------
     def request(self, message: dict, runs_code: bool = True) -> dict:
@@ -74,7 +82,7 @@ class Session:
         if self.worker is None or not self.worker.alive:
             self._restart()
         try:
-            reply = self.worker.request(message, self._deadline(), self.run_callback)
+            reply = self.worker.request(message, self._deadline(message), self.run_callback)
         except (WorkerTimeout, WorkerDied):
             self.close()
             raise
@@ -120,7 +128,7 @@ class Session:
             self.generation += 1
             for index, message in enumerate(self.replay):
                 try:
-                    self.worker.request(message, self._deadline(), self.run_callback)
+                    self.worker.request(message, self._deadline(message), self.run_callback)
                 except (WorkerTimeout, WorkerDied):
                     del self.replay[index]
                     break

@@ -59,3 +59,33 @@ def test_concurrent_writers_each_with_their_own_gradebook(gradebook_url):
     assert not errors
     with Gradebook(gradebook_url, COURSE) as gradebook:
         assert set(names) <= {student.id for student in gradebook.students}
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_two_graders_never_write_the_gradebook_at_once(database, tmp_path, request):
+    """nbgrader's generate_assignment removes and re-adds a notebook that has no submission
+    yet: run while another grader records a student, it would delete that student's work.
+    The graders of one gradebook take turns (GradebookLock), on SQLite and PostgreSQL."""
+    from autograder.course import GradebookLock
+
+    url = (f"sqlite:///{tmp_path / 'gradebook.db'}" if database == "sqlite"
+           else request.getfixturevalue("postgres_url"))
+    first, second = (GradebookLock(url, tmp_path / side, "01_activations") for side in "ab")
+    order = []
+
+    def other_grader():
+        with second.held():
+            order.append("second")
+
+    try:
+        with first.held():
+            waiting = threading.Thread(target=other_grader)
+            waiting.start()
+            waiting.join(timeout=1.0)
+            assert waiting.is_alive(), "the second grader wrote while the first held the lock"
+            order.append("first")
+        waiting.join(timeout=30)
+        assert order == ["first", "second"]
+    finally:
+        first.close()
+        second.close()

@@ -90,3 +90,17 @@ def test_a_call_round_trip_with_a_callback(worker):
     np.testing.assert_array_equal(wire.decode(reply["value"]), [2.0, 8.0])
     np.testing.assert_array_equal(wire.decode(reply["args"])[0], [-1.0, 2.0])
     np.testing.assert_array_equal(z, [1.0, 2.0])  # the grader's own array is untouched
+
+
+def test_the_graders_setup_is_not_held_to_a_students_call_limit():
+    """Guarding the forbidden APIs imports torch in the worker: on a loaded machine that takes
+    longer than a tight per-call limit, and it once crashed whole submissions. Set-up requests
+    get a worker's start-up time (within the submission's budget); student code does not."""
+    from autograder.sandbox import STARTUP_SECONDS
+    from autograder.session import Session
+
+    session = Session(make_worker=None, limits=Limits(call_seconds=3),
+                      deadline=time.monotonic() + 120)
+    now = time.monotonic()
+    assert session._deadline({"op": "exec"}) - now < 3.5
+    assert session._deadline({"op": "forbid"}) - now > min(STARTUP_SECONDS, 119) - 1
