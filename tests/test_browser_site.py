@@ -25,9 +25,10 @@ MATHJAX_DONE = (
     "async () => { if (window.MathJax?.startup?.promise) await MathJax.startup.promise; }"
 )
 
-# Decodes every image (hidden twin frames too), then lists the ones that did not load.
+# Decodes every image (hidden twin frames too, once fetched), then lists the ones that did
+# not load. A twin's frame that has only a data-src is fetched when the demo is first used.
 BROKEN_IMAGES = """async () => {
-  const images = [...document.images];
+  const images = [...document.images].filter(im => im.getAttribute('src'));
   await Promise.all(images.map(im => im.decode().catch(() => null)));
   return images.filter(im => !(im.complete && im.naturalWidth > 0))
                .map(im => im.currentSrc.slice(0, 120) || im.outerHTML.slice(0, 120));
@@ -52,11 +53,24 @@ MATH_PROBLEMS = """() => {
   };
 }"""
 
-# The frame a twin shows: the key and source of its one visible image.
-SHOWN_FRAME = """twin => {
+# The frame a twin shows, once it has loaded: the key and source of its one visible image.
+SHOWN_FRAME = """async twin => {
   const shown = [...twin.querySelectorAll('img[data-key]')].filter(im => !im.hidden);
-  return shown.map(im => ({key: im.dataset.key, src: im.src.slice(-200)}));
+  await Promise.all(shown.map(im => im.decode().catch(() => null)));
+  return shown.map(im => ({key: im.dataset.key, src: im.src.slice(-200),
+                           loaded: im.complete && im.naturalWidth > 0}));
 }"""
+
+# What the page downloaded: the document and every resource, in bytes (a fresh context has
+# an empty cache, so this is a first visit).
+DOWNLOADED = """() => {
+  const entries = [...performance.getEntriesByType('navigation'),
+                   ...performance.getEntriesByType('resource')];
+  return entries.map(e => ({url: e.name, bytes: e.encodedBodySize || e.decodedBodySize || 0}));
+}"""
+
+#: The most a page may download when first opened, demos' frames not yet fetched.
+FIRST_LOAD_BYTES = 2_000_000
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +135,30 @@ def test_every_image_loads_and_has_alt_text(opened, page):
 def _frame(twin) -> dict:
     shown = twin.evaluate(SHOWN_FRAME)
     assert len(shown) == 1, f"a twin should show exactly one frame, shows {len(shown)}"
+    assert shown[0]["loaded"], f"the frame shown did not load: {shown[0]['src']}"
     return shown[0]
+
+
+@pytest.mark.parametrize("page", toc_pages())
+def test_first_load_stays_light(browser, served, page):
+    """A page's first visit downloads at most FIRST_LOAD_BYTES: the document, theme, MathJax
+    and its fonts, figures, and the one frame each demo shows; the demos' other frames come
+    when the reader uses them (descent.sphinx_twins)."""
+    context, traffic = offline_context(browser, viewport={"width": 1280, "height": 900})
+    try:
+        tab = context.new_page()
+        tab.goto(served + f"{page}.html", wait_until="load")
+        tab.evaluate(MATHJAX_DONE)
+        tab.wait_for_load_state("networkidle")
+        downloads = tab.evaluate(DOWNLOADED)
+    finally:
+        context.close()
+    total = sum(item["bytes"] for item in downloads)
+    print(f"\nfirst load of {page}: {total / 1e6:.2f} MB in {len(downloads)} requests")
+    heaviest = sorted(downloads, key=lambda item: -item["bytes"])[:8]
+    assert total <= FIRST_LOAD_BYTES, f"{page}: {total / 1e6:.2f} MB at first load; heaviest: " + (
+        ", ".join(f"{item['url'].rsplit('/', 1)[-1][:60]} {item['bytes'] / 1e3:.0f} kB"
+                  for item in heaviest))
 
 
 @pytest.mark.parametrize("page", chapter_pages())

@@ -43,3 +43,31 @@ def test_explore_picks_twin_or_widget(monkeypatch):
     slider, dropdown = box.children[0].children[1], box.children[0].children[0]
     assert slider.value == 1 and tuple(slider.options) == (("1", 1), ("2", 2))
     assert dropdown.options == ("line", "square")
+
+
+def test_site_fetches_a_twins_hidden_frames_only_when_it_is_used(tmp_path):
+    """On the website (descent.sphinx_twins) each frame is a file: the one shown at first has
+    a src, the others only a data-src, and every file holds exactly the frame's pixels."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from descent.sphinx_twins import externalize_frames
+
+    html = static_twin(line_plot, ("slope", [1, 2, 3]), {"kind": ["line", "square"]},
+                       alt="{kind} with slope {slope}")
+    pngs = {key: base64.b64decode(data) for key, data in re.findall(
+        r'<img data-key="([^"]+)" src="data:image/png;base64,([^"]+)"', html)}
+    page = externalize_frames(html, tmp_path, "../_twins/")
+    assert "data:image" not in page
+    loaded = re.findall(r'<img data-key="([^"]+)" src="\.\./_twins/([^"]+)"', page)
+    deferred = dict(re.findall(r'<img data-key="([^"]+)" data-src="\.\./_twins/([^"]+)"', page))
+    assert [key for key, _ in loaded] == ["0|0"] and len(deferred) == 5
+    for key, name in [*loaded, *deferred.items()]:
+        original = np.asarray(Image.open(io.BytesIO(pngs[key])).convert("RGBA"))
+        written = np.asarray(Image.open(tmp_path / name).convert("RGBA"))
+        assert np.array_equal(written, original), f"frame {key} changed in {name}"
+    again = externalize_frames(html, tmp_path, "../_twins/")  # named by content: no new file
+    assert again == page and len(list(tmp_path.iterdir())) == 6

@@ -31,12 +31,17 @@ from descent.plots import to_data_uri
 MAX_FRAMES = 120
 
 # Runs on the twin's container for every input/change event it receives from
-# its range slider or dropdowns: show the frame whose key matches the controls.
-_UPDATE_JS = (
+# its range slider or dropdowns: show the frame whose key matches the controls. On the
+# website a frame not shown at first load has only a data-src (descent.sphinx_twins): the
+# first use of the demo fetches the frame it shows, then the demo's other frames.
+UPDATE_JS = (
     "var t=this,s=t.querySelector('input[type=range]'),"
     "k=[].map.call(t.querySelectorAll('[data-control]'),function(e){"
-    "return e.tagName==='SELECT'?e.selectedIndex:e.value}).join('|');"
-    "t.querySelectorAll('img[data-key]').forEach(function(im){im.hidden=im.dataset.key!==k});"
+    "return e.tagName==='SELECT'?e.selectedIndex:e.value}).join('|'),"
+    "f=function(im){if(!im.getAttribute('src')&&im.dataset.src)im.src=im.dataset.src};"
+    "t.querySelectorAll('img[data-key]').forEach(function(im){"
+    "im.hidden=im.dataset.key!==k;if(!im.hidden)f(im)});"
+    "t.querySelectorAll('img[data-src]').forEach(f);"
     "t.querySelector('output').textContent=JSON.parse(s.dataset.labels)[s.value];"
 )
 
@@ -104,8 +109,8 @@ def static_twin(
         f"<output>{html.escape(labels[start_index])}</output></label>"
     )
     return (
-        f'<div class="descent-twin" id="{twin_id}" oninput="{html.escape(_UPDATE_JS)}" '
-        f'onchange="{html.escape(_UPDATE_JS)}">'
+        f'<div class="descent-twin" id="{twin_id}" oninput="{html.escape(UPDATE_JS)}" '
+        f'onchange="{html.escape(UPDATE_JS)}">'
         f'<div class="descent-twin-controls" style="margin:.3em 0">{"".join(selects)}'
         f"{range_input}</div>{''.join(frames)}</div>"
     )
