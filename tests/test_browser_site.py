@@ -61,16 +61,31 @@ SHOWN_FRAME = """async twin => {
                            loaded: im.complete && im.naturalWidth > 0}));
 }"""
 
-# What the page downloaded: the document and every resource, in bytes (a fresh context has
-# an empty cache, so this is a first visit).
-DOWNLOADED = """() => {
-  const entries = [...performance.getEntriesByType('navigation'),
-                   ...performance.getEntriesByType('resource')];
-  return entries.map(e => ({url: e.name, bytes: e.encodedBodySize || e.decodedBodySize || 0}));
-}"""
+# What the page requested (a fresh context has an empty cache, so this is a first visit).
+REQUESTED = """() => [...performance.getEntriesByType('navigation'),
+                     ...performance.getEntriesByType('resource')].map(e => e.name)"""
 
-#: The most a page may download when first opened, demos' frames not yet fetched.
+# The theme's icons are drawn by its web fonts (descent.sphinx_offline drops the 1.5 MB script
+# that drew them again): each icon box has a width and the Font Awesome font.
+UNDRAWN_ICONS = """() => [...document.querySelectorAll('.bd-header-article i[class*="fa-"]')]
+  .filter(i => i.checkVisibility())
+  .filter(i => !(i.getBoundingClientRect().width > 0
+                 && /Font Awesome/.test(getComputedStyle(i, '::before').fontFamily)))
+  .map(i => i.className)"""
+
+#: The most a page may send when first opened, the demos' frames not yet fetched: text
+#: (HTML, CSS, JavaScript) gzip-compressed as static hosts send it, images and fonts as they are.
 FIRST_LOAD_BYTES = 2_000_000
+COMPRESSED = (".html", ".css", ".js", ".json", ".svg", ".txt")
+
+
+def sent_bytes(site: Path, path: str) -> tuple[int, int]:
+    """(bytes on disk, bytes a static host sends) of one file of the site."""
+    import gzip
+
+    data = (site / unquote(path).lstrip("/")).read_bytes()
+    compressed = Path(path).suffix in COMPRESSED
+    return len(data), len(gzip.compress(data, 6)) if compressed else len(data)
 
 
 @pytest.fixture(scope="module")
@@ -140,25 +155,29 @@ def _frame(twin) -> dict:
 
 
 @pytest.mark.parametrize("page", toc_pages())
-def test_first_load_stays_light(browser, served, page):
-    """A page's first visit downloads at most FIRST_LOAD_BYTES: the document, theme, MathJax
-    and its fonts, figures, and the one frame each demo shows; the demos' other frames come
-    when the reader uses them (descent.sphinx_twins)."""
-    context, traffic = offline_context(browser, viewport={"width": 1280, "height": 900})
+def test_first_load_stays_light(browser, site, served, page):
+    """A page's first visit sends at most FIRST_LOAD_BYTES: the document, theme, MathJax and
+    its fonts, figures, and the one frame each demo shows; the demos' other frames come when
+    the reader uses them (descent.sphinx_twins). The theme's icons still show."""
+    context, _ = offline_context(browser, viewport={"width": 1280, "height": 900})
     try:
         tab = context.new_page()
         tab.goto(served + f"{page}.html", wait_until="load")
         tab.evaluate(MATHJAX_DONE)
         tab.wait_for_load_state("networkidle")
-        downloads = tab.evaluate(DOWNLOADED)
+        requested = [urlsplit(url).path for url in tab.evaluate(REQUESTED)]
+        undrawn = tab.evaluate(UNDRAWN_ICONS)
     finally:
         context.close()
-    total = sum(item["bytes"] for item in downloads)
-    print(f"\nfirst load of {page}: {total / 1e6:.2f} MB in {len(downloads)} requests")
-    heaviest = sorted(downloads, key=lambda item: -item["bytes"])[:8]
-    assert total <= FIRST_LOAD_BYTES, f"{page}: {total / 1e6:.2f} MB at first load; heaviest: " + (
-        ", ".join(f"{item['url'].rsplit('/', 1)[-1][:60]} {item['bytes'] / 1e3:.0f} kB"
-                  for item in heaviest))
+    assert not undrawn, f"{page}: icons not drawn: {undrawn}"
+    sizes = {path: sent_bytes(site, path) for path in requested if path != "/favicon.ico"}
+    on_disk, sent = (sum(size[i] for size in sizes.values()) for i in (0, 1))
+    print(f"\nfirst load of {page}: {sent / 1e6:.2f} MB sent ({on_disk / 1e6:.2f} MB on disk), "
+          f"{len(sizes)} requests")
+    heaviest = sorted(sizes, key=lambda path: -sizes[path][1])[:8]
+    assert sent <= FIRST_LOAD_BYTES, f"{page}: {sent / 1e6:.2f} MB at first load; heaviest: " + (
+        ", ".join(f"{path.rsplit('/', 1)[-1][:60]} {sizes[path][1] / 1e3:.0f} kB"
+                  for path in heaviest))
 
 
 @pytest.mark.parametrize("page", chapter_pages())

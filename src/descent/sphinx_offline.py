@@ -6,7 +6,11 @@ and this extension copies the needed part of MathJax 3 (the TeX-to-CHTML bundle,
 its web fonts, TeX extensions, menu and accessibility components; about 3 MB)
 from the django-static-mathjax package, a plain PyPI copy of MathJax's files.
 
-It also drops repeated scripts from every page: sphinx-thebe's inline settings (registered
+It also keeps pages light: the theme loads Font Awesome twice, as web fonts from its CSS
+(about 270 kB) and as a 1.5 MB script that redraws the same icons as SVG. The fonts alone
+draw every icon the site uses, so the script's tag is taken out of every page.
+
+And it drops repeated scripts from every page: sphinx-thebe's inline settings (registered
 each time sources are read) came out twice, declaring the same ``const`` twice, an error in
 every reader's browser console. The site loads no widget manager
 (``nb_ipywidgets_js`` is empty in ``_config.yml``): its demos are static twins.
@@ -14,6 +18,7 @@ every reader's browser console. The site loads no widget manager
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -39,6 +44,21 @@ def copy_mathjax(app, exception) -> None:
             shutil.copyfile(source, target / part)
 
 
+#: The theme's Font Awesome script (the icons come from its web fonts).
+FONT_AWESOME_SCRIPT = re.compile(r'<script\b[^>]*src="[^"]*_static/scripts/fontawesome\.js[^"]*"'
+                                 r'[^>]*>\s*</script>\s*')
+
+
+def drop_icon_script(app, exception) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    for page in Path(app.outdir).rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        lighter = FONT_AWESOME_SCRIPT.sub("", text)
+        if lighter != text:
+            page.write_text(lighter, encoding="utf-8")
+
+
 def drop_repeated_scripts(app, pagename, templatename, context, doctree) -> None:
     seen, kept = set(), []
     for script in context.get("script_files", []):
@@ -54,5 +74,6 @@ def drop_repeated_scripts(app, pagename, templatename, context, doctree) -> None
 
 def setup(app):
     app.connect("build-finished", copy_mathjax)
+    app.connect("build-finished", drop_icon_script)
     app.connect("html-page-context", drop_repeated_scripts)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
