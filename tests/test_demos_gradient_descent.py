@@ -63,3 +63,18 @@ def test_the_plateau_grows_like_log_one_over_y0():
     assert np.allclose(np.diff(lengths), step, atol=2)
     assert demo.plateau_steps(gradient_descent(demo.SADDLE.grad, np.array([7.0, 0.0]), 0.05,
                                                300)) > 250
+
+
+def test_the_cached_hessian_spectrum_is_drawn_and_consistent():
+    import json
+
+    from descent.paths import repo_root
+
+    data = json.loads((repo_root() / "book" / "_data" / "hessian_spectrum.json").read_text())
+    fig = demo.hessian_spectrum_figure(data)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    for state in data["states"].values():
+        ritz, weights = np.asarray(state["ritz"]), np.asarray(state["weights"])
+        assert np.all(np.diff(ritz) >= 0) and weights.sum() == pytest.approx(1.0)
+        assert state["lambda_max"] == ritz[-1] and state["top_ten"][0] == ritz[-1]
+        assert state["negative_ritz_values"] == int((ritz < 0).sum())

@@ -111,3 +111,19 @@ def test_histograms_count_every_entry_and_clip_escapees_into_the_edges():
     assert image.sum(axis=0) == pytest.approx([1.0, 1.0])
     assert low < -1.0 and high > 1.0
     assert image[0, 1] == image[-1, 1] == pytest.approx(0.25)
+
+
+def test_tanh_variance_map_against_monte_carlo_and_its_fixed_points():
+    z = np.random.default_rng(0).standard_normal(400_000)
+    for q, s2 in [(0.3, 1.0), (1.0, 2.0), (2.5, 4.0)]:
+        sampled = s2 * np.mean(np.tanh(np.sqrt(q) * z) ** 2)
+        assert float(demo.tanh_variance_map(q, s2)) == pytest.approx(sampled, rel=5e-3)
+    # small q: E[tanh²(√q z)] ≈ q − 2q², so the map's slope at 0 is σ_w²
+    assert float(demo.tanh_variance_map(1e-4, 1.0)) == pytest.approx(1e-4 - 2e-8, rel=1e-6)
+    assert demo.tanh_fixed_point(0.5) == 0.0 and demo.tanh_fixed_point(1.0) == 0.0
+    for s2 in (1.5, 2.0, 4.0):
+        star = demo.tanh_fixed_point(s2)
+        assert star > 0 and float(demo.tanh_variance_map(star, s2)) == pytest.approx(star)
+    assert demo.gradient_gain(1.0) == pytest.approx(1.0)
+    assert demo.gradient_gain(2.0) > 1.0
+    assert isinstance(demo.variance_map_figure(scales=(1.0, 2.0), layers=5), Figure)

@@ -149,7 +149,7 @@ def _rotation(angle: float) -> np.ndarray:
 
 
 def repeated_matrix(spectral_radius: float, ratio: float = 0.6, angle: float = np.pi / 6):
-    """A symmetric 2×2 W = VΣVᵀ with eigenvalues (ρ, ratio·ρ) and its eigenvectors V.
+    """A symmetric 2×2 W = VΣVᵀ with eigenvalues (r, ratio·r) and its eigenvectors V.
 
     Plain linear algebra, not an exercise: V is the rotation by ``angle``.
     """
@@ -160,7 +160,7 @@ def repeated_matrix(spectral_radius: float, ratio: float = 0.6, angle: float = n
 
 def repeated_matrix_figure(spectral_radius: float, steps: int = 30, ratio: float = 0.6,
                            x0=(0.2, 1.0)):
-    """Wᴺx for N = 0..steps: its norm against ρᴺ (left) and the path of the iterates (right)."""
+    """Wᴺx for N = 0..steps: its norm against r(W)ᴺ (left) and the path of the iterates (right)."""
     w, eigvals, eigvecs = repeated_matrix(spectral_radius, ratio)
     points = [np.asarray(x0, dtype=float)]
     for _ in range(steps):
@@ -172,8 +172,8 @@ def repeated_matrix_figure(spectral_radius: float, steps: int = 30, ratio: float
     fig, (left, right) = figure(2, figsize=(7.0, 3.5))
     left.semilogy(n, norms, marker=".", color=PALETTE["raw"], label="‖Wᴺx‖")
     left.semilogy(n, norms[0] * float(spectral_radius) ** n, ls="--", color="black", lw=0.9,
-                  label="‖x‖·ρᴺ")
-    left.set(title=f"spectral radius ρ = {spectral_radius:g}", xlabel="N (times W is applied)",
+                  label="‖x‖·r(W)ᴺ")
+    left.set(title=f"spectral radius r(W) = {spectral_radius:g}", xlabel="N (times W is applied)",
              ylabel="‖Wᴺx‖  (log scale)", ylim=(1e-4, 1e4))
     left.grid(alpha=0.3)
     left.legend(fontsize="small", loc="upper left")
@@ -222,7 +222,7 @@ def cliff_clipping_figure(clip_by_global_norm: Callable, max_norm: float, theta0
         ax.remove()
     right = fig.add_subplot(axes[1, 0].get_gridspec()[1, :])  # the loss per step, full width
     for ax in (left, zoom):
-        ax.plot(theta, cliff_loss(theta), color=_FRAME, lw=3, label="loss J(θ)", zorder=1)
+        ax.plot(theta, cliff_loss(theta), color=_FRAME, lw=3, label="loss L(θ)", zorder=1)
     # The raw run is drawn wider underneath, so it shows where the two runs coincide.
     runs = ((raw, "raw", "no clipping", 5, 2.0),
             (clipped, "clipped", f"clipped at norm {max_norm:g}", 3, 0.8))
@@ -239,11 +239,11 @@ def cliff_clipping_figure(clip_by_global_norm: Callable, max_norm: float, theta0
     left.annotate("thrown here by\none raw step", xy=(raw[jump + 1], cliff_loss(raw[jump + 1])),
                   xytext=(-9, 95), fontsize="small",
                   arrowprops={"arrowstyle": "->", "color": "0.3"})
-    left.set(title="loss with a cliff at θ = 1.5", xlabel="parameter θ", ylabel="loss J(θ)",
+    left.set(title="loss with a cliff at θ = 1.5", xlabel="parameter θ", ylabel="loss L(θ)",
              ylim=(-2, 120), xlim=(-16, 4))
     zoom.set(title="zoom on the wall", xlabel="parameter θ", xlim=(-0.5, 4.0), ylim=(-1, 20))
     right.set(title=f"loss after each step (learning rate {lr:g})", xlabel="step",
-              ylabel="J(θ)  (log scale)", yscale="log", ylim=(1e-4, 300))
+              ylabel="L(θ)  (log scale)", yscale="log", ylim=(1e-4, 300))
     left.legend(fontsize="x-small", loc="lower left")
     for ax in (left, zoom, right):
         ax.grid(alpha=0.3)

@@ -68,8 +68,9 @@ def spirals(per_class: int = 80, classes: int = 3, noise: float = 0.25, seed: in
 def init_network(sizes, batch_norm: bool, seed: int = 0) -> list[dict]:
     """Layers of an MLP with weights ~ N(0, 1/fan_in) (LeCun); the last one is the output.
 
-    A hidden layer with batch norm has γ = 1, β = 0 and running statistics 0 and 1 (as
-    PyTorch) and no bias: the normalization subtracts it again (β takes its place).
+    A hidden layer with batch norm has γ = 1, shift δ = 0 (the ``beta`` array) and running
+    statistics 0 and 1 (as PyTorch) and no bias: the normalization subtracts it again (δ takes
+    its place).
     """
     rng = np.random.default_rng(seed)
     layers = []
@@ -120,7 +121,7 @@ def gradients(layers, X, y, nonlinearity: str, bn: Layer | None):
     """(loss, one dict of gradients per layer, the tape) on a mini-batch, by backpropagation.
 
     Through a hidden layer: dz = dh ⊙ f'(z) (written with the output h = f(z)), then
-    batch norm's backward gives da, dγ, dβ (without it, da = dz and db = Σ dz), and
+    batch norm's backward gives da, dγ, dδ (without it, da = dz and db = Σ dz), and
     dW = hᵀ da, dh_in = da Wᵀ.
     """
     f_grad = NONLINEARITIES[nonlinearity][1]
@@ -237,7 +238,7 @@ def distributions_figure(layer: Layer, batch_norm: bool, lr: float):
         ax.set(xlim=(0.5, len(HIDDEN) + 0.5), ylim=(-6, 6), ylabel=f"{nonlinearity} network")
         ax.grid(alpha=0.3, axis="y")
     rows[-1].set_xlabel(f"in each layer: steps 0 → {STEPS}")
-    fig.suptitle(f"{'with' if batch_norm else 'without'} batch norm, lr = {lr:g}: input z of "
+    fig.suptitle(f"{'with' if batch_norm else 'without'} batch norm, η = {lr:g}: input z of "
                  "unit 0 over the training set (5–95 %, 15–85 %, median)", fontsize="small")
     return fig
 
@@ -285,11 +286,11 @@ def loss_figure(layer: Layer, nonlinearity: str, lr: float):
         ax.set_ylim(1e-3, DIVERGED * 1.5)
     curves.text(0.02, chance * 1.15, "chance: ln 3", transform=curves.get_yaxis_transform(),
                 fontsize="x-small")
-    curves.set(title=f"{nonlinearity}, lr = {lr:g}: loss of the mini-batches", xlabel="step")
+    curves.set(title=f"{nonlinearity}, η = {lr:g}: loss of the mini-batches", xlabel="step")
     curves.legend(fontsize="x-small", loc="lower left")
     rates.axvspan(LEARNING_RATES.index(lr) - 0.3, LEARNING_RATES.index(lr) + 0.3, color="0.9")
     rates.set_xticks(positions, [f"{rate:g}" for rate in LEARNING_RATES])
-    rates.set(title="loss at the end, per learning rate", xlabel="learning rate")
+    rates.set(title="loss at the end, per learning rate", xlabel="learning rate η")
     return fig
 
 
@@ -315,7 +316,7 @@ def train_eval_outputs(layer: Layer, batch_size: int, batches: int = 400, seed: 
     The example is the feature's 90th percentile. In each of ``batches`` batches of
     ``batch_size`` it sits with ``batch_size − 1`` others drawn at random: every batch is a
     column of one (batch_size, batches) array, so one call normalizes them all (γ = 1,
-    β = 0). The running statistics follow RUNNING_BATCHES batches of that size from
+    δ = 0). The running statistics follow RUNNING_BATCHES batches of that size from
     PyTorch's start (mean 0, variance 1), with a small momentum so that they settle.
     """
     a = _feature()

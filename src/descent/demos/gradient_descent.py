@@ -20,7 +20,7 @@ from descent.surfaces import SURFACES
 
 ELLIPSE = SURFACES["ellipse"]
 SADDLE = SURFACES["saddle"]
-#: The Hessian of x² + 10y²: constant, diag(2, 20), so L = λ_max = 20 and κ = 10.
+#: The Hessian of x² + 10y²: constant, diag(2, 20), so Λ = λ_max = 20 and κ = 10.
 ELLIPSE_HESSIAN = np.diag([2.0, 20.0])
 _FRAME = "0.6"
 
@@ -54,7 +54,7 @@ def lr_figure(gradient_descent: Callable, max_stable_lr: Callable, lr: float, st
     path = np.asarray(gradient_descent(ELLIPSE.grad, np.array(ELLIPSE.start), lr, steps),
                       dtype=float)
     limit = float(max_stable_lr(ELLIPSE_HESSIAN))
-    smoothness = 2.0 / limit  # L = λ_max
+    smoothness = 2.0 / limit  # Λ = λ_max
     fig, (plane, losses) = figure(2, figsize=(7.6, 3.4))
     draw_surface(plane, ELLIPSE)
     draw_path(plane, path, color=PALETTE["sgd"])
@@ -65,13 +65,13 @@ def lr_figure(gradient_descent: Callable, max_stable_lr: Callable, lr: float, st
     t = np.arange(steps + 1)
     with np.errstate(over="ignore", invalid="ignore"):
         loss = ELLIPSE.loss(path)
-    losses.semilogy(t, np.maximum(loss, 1e-16), color=PALETTE["sgd"], label="f(θ_t) − f*")
+    losses.semilogy(t, np.maximum(loss, 1e-16), color=PALETTE["sgd"], label="L(θ_t) − L*")
     if lr <= 1.0 / smoothness:
         start = float(np.sum(np.asarray(ELLIPSE.start) ** 2))
         losses.semilogy(t[1:], start / (2 * lr * t[1:]), color="black", ls="--", lw=1,
                         label="bound ‖θ₀ − θ*‖² / (2ηt)")
     else:
-        losses.text(0.97, 0.97, f"lr > 1/L = {1 / smoothness:g}:\nno O(1/t) guarantee",
+        losses.text(0.97, 0.97, f"η > 1/Λ = {1 / smoothness:g}:\nno O(1/t) guarantee",
                     transform=losses.transAxes, ha="right", va="top", fontsize="x-small")
     losses.set(title=f"loss (stable below 2/λ_max = {limit:g})", xlabel="step t",
                ylim=(1e-10, 1e8), xlim=(0, steps))
@@ -85,11 +85,11 @@ def lr_figure(gradient_descent: Callable, max_stable_lr: Callable, lr: float, st
 
 
 def taylor_figure(max_stable_lr: Callable, start=(7.0, 1.0)):
-    """One step θ₀ − αg on x² + 10y²: the ray in the plane (left), the change of J (right).
+    """One step θ₀ − ηg on x² + 10y²: the ray in the plane (left), the change of L (right).
 
     On a quadratic the second-order Taylor expansion is exact:
-    J(θ₀ − αg) − J(θ₀) = −α gᵀg + ½α² gᵀHg, a parabola in α with its minimum at
-    α* = gᵀg / gᵀHg and back to zero at 2α*.
+    L(θ₀ − ηg) − L(θ₀) = −η gᵀg + ½η² gᵀHg, a parabola in η with its minimum at
+    η* = gᵀg / gᵀHg and back to zero at 2η*.
     """
     theta0 = np.asarray(start, dtype=float)
     g = ELLIPSE.grad(theta0)
@@ -105,23 +105,23 @@ def taylor_figure(max_stable_lr: Callable, start=(7.0, 1.0)):
     ray = theta0[None] - np.array([0.0, best, 2 * best])[:, None] * g
     plane.plot(*theta0, "o", color="black", ms=5)
     plane.annotate("", ray[2], theta0, arrowprops={"arrowstyle": "->", "color": PALETTE["sgd"]})
-    plane.plot(*ray[1], "o", color=PALETTE["adam"], ms=5, label="α* (lowest J on the ray)")
-    plane.plot(*ray[2], "s", color=PALETTE["momentum"], ms=5, label="2α* (back to J(θ₀))")
-    plane.set_title(f"the ray θ₀ − αg from θ₀ = ({theta0[0]:g}, {theta0[1]:g})",
+    plane.plot(*ray[1], "o", color=PALETTE["adam"], ms=5, label="η* (lowest L on the ray)")
+    plane.plot(*ray[2], "s", color=PALETTE["momentum"], ms=5, label="2η* (back to L(θ₀))")
+    plane.set_title(f"the ray θ₀ − ηg from θ₀ = ({theta0[0]:g}, {theta0[1]:g})",
                     fontsize="small")
     plane.legend(fontsize="x-small", loc="lower left")
 
-    line.plot(alphas, exact, color=PALETTE["sgd"], lw=3, alpha=0.5, label="J(θ₀ − αg) − J(θ₀)")
-    line.plot(alphas, change, color="black", lw=1, label="−αgᵀg + ½α²gᵀHg")
-    line.plot(alphas, -alphas * slope, color="black", lw=0.8, ls=":", label="first order −αgᵀg")
+    line.plot(alphas, exact, color=PALETTE["sgd"], lw=3, alpha=0.5, label="L(θ₀ − ηg) − L(θ₀)")
+    line.plot(alphas, change, color="black", lw=1, label="−ηgᵀg + ½η²gᵀHg")
+    line.plot(alphas, -alphas * slope, color="black", lw=0.8, ls=":", label="first order −ηgᵀg")
     line.axhline(0.0, color=_FRAME, lw=0.8)
     line.plot(best, -0.5 * slope * best, "o", color=PALETTE["adam"])
     line.plot(2 * best, 0.0, "s", color=PALETTE["momentum"])
     line.axvline(limit, color=PALETTE["rmsprop"], ls="--", lw=1,
                  label=f"2/λ_max = {limit:g}")
-    line.annotate(f"α* = gᵀg/gᵀHg = {best:.3f}", (best, -0.5 * slope * best),
+    line.annotate(f"η* = gᵀg/gᵀHg = {best:.3f}", (best, -0.5 * slope * best),
                   (best * 1.1, -0.62 * slope * best), fontsize="x-small")
-    line.set(title="change of J after one step of size α", xlabel="α",
+    line.set(title="change of L after one step of size η", xlabel="step size η",
              ylim=(-0.75 * slope * best, 0.5 * slope * best), xlim=(0, alphas[-1]))
     line.legend(fontsize="x-small", loc="upper left")
     _grid(plane, line)
@@ -137,7 +137,7 @@ BATCH_SIZES = (1, 4, 16, 64, 256)
 def regression_problem(n: int = 256, dim: int = 10, noise: float = 0.5, seed: int = 0):
     """A least-squares problem: X (n, dim) standard normal, y = X·w + noise, θ₀ = 0.
 
-    Returns (X, y, θ₀, J*) with J* the lowest full-batch loss ½·mean((Xθ − y)²).
+    Returns (X, y, θ₀, L*) with L* the lowest full-batch loss ½·mean((Xθ − y)²).
     """
     rng = np.random.default_rng(seed)
     X = rng.normal(0.0, 1.0, size=(n, dim))
@@ -155,7 +155,7 @@ def full_loss(X, y, theta):
 @cache
 def batch_size_runs(minibatch_sgd: Callable, lr: float = 0.05, epochs: int = 30,
                     seed: int = 0) -> dict[int, np.ndarray]:
-    """Excess loss J(θ) − J* after each epoch (epoch 0 first), for every batch size."""
+    """Excess loss L(θ) − L* after each epoch (epoch 0 first), for every batch size."""
     X, y, theta0, best = regression_problem()
     runs = {}
     for batch_size in BATCH_SIZES:
@@ -175,14 +175,14 @@ def batch_size_figure(minibatch_sgd: Callable, batch_size: int, lr: float = 0.05
     for color, (size, excess) in zip(colors, runs.items(), strict=True):
         chosen = size == batch_size
         style = {"color": color, "lw": 2.4 if chosen else 1.0, "alpha": 1.0 if chosen else 0.35,
-                 "label": f"b = {size}" + (" (full batch)" if size == n else "")}
+                 "label": f"N_s = {size}" + (" (full batch)" if size == n else "")}
         updates = epoch * -(-n // size)
         per_epoch.semilogy(epoch, excess, **style)
         per_update.loglog(np.maximum(updates, 0.8), excess, **style)
     updates_per_epoch = -(-n // batch_size)
-    per_epoch.set(title=f"b = {batch_size}: {updates_per_epoch} update"
+    per_epoch.set(title=f"N_s = {batch_size}: {updates_per_epoch} update"
                   f"{'s' if updates_per_epoch > 1 else ''} per epoch", xlabel="epoch (passes "
-                  f"over the n = {n} samples)", ylabel="J(θ) − J*", ylim=(1e-5, 20))
+                  f"over the N = {n} samples)", ylabel="L(θ) − L*", ylim=(1e-5, 20))
     per_update.set(title="the same runs per update", xlabel="updates (mini-batch gradients)",
                    ylim=(1e-5, 20))
     per_epoch.legend(fontsize="x-small", loc="lower left")
@@ -194,17 +194,17 @@ def batch_size_figure(minibatch_sgd: Callable, batch_size: int, lr: float = 0.05
 # ---------------------------------------------------------------- saddle point
 
 
-#: |J| below this counts as the plateau around the saddle's value J = 0.
+#: |L| below this counts as the plateau around the saddle's value L = 0.
 PLATEAU = 0.5
 
 
 def plateau_steps(path) -> int:
-    """How many iterates of a path on x² − y² have |J| < PLATEAU."""
+    """How many iterates of a path on x² − y² have |L| < PLATEAU."""
     return int(np.sum(np.abs(SADDLE.loss(np.asarray(path, dtype=float))) < PLATEAU))
 
 
 def saddle_figure(gradient_descent: Callable, y0: float, lr: float = 0.05, steps: int = 250):
-    """GD on x² − y² from (7, y0): the path (left); loss and ‖∇J‖ per step (right)."""
+    """GD on x² − y² from (7, y0): the path (left); loss and ‖∇L‖ per step (right)."""
     start = np.array([SADDLE.start[0], y0])
     path = np.asarray(gradient_descent(SADDLE.grad, start, lr, steps), dtype=float)
     fig, (plane, losses) = figure(2, figsize=(7.6, 3.4))
@@ -217,19 +217,54 @@ def saddle_figure(gradient_descent: Callable, y0: float, lr: float = 0.05, steps
     with np.errstate(over="ignore", invalid="ignore"):
         loss = SADDLE.loss(path)
         norm = np.linalg.norm(SADDLE.grad(path), axis=-1)
-    losses.plot(t, loss, color=PALETTE["sgd"], label="J(θ_t) = x² − y²")
+    losses.plot(t, loss, color=PALETTE["sgd"], label="L(θ_t) = x² − y²")
     losses.axhline(0.0, color=_FRAME, lw=0.8)
     losses.set(xlabel="step t", ylabel="loss", ylim=(-30, 55), xlim=(0, steps))
     flat = np.abs(loss) < PLATEAU
     if flat.any():
         first, last = t[flat][0], t[flat][-1]
         losses.axvspan(first, last, color=PALETTE["rmsprop"], alpha=0.12)
-        losses.text((first + last) / 2, 40, f"|J| < {PLATEAU:g}\nfor {last - first + 1} steps",
+        losses.text((first + last) / 2, 40, f"|L| < {PLATEAU:g}\nfor {last - first + 1} steps",
                     ha="center", fontsize="x-small")
     gradient = losses.twinx()
-    gradient.semilogy(t, norm, color=PALETTE["momentum"], lw=1, ls="--", label="‖∇J(θ_t)‖")
+    gradient.semilogy(t, norm, color=PALETTE["momentum"], lw=1, ls="--", label="‖∇L(θ_t)‖")
     gradient.set(ylim=(1e-4, 1e3), ylabel="gradient norm (dashed)")
     major_ticks_only(gradient)
     losses.set_title("loss (solid) and gradient norm (dashed)", fontsize="small")
     _grid(plane, losses)
+    return fig
+
+
+# ---------------------------------------------------------------- a real network's Hessian
+
+def hessian_spectrum_figure(data: dict):
+    """The cached Lanczos estimate of a small MLP's Hessian spectrum (scripts/hessian_spectrum.py).
+
+    Left: every Ritz value with its quadrature weight (the share of the spectrum it
+    stands for), at initialization and after training, on a symmetric log axis. Right:
+    the ten largest eigenvalues, which Lanczos resolves exactly.
+    """
+    states = data["states"]
+    styles = {"initialization": ("#7f7f7f", "o"), "trained": (PALETTE["adam"], "s")}
+    fig, (density, top) = figure(2, figsize=(7.6, 3.4))
+    for name, state in states.items():
+        color, marker = styles.get(name, ("black", "^"))
+        ritz, weights = np.asarray(state["ritz"]), np.asarray(state["weights"])
+        label = (f"{name}: loss {state['loss']:.2f}, accuracy {100 * state['accuracy']:.0f} %")
+        density.scatter(ritz, np.maximum(weights, 1e-12), s=14, color=color, marker=marker,
+                        alpha=0.8, label=label)
+        top.plot(range(1, len(state["top_ten"]) + 1), state["top_ten"], color=color,
+                 marker=marker, label=f"{name}: λ_max = {state['lambda_max']:.2f}")
+    density.set_xscale("symlog", linthresh=1e-3)
+    density.set_yscale("log")
+    density.axvline(0.0, color=_FRAME, lw=0.8)
+    density.set_xticks([-1.0, -1e-2, 0.0, 1e-2, 1.0])
+    density.set_xticklabels(["−1", "−0.01", "0", "0.01", "1"])
+    density.set(title="Ritz values and their weights", xlabel="eigenvalue λ (symmetric log)",
+                ylabel="weight (share of the spectrum)", ylim=(1e-8, 1.5))
+    density.legend(fontsize="x-small", loc="lower left")
+    top.set(title="the ten largest eigenvalues", xlabel="rank", ylabel="λ", ylim=(0, None))
+    top.legend(fontsize="x-small", loc="upper right")
+    _grid(density, top)
+    major_ticks_only(density)
     return fig

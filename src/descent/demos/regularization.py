@@ -96,7 +96,7 @@ def overfitting_figure(sgd_step: Callable, lam: float, epochs: int = 3000, probl
              label=f"after {epochs} epochs")
     fit.plot(x_fine, phi @ run["w_best"], color=COLORS["validation"], lw=1.2, ls="--",
              label=f"stopped early (epoch {run['best_epoch']})")
-    fit.set(title=f"the model, λ = {lam:g}", xlabel="x", ylim=(-2.5, 2.5))
+    fit.set(title=f"the model, ω = {lam:g}", xlabel="x", ylim=(-2.5, 2.5))
     fit.legend(fontsize="x-small", loc="lower right")
 
     losses.loglog(epoch, run["train"], color=COLORS["train"], label="train")
@@ -141,10 +141,10 @@ def decay_paths(sgd_step: Callable, adamw_step: Callable, l2_grad: Callable, lam
                 steps: int = 200, sgd_lr: float = 0.2, adam_lr: float = 0.05) -> dict:
     """Four runs from the same start on the bowl, each an array of shape (steps + 1, 2).
 
-    sgd_l2:  SGD on L + λ/2‖θ‖² (``sgd_step`` with ``weight_decay=λ``)
-    sgd_wd:  SGD on L, then θ shrunk by (1 − lr·λ) (decoupled decay)
-    adam_l2: Adam on L + λ/2‖θ‖² (``adamw_step`` with no decay, fed g + ``l2_grad``)
-    adamw:   AdamW (``adamw_step`` with ``weight_decay=λ``)
+    sgd_l2:  SGD on L + ω/2‖θ‖² (``sgd_step`` with ``weight_decay=ω``)
+    sgd_wd:  SGD on L, then θ shrunk by (1 − lr·ω) (decoupled decay)
+    adam_l2: Adam on L + ω/2‖θ‖² (``adamw_step`` with no decay, fed g + ``l2_grad``)
+    adamw:   AdamW (``adamw_step`` with ``weight_decay=ω``)
     """
     paths = {key: [BOWL_START.copy()] for key in ("sgd_l2", "sgd_wd", "adam_l2", "adamw")}
     moments = {key: (np.zeros(2), np.zeros(2)) for key in ("adam_l2", "adamw")}
@@ -172,7 +172,7 @@ def decay_figure(sgd_step: Callable, adamw_step: Callable, l2_grad: Callable, la
                  steps: int = 200):
     """The four runs in the plane (left) and the gap within each pair per step (right)."""
     paths = decay_paths(sgd_step, adamw_step, l2_grad, lam, steps=steps)
-    ridge = BOWL_CURVATURE * BOWL_CENTRE / (BOWL_CURVATURE + lam)  # argmin L + λ/2‖θ‖²
+    ridge = BOWL_CURVATURE * BOWL_CENTRE / (BOWL_CURVATURE + lam)  # argmin L + ω/2‖θ‖²
     fig, (plane, gap) = figure(2, figsize=(7.0, 3.6))
     grid = np.stack(np.meshgrid(np.linspace(-2, 3, 121), np.linspace(-1, 3, 97)), axis=-1)
     plane.contour(grid[..., 0], grid[..., 1], bowl_loss(grid), levels=12, colors=_FRAME,
@@ -189,8 +189,8 @@ def decay_figure(sgd_step: Callable, adamw_step: Callable, l2_grad: Callable, la
         plane.plot(*path[-1], "o", color=COLORS[key], ms=5)
     plane.plot(*BOWL_START, "*", color="black", ms=10, label="start")
     plane.plot(*BOWL_CENTRE, "+", color="black", ms=10, mew=2, label="minimum of L")
-    plane.plot(*ridge, "x", color="black", ms=8, mew=2, label="minimum of L + λ/2‖θ‖²")
-    plane.set(title=f"λ = {lam:g}: loss contours and paths", xlabel="θ₁ (curvature 4)",
+    plane.plot(*ridge, "x", color="black", ms=8, mew=2, label="minimum of L + ω/2‖θ‖²")
+    plane.set(title=f"ω = {lam:g}: loss contours and paths", xlabel="θ₁ (curvature 4)",
               ylabel="θ₂ (curvature 0.25)", xlim=(-2, 3), ylim=(-1, 3))
     plane.legend(fontsize="x-small", loc="upper left")
 
