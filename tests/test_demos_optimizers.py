@@ -13,21 +13,47 @@ answers = load("05_optimizers")
 
 
 def test_heavy_ball_rate_without_momentum_is_plain_descent():
-    alphas = np.linspace(0.0, 0.3, 31)
+    lrs = np.linspace(0.0, 0.3, 31)
     curvatures = (2.0, 20.0)
-    expected = np.max([np.abs(1 - alphas * lam) for lam in curvatures], axis=0)
-    assert np.allclose(demo.heavy_ball_rate(alphas, 0.0, curvatures), expected)
+    expected = np.max([np.abs(1 - lrs * lam) for lam in curvatures], axis=0)
+    assert np.allclose(demo.heavy_ball_rate(lrs, 0.0, curvatures), expected)
 
 
 def test_heavy_ball_rate_is_the_spectral_radius_of_the_iteration_matrix():
     rng = np.random.default_rng(0)
-    for alpha, beta in rng.uniform([0.0, 0.0], [0.25, 0.99], size=(20, 2)):
-        radius = max(np.abs(np.linalg.eigvals(np.array([[1 + beta - alpha * lam, -beta],
+    for lr, mu in rng.uniform([0.0, 0.0], [0.25, 0.99], size=(20, 2)):
+        radius = max(np.abs(np.linalg.eigvals(np.array([[1 + mu - lr * lam, -mu],
                                                          [1.0, 0.0]]))).max()
                      for lam in (2.0, 20.0))
-        assert demo.heavy_ball_rate(alpha, beta, (2.0, 20.0)) == pytest.approx(radius)
-    # underdamped: complex roots of modulus √β, whatever the learning rate
+        assert demo.heavy_ball_rate(lr, mu, (2.0, 20.0)) == pytest.approx(radius)
+    # underdamped: complex roots of modulus √μ, whatever the learning rate
     assert demo.heavy_ball_rate(0.05, 0.81, (2.0,)) == pytest.approx(0.9)
+
+
+def test_heavy_ball_regimes_along_one_direction():
+    """The closed forms the page derives: the √μ band, critical damping, the stability edge."""
+    for mu in (0.25, 0.5, 0.9):
+        band = np.linspace((1 - np.sqrt(mu)) ** 2, (1 + np.sqrt(mu)) ** 2, 50)
+        assert np.allclose(demo.heavy_ball_rate(band, mu, (1.0,)), np.sqrt(mu), atol=1e-6)
+        below = (1 - np.sqrt(mu)) ** 2 * 0.5  # overdamped: one real root above √μ
+        assert demo.heavy_ball_rate(below, mu, (1.0,)) > np.sqrt(mu) + 1e-3
+        edge = 2 * (1 + mu)
+        assert demo.heavy_ball_rate(edge * 0.999, mu, (1.0,)) < 1
+        assert demo.heavy_ball_rate(edge * 1.001, mu, (1.0,)) > 1
+
+
+def test_polyak_optimum_reaches_the_accelerated_rate():
+    for lam_min, lam_max in ((2.0, 20.0), (1.0, 100.0), (0.01, 10.0)):
+        lr, mu = demo.polyak_optimum(lam_min, lam_max)
+        root_kappa = np.sqrt(lam_max / lam_min)
+        accelerated = (root_kappa - 1) / (root_kappa + 1)
+        assert mu == pytest.approx(accelerated**2)
+        spectrum = np.linspace(lam_min, lam_max, 101)
+        assert demo.heavy_ball_rate(lr, mu, spectrum) == pytest.approx(accelerated, rel=1e-6)
+        # and no other pair does better (a coarse grid around the optimum)
+        lrs, mus = np.meshgrid(np.linspace(0.5, 1.5, 41) * lr, np.linspace(0.5, 1.2, 41) * mu)
+        rates = demo.heavy_ball_rate(lrs, np.minimum(mus, 0.999), (lam_min, lam_max))
+        assert rates.min() >= accelerated - 1e-9
 
 
 def test_heavy_ball_run_follows_the_predicted_rate():
@@ -61,6 +87,7 @@ def test_first_step():
 def test_every_figure_builder_returns_a_figure():
     figures = [
         demo.momentum_phase_figure(answers.momentum_step, 0.05, 0.5, steps=10),
+        demo.momentum_regions_figure(),
         demo.step_sizes_figure({"rmsprop": (answers.rmsprop_step, {"lr": 0.01})}, steps=10),
         demo.counterexample_figure(answers.adam_step, answers.amsgrad_step, steps=30),
         demo.delta_bar_delta_figure(answers.delta_bar_delta_step, steps=10),

@@ -41,62 +41,71 @@ def compare_figure(runs: Runs, surface: Surface | str = "ellipse", steps: int = 
 # ----------------------------------------------------------------------- the heavy ball
 
 
-def heavy_ball_rate(alpha, beta, curvatures) -> np.ndarray:
-    """The heavy ball's convergence rate max_i |σ_i| on a quadratic with the given curvatures.
+def heavy_ball_rate(lr, momentum, curvatures) -> np.ndarray:
+    """The heavy ball's convergence rate r = max |z| on a quadratic with the given curvatures.
 
-    Along an eigen-direction of curvature λ, v ← βv + αλθ, θ ← θ − v is the linear map
-    (θ_t, θ_{t−1}) ↦ (θ_{t+1}, θ_t) with matrix [[1 + β − αλ, −β], [1, 0]], whose
-    eigenvalues are the roots of σ² − (1 + β − αλ)σ + β = 0. The error shrinks like ρᵗ
-    with ρ the largest |σ| over all directions; ρ ≥ 1 means divergence. Vectorized over
-    ``alpha`` and ``beta`` (broadcast together).
+    Along an eigen-direction of curvature λ, heavy ball with learning rate η and momentum μ
+    is the linear map (θ_t, θ_{t−1}) ↦ (θ_{t+1}, θ_t) with matrix A = [[1 + μ − ηλ, −μ], [1, 0]],
+    whose eigenvalues z are the roots of z² − (1 + μ − ηλ)z + μ = 0. The error shrinks like
+    rᵗ with r the largest |z| over all directions (the spectral radius of A, maximized over
+    the curvatures); r ≥ 1 means divergence. Vectorized over ``lr`` and ``momentum``
+    (broadcast together).
     """
-    alpha, beta = np.broadcast_arrays(np.asarray(alpha, float), np.asarray(beta, float))
-    rate = np.zeros(alpha.shape)
+    lr, momentum = np.broadcast_arrays(np.asarray(lr, float), np.asarray(momentum, float))
+    rate = np.zeros(lr.shape)
     for lam in np.atleast_1d(curvatures):
-        trace = 1 + beta - alpha * lam
-        root = np.sqrt((trace**2 - 4 * beta).astype(complex))
+        trace = 1 + momentum - lr * lam
+        root = np.sqrt((trace**2 - 4 * momentum).astype(complex))
         radius = np.maximum(np.abs((trace + root) / 2), np.abs((trace - root) / 2))
         rate = np.maximum(rate, radius)
     return rate
 
 
-_ALPHAS = np.linspace(0.0, 0.25, 201)
-_BETAS = np.linspace(0.0, 0.99, 161)
+def polyak_optimum(lam_min: float, lam_max: float) -> tuple[float, float]:
+    """Polyak's (η*, μ*) for heavy ball on a quadratic with curvatures in [λ_min, λ_max].
+
+    η* = 4/(√λ_max + √λ_min)², μ* = ((√κ − 1)/(√κ + 1))²: every curvature then lies in the
+    underdamped band, where the rate is √μ* = (√κ − 1)/(√κ + 1).
+    """
+    root_max, root_min = np.sqrt(lam_max), np.sqrt(lam_min)
+    return 4 / (root_max + root_min) ** 2, ((root_max - root_min) / (root_max + root_min)) ** 2
+
+
+_LRS = np.linspace(0.0, 0.25, 201)
+_MOMENTA = np.linspace(0.0, 0.99, 161)
 
 
 @cache
 def _rate_grid(curvatures: tuple) -> np.ndarray:
-    """ρ on the phase diagram's (β, α) grid, computed once per problem."""
-    return heavy_ball_rate(_ALPHAS[None, :], _BETAS[:, None], curvatures)
+    """r on the phase diagram's (μ, η) grid, computed once per problem."""
+    return heavy_ball_rate(_LRS[None, :], _MOMENTA[:, None], curvatures)
 
 
 def momentum_phase_figure(momentum_step: Callable, lr: float, momentum: float,
                           curvatures=(2.0, 20.0), steps: int = 60):
-    """The (α, β) plane coloured by the heavy ball's rate, and one run at the chosen point.
+    """The (η, μ) plane coloured by the heavy ball's rate, and one run at the chosen point.
 
-    Left: ρ(α, β) on x² + 10y² (curvatures 2 and 20), the stable region ρ < 1 outlined and
+    Left: r(η, μ) on x² + 10y² (curvatures 2 and 20), the stable region r < 1 outlined and
     Polyak's optimum marked. Right: the loss of ``momentum_step`` from (7, 5) at the chosen
-    (α, β) against the predicted envelope ρ^(2t) (the loss is quadratic in the error).
+    (η, μ) against the predicted envelope r^(2t) (the loss is quadratic in the error).
     """
     curvatures = tuple(float(c) for c in curvatures)
-    lam_min, lam_max = min(curvatures), max(curvatures)
     rate = _rate_grid(curvatures)
     fig, (left, right) = figure(2, figsize=(7.6, 3.3),
                                 margins=dict(left=0.08, right=0.98, bottom=0.15, top=0.91,
                                              wspace=0.38))
     image = left.imshow(np.minimum(rate, 1.2), origin="lower", aspect="auto", cmap="viridis_r",
-                        vmin=0.0, vmax=1.2, extent=(_ALPHAS[0], _ALPHAS[-1], _BETAS[0], _BETAS[-1]),
+                        vmin=0.0, vmax=1.2, extent=(_LRS[0], _LRS[-1], _MOMENTA[0], _MOMENTA[-1]),
                         interpolation="nearest")
-    left.contour(_ALPHAS, _BETAS, rate, levels=[1.0], colors="white", linewidths=1.2)
-    root_max, root_min = np.sqrt(lam_max), np.sqrt(lam_min)
-    best_alpha = 4 / (root_max + root_min) ** 2
-    best_beta = ((root_max - root_min) / (root_max + root_min)) ** 2
-    left.plot(best_alpha, best_beta, marker="*", ms=11, color="white", ls="none",
-              label=f"optimum ρ = {float(heavy_ball_rate(best_alpha, best_beta, curvatures)):.2f}")
+    left.contour(_LRS, _MOMENTA, rate, levels=[1.0], colors="white", linewidths=1.2)
+    best_lr, best_momentum = polyak_optimum(min(curvatures), max(curvatures))
+    best_rate = float(heavy_ball_rate(best_lr, best_momentum, curvatures))
+    left.plot(best_lr, best_momentum, marker="*", ms=11, color="white", ls="none",
+              label=f"optimum r = {best_rate:.2f}")
     chosen = float(heavy_ball_rate(lr, momentum, curvatures))
     left.plot(lr, momentum, marker="o", ms=7, color="#d62728", mec="white", ls="none",
-              label=f"chosen ρ = {chosen:.3f}")
-    left.set(xlabel="learning rate α", ylabel="momentum β", title="rate ρ = max |σᵢ|")
+              label=f"chosen r = {chosen:.3f}")
+    left.set(xlabel="learning rate η", ylabel="momentum μ", title="rate r = max |z|")
     left.legend(fontsize=7, loc="lower right")
     fig.colorbar(image, ax=left, shrink=0.9, pad=0.02)
 
@@ -107,12 +116,55 @@ def momentum_phase_figure(momentum_step: Callable, lr: float, momentum: float,
     right.semilogy(t, np.maximum(loss, 1e-30), color=PALETTE["momentum"], lw=1.2,
                    label="heavy ball on x² + 10y²")
     right.semilogy(t, loss[0] * chosen ** (2.0 * t), color="black", ls="--", lw=0.9,
-                   label="loss₀ · ρ^(2t)")
+                   label="loss₀ · r^(2t)")
     right.set(xlabel="step", ylim=(1e-12, 1e6), xlim=(0, steps),
-              title=f"loss, α = {lr:g}, β = {momentum:g}")
+              title=f"loss, η = {lr:g}, μ = {momentum:g}")
     power_of_ten_ticks(right, numticks=7)
     right.legend(fontsize=7, loc="lower left")
     right.grid(alpha=0.3)
+    return fig
+
+
+def momentum_regions_figure(momenta=(0.0, 0.25, 0.64, 0.9)):
+    """Heavy ball along one eigen-direction: its rate against ηλ, and the (ηλ, μ) plane.
+
+    Left: r = max |z| as a function of ηλ for a few μ; flat at √μ on the underdamped band
+    (1 − √μ)² ≤ ηλ ≤ (1 + √μ)², with critical damping (the band's left end) marked, and
+    r = 1 at ηλ = 2(1 + μ). Right: the plane coloured by r with the three boundaries.
+    """
+    fig, (left, right) = figure(2, figsize=(7.6, 3.3),
+                                margins=dict(left=0.08, right=0.98, bottom=0.15, top=0.91,
+                                             wspace=0.3))
+    x = np.linspace(0.0, 4.0, 801)
+    colors = ("0.35", "#ff7f0e", "#2ca02c", "#9467bd")
+    for mu, color in zip(momenta, colors[-len(momenta):], strict=True):
+        left.plot(x, heavy_ball_rate(x, mu, (1.0,)), color=color, lw=1.3, label=f"μ = {mu:g}")
+        critical = (1 - np.sqrt(mu)) ** 2
+        left.plot(critical, np.sqrt(mu), marker="o", ms=5, color=color, ls="none")
+    left.axhline(1.0, color="black", lw=0.8, ls=":")
+    left.set(xlabel="ηλ", ylabel="rate r = max |z|", xlim=(0, 4), ylim=(0, 1.3),
+             title="one direction; dots: critical damping")
+    left.legend(fontsize=7, loc="lower right")
+    left.grid(alpha=0.3)
+
+    mus = np.linspace(0.0, 0.99, 199)
+    rate = heavy_ball_rate(x[None, :], mus[:, None], (1.0,))
+    image = right.imshow(np.minimum(rate, 1.2), origin="lower", aspect="auto",
+                         cmap="viridis_r", vmin=0.0, vmax=1.2,
+                         extent=(x[0], x[-1], mus[0], mus[-1]), interpolation="nearest")
+    fig.colorbar(image, ax=right, shrink=0.9, pad=0.02)
+    root = np.sqrt(mus)
+    right.plot((1 - root) ** 2, mus, color="white", lw=1.2)
+    right.plot((1 + root) ** 2, mus, color="white", lw=1.2, ls="--")
+    right.plot(2 * (1 + mus), mus, color="#d62728", lw=1.2)
+    right.annotate("overdamped", xy=(0.03, 0.55), xytext=(0.3, 0.88), fontsize=7,
+                   color="white", arrowprops=dict(arrowstyle="->", color="white", lw=0.8))
+    right.annotate("underdamped:\nr = √μ", (0.9, 0.45), fontsize=7, color="white")
+    right.annotate("overshoots", xy=(1.85, 0.06), xytext=(2.2, 0.45), fontsize=7,
+                   color="white", arrowprops=dict(arrowstyle="->", color="white", lw=0.8))
+    right.annotate("diverges", (3.1, 0.1), fontsize=7, color="white")
+    right.set(xlabel="ηλ", ylabel="momentum μ", xlim=(0, 4), ylim=(0, 0.99),
+              title="rate r over (ηλ, μ)")
     return fig
 
 
@@ -148,7 +200,7 @@ def online_counterexample(step: Callable, steps: int = 3000, big: float = 3.0,
     """Reddi et al.'s (2018) online problem: f_t(x) = big·x when t mod 3 = 1, −x otherwise.
 
     x is kept in [−1, 1] (projected after every step) and the step size decays as
-    lr/√t. The average loss (big − 2)/3 · x is minimized at x = −1. Returns x_1..x_T.
+    η_t = lr/√t. The average loss (big − 2)/3 · x is minimized at x = −1. Returns x_1..x_T.
     """
     x, state, xs = np.array([start]), {}, np.empty(steps)
     for t in range(1, steps + 1):
@@ -181,7 +233,8 @@ def delta_bar_delta_figure(delta_bar_delta_step: Callable, lr: float = 0.01,
                            kappa: float = 2e-3, steps: int = 100):
     """Delta-bar-delta on x² + 10y²: its path against plain descent, and its two rates.
 
-    Plain gradient descent is the same rule with κ = φ = 0 (the rates never change).
+    Plain gradient descent is the same rule with ``kappa`` = ``phi`` = 0 (the rates never
+    change).
     """
     surface = SURFACES["ellipse"]
     learned = []  # the per-parameter rates after each step of the adapted run
@@ -214,21 +267,22 @@ def delta_bar_delta_figure(delta_bar_delta_step: Callable, lr: float = 0.01,
     return fig
 
 
-def noise_figure(noisy_sgd_step: Callable, lr: float = 0.1, eta: float = 0.3,
-                 gamma: float = 0.55, steps: int = 40, seeds=(0, 1, 2)):
-    """Annealed gradient noise: σ_t over time (left) and escapes from a saddle (right).
+def noise_figure(noisy_sgd_step: Callable, lr: float = 0.1, c: float = 0.3,
+                 p: float = 0.55, steps: int = 40, seeds=(0, 1, 2)):
+    """Annealed gradient noise σ_t² = c/(1 + t)^p: σ_t over time (left), saddle escapes (right).
 
-    Right: x² − y² started exactly on the ridge, (7, 0). Without noise (η = 0) the
-    gradient has no y component, so descent walks into the saddle point and stays; with
-    noise each seed is pushed off the ridge and escapes downhill along ±y.
+    ``c`` and ``p`` are passed to the step function as its ``eta`` and ``gamma`` (the names of
+    Neelakantan et al.). Right: x² − y² started exactly on the ridge, (7, 0). Without noise
+    (c = 0) the gradient has no y component, so descent walks into the saddle point and stays;
+    with noise each seed is pushed off the ridge and escapes downhill along ±y.
     """
     fig, (left, right) = figure(2, figsize=(7.6, 3.3))
     t = np.arange(0, 1000)
-    for g in (0.55, 1.0):
-        left.loglog(t + 1, np.sqrt(eta / (1 + t) ** g), lw=1.2,
-                    color=PALETTE["noisy_sgd"], ls="-" if g == 0.55 else "--",
-                    label=f"γ = {g:g}")
-    left.set(xlabel="1 + t", ylabel="σ_t", title=f"noise scale, η = {eta:g}")
+    for power in (p, 1.0):
+        left.loglog(t + 1, np.sqrt(c / (1 + t) ** power), lw=1.2,
+                    color=PALETTE["noisy_sgd"], ls="-" if power == p else "--",
+                    label=f"p = {power:g}")
+    left.set(xlabel="1 + t", ylabel="σ_t", title=f"noise scale, c = {c:g}")
     left.legend(fontsize=8)
     left.grid(alpha=0.3)
     major_ticks_only(left)
@@ -236,14 +290,14 @@ def noise_figure(noisy_sgd_step: Callable, lr: float = 0.1, eta: float = 0.3,
     surface = SURFACES["saddle"]
     draw_surface(right, surface, levels=20, resolution=120)
     start = np.array([7.0, 0.0])
-    plain = run(noisy_sgd_step, surface.grad, start, steps, lr=lr, eta=0.0, gamma=gamma)
-    draw_path(right, plain, color="0.3", label="η = 0: stuck at the saddle")
+    plain = run(noisy_sgd_step, surface.grad, start, steps, lr=lr, eta=0.0, gamma=p)
+    draw_path(right, plain, color="0.3", label="c = 0: stuck at the saddle")
     for seed in seeds:
-        path = run(noisy_sgd_step, surface.grad, start, steps, lr=lr, eta=eta, gamma=gamma,
+        path = run(noisy_sgd_step, surface.grad, start, steps, lr=lr, eta=c, gamma=p,
                    seed=seed)
         draw_path(right, path, color=PALETTE["noisy_sgd"],
-                  label=f"η = {eta:g}, seeds {', '.join(map(str, seeds))}" if seed == seeds[0]
+                  label=f"c = {c:g}, seeds {', '.join(map(str, seeds))}" if seed == seeds[0]
                   else None)
-    right.set_title(f"from (7, 0) on x² − y², lr {lr:g}, {steps} steps")
+    right.set_title(f"from (7, 0) on x² − y², η = {lr:g}, {steps} steps")
     right.legend(fontsize=7, loc="lower left")
     return fig
