@@ -50,7 +50,7 @@ def test_averaging_lowers_the_noise_floor_in_the_valley():
     rms = [float(text.get_text().rsplit(": ", 1)[1])
            for text in fig.axes[1].get_legend().get_texts()]
     last, tail, ema = rms
-    # the stationary RMS of the last iterate, ∑ over x and y of lr²η/(1 − ρ²), ρ = 1 − lr·λ
+    # the stationary RMS of the last iterate: √(Σ over x and y of η²σ²/(1 − q²)), q = 1 − ηλ, σ² = 1
     lr = demo.VALLEY_LR
     predicted = np.sqrt(sum(lr**2 / (1 - (1 - lr * lam) ** 2) for lam in (2.0, 20.0)))
     assert last == pytest.approx(predicted, rel=0.15)

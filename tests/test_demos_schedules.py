@@ -32,12 +32,12 @@ def test_timetables_start_at_lr0_and_end_near_the_ratio(ratio):
 def test_constant_rate_settles_on_the_predicted_noise_floor():
     runs = demo.noisy_sgd(np.full(demo.STEPS, demo.LR0), 2.0, seeds=range(40))
     late = runs.losses[100:].mean()
-    assert late == pytest.approx(demo.noise_floor(demo.LR0, 2.0), rel=0.15)
+    assert late == pytest.approx(demo.bowl_noise_floor(demo.LR0, 2.0), rel=0.15)
 
 
 def test_noise_floor_is_proportional_to_the_rate_for_small_rates():
-    assert demo.noise_floor(1e-4, 2.0) / demo.noise_floor(1e-5, 2.0) == pytest.approx(10,
-                                                                                      rel=1e-3)
+    ratio = demo.bowl_noise_floor(1e-4, 2.0) / demo.bowl_noise_floor(1e-5, 2.0)
+    assert ratio == pytest.approx(10, rel=1e-3)
 
 
 def test_decaying_the_rate_shrinks_the_bounce():
@@ -66,11 +66,43 @@ def test_the_same_seed_gives_the_same_run():
     assert np.array_equal(a.paths[:, 1], b.paths[:, 0])
 
 
+def test_mean_square_error_is_the_exact_recursion():
+    """Against a Monte Carlo estimate, and the constant rate's floor ησ²/(λ(2 − ηλ))."""
+    rates = np.array([0.3, 0.5, 0.1, 0.05, 0.4, 0.2, 0.25, 0.15])
+    last, average = demo.mean_square_error(rates, curvature=2.0, sigma=0.7, theta0=1.5)
+    rng = np.random.default_rng(0)
+    theta = np.full(200_000, 1.5)
+    total = theta.copy()
+    for t, eta in enumerate(rates, start=1):
+        theta = theta - eta * (2.0 * theta + 0.7 * rng.standard_normal(theta.size))
+        total += theta
+        assert np.mean(theta**2) == pytest.approx(last[t], rel=0.02)
+        assert np.mean((total / (t + 1)) ** 2) == pytest.approx(average[t], rel=0.02)
+    floor = demo.mean_square_error(np.full(400, 0.1), curvature=2.0, sigma=0.7)[0][-1]
+    assert floor == pytest.approx(0.1 * 0.49 / (2.0 * (2 - 0.2)), rel=1e-9)
+
+
+def test_a_over_t_is_fast_only_when_a_lambda_exceeds_one_half():
+    curves = demo.convergence_curves(horizon=20_000)
+    t = curves["t"]
+    slope = {key: demo.loglog_slope(t, curves[key], 2_000, 20_000) for key in curves if key != "t"}
+    assert slope["aλ = 0.25"] == pytest.approx(-0.5, abs=0.01)  # t^(−2aλ)
+    assert -1.0 < slope["aλ = 0.5"] < -0.85  # log t / t
+    for key, constant in (("aλ = 1", 1.0), ("aλ = 2", 4 / 3)):  # a²σ²/((2aλ − 1)t)
+        assert slope[key] == pytest.approx(-1.0, abs=0.01)
+        assert t[-1] * curves[key][-1] == pytest.approx(constant, rel=0.01)
+    # 1/√t breaks Σηₜ² < ∞ and still converges, on the current rate's floor ηₜσ²/(2λ) ...
+    assert curves["1/√t"][-1] == pytest.approx(0.5 / np.sqrt(t[-1]) / 2, rel=0.02)
+    # ... and its running average reaches the best a/t rate σ²/(λ²t) without knowing λ
+    assert t[-1] * curves["1/√t, averaged"][-1] == pytest.approx(1.0, rel=0.03)
+
+
 def test_every_figure_builder_returns_a_figure():
     runs = demo.all_runs(SCHEDULES, 1.0, seeds=range(3))
     figures = [
         demo.gallery_figure(SCHEDULES, "step", 0.01),
         demo.robbins_monro_figure(SCHEDULES, horizon=100),
+        demo.convergence_figure(horizon=200),
         demo.bounce_figure(runs, "constant", 0.0),
         demo.bounce_figure(runs, "reduce on plateau", 1.0),
         demo.final_loss_figure(runs, 1.0),

@@ -4,7 +4,8 @@ The averages are passed in as functions (the chapter's model answers on the page
 student's own in their notebook): ``tail_average(trajectory, n)``,
 ``ema_update(ema, theta, step, decay)``, ``ema_debiased(ema, step, decay)`` and
 ``average_parameters(averaged, params, n_averaged, decay)``. The noisy optimizer is
-chapter 05's ``noisy_sgd_step`` with a constant noise level (γ = 0), driven by
+chapter 05's ``noisy_sgd_step`` with a constant noise level (p = 0 in its annealed noise
+σ_t² = c/(1 + t)^p, the code's ``gamma``), driven by
 :func:`descent.race.run`. This module only does the plain NumPy that is not an exercise,
 and draws.
 """
@@ -24,8 +25,8 @@ from descent.surfaces import SURFACES
 #: x² + 10y², viewed around its minimum: the valley the noisy iterates bounce in.
 VALLEY = dataclasses.replace(SURFACES["ellipse"], start=(2.5, 1.2), xlim=(-3.0, 3.0),
                              ylim=(-1.5, 1.5))
-#: The learning rate of the valley's runs: y is multiplied by 1 − 20·0.095 = −0.9 at every
-#: step (it bounces from wall to wall), x by 1 − 2·0.095 = 0.81 (it drifts slowly).
+#: The learning rate η of the valley's runs: y is multiplied by q = 1 − 20·0.095 = −0.9 at
+#: every step (it bounces from wall to wall), x by q = 1 − 2·0.095 = 0.81 (it drifts slowly).
 VALLEY_LR = 0.095
 #: One colour per kind of estimate, on every figure of the chapter.
 COLORS = {"iterate": PALETTE["sgd"], "tail": "#1f77b4", "ema": "#d62728",
@@ -36,9 +37,10 @@ def noisy_run(noisy_sgd_step: Callable, noise: float, steps: int = 150, seed: in
               lr: float = VALLEY_LR) -> np.ndarray:
     """θ_0 … θ_T of gradient descent with constant Gaussian gradient noise on the valley.
 
-    ``noise`` is the variance σ² of the noise added to each gradient (chapter 05's annealed
-    noise, whose ``eta`` it is, with γ = 0 so that it never decays): the iterate reaches
-    the valley floor and then bounces around the minimum for ever.
+    ``noise`` is the variance σ² of the noise added to each gradient: chapter 05's annealed
+    noise σ_t² = c/(1 + t)^p with c = σ² (the code's ``eta``) and p = 0 (its ``gamma``), so
+    that it never decays. The iterate reaches the valley floor and then bounces around the
+    minimum for ever.
     """
     return run(noisy_sgd_step, VALLEY.grad, VALLEY.start, steps, lr=lr, eta=noise, gamma=0.0,
                seed=seed)
@@ -104,13 +106,13 @@ def valley_figure(noisy_sgd_step: Callable, tail_average: Callable, ema_update: 
     and their root-mean-square distance to the minimum over ``runs`` runs (right, log scale).
 
     The EMA starts from 0 and is bias-corrected, so the start point keeps only its fair
-    weight (a copy of θ_0 would keep the weight β^t, which lingers for 1/(1 − β) steps).
+    weight (a copy of θ_0 would keep the weight ρ^t, which lingers for 1/(1 − ρ) steps).
     """
     estimates = {
         "last iterate": (_runs(noisy_sgd_step, noise, steps, runs), COLORS["iterate"], 0.7),
         f"last-{n} average": (_tails(tail_average, noisy_sgd_step, noise, steps, runs, n),
                               COLORS["tail"], 1.4),
-        f"EMA, decay {decay:g}": (_emas(ema_update, ema_debiased, noisy_sgd_step, noise, steps,
+        f"EMA, ρ = {decay:g}": (_emas(ema_update, ema_debiased, noisy_sgd_step, noise, steps,
                                         runs, decay), COLORS["ema"], 1.4),
     }
     fig, (left, right) = figure(2, figsize=(7.6, 3.3),
@@ -165,7 +167,7 @@ def ema_start_figure(ema_update: Callable, ema_debiased: Callable, decay: float,
             lw=1.3, label="from a copy of θ₁ (AveragedModel)")
     ax.axhline(3.0, color="black", ls=":", lw=0.9)
     ax.set(xlabel="step t", ylim=(-0.5, 5.0), xlim=(0, steps + 1),
-           title=f"EMA with decay {decay:g} (memory ≈ {1 / (1 - decay):.0f} steps)")
+           title=f"EMA with decay ρ = {decay:g} (memory ≈ {1 / (1 - decay):.0f} steps)")
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
     return fig
@@ -239,12 +241,12 @@ def swa_figure(average_parameters: Callable, lr: float = 0.03, epochs: int = 40,
                 label="last iterate")
     for decay, style in zip(decays, ("-", "--"), strict=False):
         ax.semilogy(epoch, curves[decay], color=COLORS["ema"], lw=1.3, ls=style,
-                    label=f"EMA, decay {decay:g}")
+                    label=f"EMA, ρ = {decay:g}")
     ax.semilogy(epoch, curves["swa"], color=COLORS["swa"], lw=1.3,
                 label=f"SWA from epoch {swa_start}")
     ax.axvline(swa_start, color="0.6", ls=":", lw=0.9)
     ax.set(xlabel="epoch", ylabel="loss − least-squares loss",
-           title=f"linear regression, minibatch SGD at a constant rate {lr:g}")
+           title=f"linear regression, minibatch SGD at a constant rate η = {lr:g}")
     power_of_ten_ticks(ax)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.grid(alpha=0.3)

@@ -1,14 +1,17 @@
-"""Figures of chapter 06: the schedules side by side, and noisy SGD under each of them.
+"""Figures of chapter 06: the schedules side by side, noisy SGD under each of them, and SGD's
+convergence on a quadratic computed exactly.
 
 The schedules are passed in, as a dict from their function names to functions with the
 chapter's interfaces (the model answers on the page, a student's own in their notebook):
 ``name_lr(step, lr0, ...) -> lr`` and ``reduce_on_plateau(metric, lr, state, **hyper) ->
 (lr, state)``. This module only runs plain NumPy that is not an exercise, and draws.
 
-Every demo uses the same setting: T = 300 updates from α₀ = 0.04, each schedule parametrized
-so that it ends near ``ratio``·α₀ (the lecture's α_τ = α₀/100 by default), and SGD on the bowl
-x² + 10y² of :mod:`descent.surfaces` with gradient noise, θ ← θ − α_t(∇J(θ) + σξ_t),
-ξ_t ~ N(0, I) drawn from ``np.random.default_rng(seed)``.
+Every demo uses the same setting: T = 300 updates from η₀ = 0.04, each schedule parametrized
+so that it ends near ``ratio``·η₀ (the lecture notes' η_τ = η₀/100 by default), and SGD on the
+bowl x² + 10y² of :mod:`descent.surfaces` with gradient noise, θ ← θ − η_t(∇L(θ) + σξ_t),
+ξ_t ~ N(0, I) drawn from ``np.random.default_rng(seed)``. The convergence figure needs no
+sampling: on L(θ) = ½λθ² the mean square error obeys an exact recursion
+(:func:`mean_square_error`).
 """
 
 from __future__ import annotations
@@ -42,10 +45,10 @@ ZOOM = dataclasses.replace(BOWL, xlim=(-0.8, 0.8), ylim=(-0.4, 0.4))
 
 
 def recipes(ratio: float, steps: int = STEPS, lr0: float = LR0) -> dict[str, tuple[str, dict]]:
-    """Label -> (function name, arguments) of each timetable, ending near ``ratio``·α₀.
+    """Label -> (function name, arguments) of each timetable, ending near ``ratio``·η₀.
 
-    Piecewise linear reaches α_τ = ratio·α₀ at τ = 3T/4 and stays; step decay cuts by the
-    same factor every T/4 steps and reaches ratio·α₀ for the last quarter; exponential and
+    Piecewise linear reaches η_τ = ratio·η₀ at τ = 3T/4 and stays; step decay cuts by the
+    same factor every T/4 steps and reaches ratio·η₀ for the last quarter; exponential and
     1/t reach it at the last step; the cosine warms up for T/10 steps and ends at it.
     """
     last = steps - 1
@@ -63,7 +66,7 @@ def recipes(ratio: float, steps: int = STEPS, lr0: float = LR0) -> dict[str, tup
 
 def timetables(schedules: Mapping[str, Callable], ratio: float, steps: int = STEPS,
                lr0: float = LR0) -> dict[str, np.ndarray]:
-    """Label -> α_t for t = 0..T−1: the constant rate, then every schedule of :func:`recipes`."""
+    """Label -> η_t for t = 0..T−1: the constant rate, then every schedule of :func:`recipes`."""
     tables = {"constant": np.full(steps, lr0)}
     for label, (name, kwargs) in recipes(ratio, steps, lr0).items():
         tables[label] = np.array([schedules[name](t, **kwargs) for t in range(steps)], float)
@@ -78,20 +81,20 @@ class Runs:
     """Noisy SGD from the bowl's start, one run per seed."""
 
     paths: np.ndarray  # (T + 1, seeds, 2)
-    lrs: np.ndarray  # (T, seeds): the rate of each update
+    lrs: np.ndarray  # (T, seeds): the rate η_t of each update
 
     @property
     def losses(self) -> np.ndarray:
-        """J(θ_t), shape (T + 1, seeds)."""
+        """L(θ_t), shape (T + 1, seeds)."""
         return BOWL.loss(self.paths)
 
 
 def noisy_sgd(lrs, sigma: float, seeds: Sequence[int] = range(20), *,
               plateau: Callable | None = None, epoch: int = EPOCH, **hyper) -> Runs:
-    """θ ← θ − α_t(∇J(θ) + σξ_t) on x² + 10y² from (7, 5), for every seed at once.
+    """θ ← θ − η_t(∇L(θ) + σξ_t) on x² + 10y² from (7, 5), for every seed at once.
 
-    ``lrs`` is the timetable α_0..α_{T−1}. With ``plateau`` (reduce-on-plateau's interface),
-    ``lrs`` gives only T and α₀: the rate is updated after every ``epoch`` steps with the
+    ``lrs`` is the timetable η_0..η_{T−1}. With ``plateau`` (reduce-on-plateau's interface),
+    ``lrs`` gives only T and η₀: the rate is updated after every ``epoch`` steps with the
     mean loss of that epoch's iterates, separately for each seed, with ``hyper``.
     """
     lrs = np.asarray(lrs, dtype=float)
@@ -125,13 +128,108 @@ def all_runs(schedules: Mapping[str, Callable], sigma: float, ratio: float = 0.0
     return runs
 
 
-def noise_floor(lr: float, sigma: float, curvatures=(2.0, 20.0)) -> float:
-    """The mean loss that SGD at a constant rate α settles to on a quadratic with noise σ.
+def bowl_noise_floor(lr: float, sigma: float, curvatures=(2.0, 20.0)) -> float:
+    """The mean loss that SGD at a constant rate η settles to on a quadratic with noise σ.
 
-    Along a direction of curvature λ, θ ← (1 − αλ)θ − ασξ has stationary variance
-    α²σ²/(1 − (1 − αλ)²) = ασ²/(λ(2 − αλ)), which costs λ/2 times that in loss.
+    Along a direction of curvature λ, θ ← (1 − ηλ)θ − ησξ has stationary variance
+    η²σ²/(1 − (1 − ηλ)²) = ησ²/(λ(2 − ηλ)), which costs λ/2 times that in loss.
     """
     return float(sum(lr * sigma**2 / (2 * (2 - lr * lam)) for lam in curvatures))
+
+
+# ------------------------------------------------------------------ SGD's convergence, exactly
+
+#: The a/t schedules of the convergence figure, as products aλ (λ = 1).
+A_LAMBDA = (0.25, 0.5, 1.0, 2.0)
+#: Their colours, light (slow) to dark.
+A_COLORS = ("#fdae6b", "#e6550d", "#3182bd", "#08306b")
+
+
+def mean_square_error(rates, curvature: float = 1.0, sigma: float = 1.0,
+                      theta0: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """E(θ_t − θ*)² of SGD and of its running average on L(θ) = ½λθ², exactly.
+
+    SGD is θ_{t+1} = θ_t − η_t(λθ_t + σξ_t) from θ_0 = ``theta0``, with ξ_t independent of
+    mean 0 and variance 1, and ``rates`` = η_0 … η_{T−1}. Squaring and taking expectations
+    (the cross term vanishes) gives the exact recursion e_{t+1} = (1 − η_tλ)² e_t + η_t²σ².
+    The running average θ̄_t = (θ_0 + … + θ_t)/(t + 1) is tracked through the joint second
+    moments E θ_t θ̄_t and E θ̄_t², updated exactly in the same way.
+
+    Returns ``(last, average)``: two arrays of length T + 1, E(θ_t − θ*)² and E(θ̄_t − θ*)².
+    """
+    lam, var = float(curvature), float(sigma) ** 2
+    rates = [float(eta) for eta in np.asarray(rates, dtype=float)]
+    a = b = c = float(theta0) ** 2  # E θ², E θ·θ̄, E θ̄²
+    last, average = [a], [c]
+    for t, eta in enumerate(rates, start=1):  # θ̄ holds t iterates before this step
+        q = 1.0 - eta * lam
+        a_next = q * q * a + eta * eta * var
+        qb = q * b  # E θ_{t+1}·θ̄ before the update: the noise is independent of θ̄
+        b = (t * qb + a_next) / (t + 1)
+        c = (t * t * c + 2 * t * qb + a_next) / (t + 1) ** 2
+        a = a_next
+        last.append(a)
+        average.append(c)
+    return np.array(last), np.array(average)
+
+
+def loglog_slope(t, values, start: int, stop: int) -> float:
+    """The least-squares slope of log ``values`` against log ``t`` over ``start`` ≤ t ≤ ``stop``."""
+    t, values = np.asarray(t, dtype=float), np.asarray(values, dtype=float)
+    keep = (t >= start) & (t <= stop)
+    return float(np.polyfit(np.log(t[keep]), np.log(values[keep]), 1)[0])
+
+
+def convergence_curves(horizon: int = 100_000, sqrt_a: float = 0.5) -> dict[str, np.ndarray]:
+    """The curves of :func:`convergence_figure`, with λ = σ = θ_0 = 1 and t = 1 … ``horizon``.
+
+    ``"t"``; ``aλ = …`` for each a/t schedule of :data:`A_LAMBDA` (η_t = a/t for the step
+    from θ_t, t ≥ 1, from θ_1 = 1); ``"1/√t"`` and ``"1/√t, averaged"`` for η_t = a/√t with
+    a = ``sqrt_a``, the last iterate and the running average of θ_1 … θ_t.
+    """
+    t = np.arange(1, horizon + 1, dtype=float)
+    curves = {"t": t}
+    for product in A_LAMBDA:
+        curves[f"aλ = {product:g}"] = mean_square_error(product / t[:-1])[0]
+    last, average = mean_square_error(sqrt_a / np.sqrt(t[:-1]))
+    curves["1/√t"], curves["1/√t, averaged"] = last, average
+    return curves
+
+
+def convergence_figure(horizon: int = 100_000, sqrt_a: float = 0.5):
+    """E(θ_t − θ*)² on ½θ² with unit noise, log-log: η_t = a/t for several aλ (left), and
+    η_t = a/√t, its last iterate and its running average (right).
+
+    Every curve is the exact recursion of :func:`mean_square_error`, no sampling; the legend
+    gives each slope, fitted over the last decade of steps.
+    """
+    curves = convergence_curves(horizon, sqrt_a)
+    t = curves["t"]
+    lo = max(horizon // 10, 1)
+    fig, (left, right) = figure(2, figsize=(7.8, 3.4), sharey=True)
+    for product, color in zip(A_LAMBDA, A_COLORS, strict=True):
+        key = f"aλ = {product:g}"
+        left.loglog(t, curves[key], color=color, lw=1.6,
+                    label=f"{key}: slope {loglog_slope(t, curves[key], lo, horizon):.2f}")
+    best = 1 / t  # σ²/(λ²t), reached by aλ = 1
+    left.loglog(t, best, color="black", ls=":", lw=1.0, label="σ²/(λ²t)")
+    left.set(xlabel="step t", ylabel="E(θ_t − θ*)²", title="η_t = a/t: last iterate")
+    left.legend(fontsize=7, loc="lower left")
+    right.loglog(t, curves["aλ = 1"], color=A_COLORS[2], lw=1.2, alpha=0.6,
+                 label="a/t, aλ = 1 (the best a)")
+    for key, color, style in (("1/√t", "#31a354", "-"), ("1/√t, averaged", "#006d2c", "--")):
+        right.loglog(t, curves[key], color=color, ls=style, lw=1.6,
+                     label=f"{key}: slope {loglog_slope(t, curves[key], lo, horizon):.2f}")
+    right.loglog(t, sqrt_a / np.sqrt(t) / 2, color="#31a354", ls=":", lw=1.0,
+                 label="floor of the current rate, η_tσ²/(2λ)")
+    right.loglog(t, best, color="black", ls=":", lw=1.0)
+    right.set(xlabel="step t", title=f"η_t = {sqrt_a:g}/√t: last iterate and average")
+    right.legend(fontsize=7, loc="lower left")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.set_xlim(1, horizon)
+        major_ticks_only(ax)
+    return fig
 
 
 # ------------------------------------------------------------------ figures
@@ -148,7 +246,7 @@ def _two_panels(right: float = 0.98, wspace: float = 0.3):
 
 
 def gallery_figure(schedules: Mapping[str, Callable], schedule: str, ratio: float):
-    """Every timetable (grey) with ``schedule`` highlighted: α_t (left), Σα_i (right)."""
+    """Every timetable (grey) with ``schedule`` highlighted: η_t (left), Ση_i (right)."""
     tables = timetables(schedules, ratio)
     fig, (left, right) = _two_panels()
     t = np.arange(STEPS)
@@ -158,20 +256,20 @@ def gallery_figure(schedules: Mapping[str, Callable], schedule: str, ratio: floa
             "color": "0.8", "lw": 1.0}
         left.plot(t, lrs, label=label if chosen else None, **style)
         right.plot(t, np.cumsum(lrs), **style)
-    left.set(xlabel="step t", ylabel="learning rate α_t", ylim=(0, 1.08 * LR0),
-             title=f"{schedule}, α_T ≈ α₀·{ratio:g}")
+    left.set(xlabel="step t", ylabel="learning rate η_t", ylim=(0, 1.08 * LR0),
+             title=f"{schedule}, η_T ≈ η₀·{ratio:g}")
     left.legend(fontsize=8, loc="upper right")
-    right.set(xlabel="step t", ylabel="Σ α_i", ylim=(0, 1.05 * LR0 * STEPS),
-              title="distance budget: Σ α_i over i < t")
+    right.set(xlabel="step t", ylabel="Σ η_i", ylim=(0, 1.05 * LR0 * STEPS),
+              title="distance budget: Σ η_i over i < t")
     for ax in (left, right):
         ax.grid(alpha=0.3)
     return fig
 
 
 def robbins_monro_figure(schedules: Mapping[str, Callable], horizon: int = 10_000):
-    """Partial sums Σα_i (left) and Σα_i² (right) up to ``horizon`` steps, log-log.
+    """Partial sums Ση_i (left) and Ση_i² (right) up to ``horizon`` steps, log-log.
 
-    Constant, 1/t (k = 0.01), α₀/√(1 + kt) and exponential (γ = 0.999), all from α₀ = 0.04.
+    Constant, 1/t (k = 0.01), η₀/√(1 + kt) and exponential (d = 0.999), all from η₀ = 0.04.
     """
     t = np.arange(horizon)
     rates = {
@@ -186,8 +284,8 @@ def robbins_monro_figure(schedules: Mapping[str, Callable], horizon: int = 10_00
     for label, (lrs, color, ls) in rates.items():
         left.loglog(t + 1, np.cumsum(lrs), color=color, ls=ls, label=label)
         right.loglog(t + 1, np.cumsum(lrs**2), color=color, ls=ls, label=label)
-    left.set(xlabel="steps t", title="Σ α_i: must grow without bound")
-    right.set(xlabel="steps t", title="Σ α_i²: must stay bounded")
+    left.set(xlabel="steps t", title="Σ η_i: grows without bound?")
+    right.set(xlabel="steps t", title="Σ η_i²: stays bounded?")
     left.legend(fontsize=8, loc="upper left")
     for ax in (left, right):
         ax.grid(alpha=0.3)
@@ -229,20 +327,20 @@ def bounce_figure(runs: Mapping[str, Runs], schedule: str, sigma: float, late: i
         right.plot(t, chosen.losses.mean(axis=1), color=COLORS[schedule], lw=1.4,
                    label=schedule)
     if sigma:
-        right.axhline(noise_floor(LR0, sigma), color="black", ls=":", lw=1.0,
-                      label="predicted floor, constant α₀")
+        right.axhline(bowl_noise_floor(LR0, sigma), color="black", ls=":", lw=1.0,
+                      label="predicted floor, constant η₀")
     _loss_axis(right)
     right.set_title(f"mean loss over {chosen.paths.shape[1]} seeds, σ = {sigma:g}")
     right.legend(fontsize=7, loc="upper right")
     rate = right.twinx()
     rate.plot(np.arange(STEPS), chosen.lrs.mean(axis=1), color=COLORS[schedule], ls="--",
               lw=0.9)
-    rate.set(ylim=(0, 4 * LR0), ylabel="α_t (dashed)")
+    rate.set(ylim=(0, 4 * LR0), ylabel="η_t (dashed)")
     return fig
 
 
 def final_loss_figure(runs: Mapping[str, Runs], sigma: float):
-    """J(θ_T) per schedule: one dot per seed, a bar at the median, log scale."""
+    """L(θ_T) per schedule: one dot per seed, a bar at the median, log scale."""
     fig, ax = figure(figsize=(7.0, 3.2))
     labels = list(runs)
     rng = np.random.default_rng(0)  # horizontal jitter of the dots only
@@ -251,7 +349,7 @@ def final_loss_figure(runs: Mapping[str, Runs], sigma: float):
         ax.bar(x, np.median(final), color=COLORS[label], alpha=0.45, width=0.7)
         ax.plot(x + rng.uniform(-0.2, 0.2, final.size), final, ".", color=COLORS[label],
                 ms=4)
-    ax.axhline(noise_floor(LR0, sigma), color="black", ls=":", lw=1.0)
+    ax.axhline(bowl_noise_floor(LR0, sigma), color="black", ls=":", lw=1.0)
     ax.set_xticks(range(len(labels)), labels, rotation=20, fontsize=8)
     ax.set_yscale("log")
     power_of_ten_ticks(ax)
