@@ -15,7 +15,7 @@ OUT ?= .grading/results/$(ASSIGNMENT)
 # JupyterLab opens Markdown (the book's MyST pages) as notebooks, via jupytext.
 LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 
-.PHONY: help venv book book-clean lab lab-full release grade test lint lock clean screenshots
+.PHONY: help venv book book-clean lab lab-full lab-extras release grade test lint lock clean screenshots
 
 help:
 	@echo "make book      build the website into _build/html (creates .venv on first use)"
@@ -24,6 +24,7 @@ help:
 	@echo "make release   regenerate notebooks/ from solutions/ (nbgrader generate_assignment)"
 	@echo "make grade ASSIGNMENT=01_activations SUBMISSIONS=path [OUT=dir] [WORKERS=n] [DB=url] [SOURCE=dir] [SITE_URL=url]"
 	@echo "make lab-full [DEVICE=cuda]  chapter 09's full optimizer comparison -> book/_data/lenet_lab.json"
+	@echo "make lab-extras  LeNet-5 with schedules, EMA/SWA, BatchNorm (ch 06-08) -> book/_data/lenet_extras.json"
 	@echo "make screenshots  PNGs of the site and of JupyterLab for the README (docs/screenshots/)"
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
@@ -53,6 +54,10 @@ lab: venv $(LAB_SETTINGS)
 # Needs Chromium (apt-get install chromium); see scripts/screenshots.py.
 screenshots: book
 	$(BIN)/python scripts/screenshots.py
+
+# Chapters 06-08's LeNet-5 runs (about 3 min on one CPU thread): the pages plot the cache.
+lab-extras: venv
+	$(BIN)/python scripts/lenet_extras.py
 
 # Chapter 09's full experiment (long on a CPU): the page plots the cache it writes.
 lab-full: venv
