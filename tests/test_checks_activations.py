@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+import torch
 from checktools import (
     WRONG_OUTPUTS,
     assert_misconceptions_reached,
@@ -42,6 +43,9 @@ answers = load("01_activations")
         (checks.check_clip_by_value, "clip_by_value", {"seed": 2, "clip_value": 0.05}),
         (checks.check_clip_by_global_norm, "clip_by_global_norm", {"scale": 0.0}),
         (checks.check_clip_by_global_norm, "clip_by_global_norm", {"seed": 5, "max_norm": 0.1}),
+        (checks.check_growth_rate, "growth_rate", {}),
+        (checks.check_growth_rate, "growth_rate", {"seed": 3, "dim": 1, "radius": 2.0}),
+        (checks.check_growth_rate, "growth_rate", {"seed": 4, "dim": 60, "radius": 0.5}),
     ],
 )
 def test_model_answers_pass(check, function, kwargs):
@@ -160,6 +164,27 @@ def expm1_negative(z):
     return np.expm1(np.minimum(np.asarray(z, dtype=float), 0.0))
 
 
+def rate_singular(W):
+    return float(np.linalg.norm(W, 2))
+
+
+def rate_real_part(W):
+    return float(np.max(np.linalg.eigvals(W).real))
+
+
+def rate_eigvalsh(W):
+    return float(np.max(np.abs(np.linalg.eigvalsh(W))))
+
+
+def rate_frobenius(W):
+    return float(np.linalg.norm(W))
+
+
+def rate_in_place(W):
+    W *= 1.0 + 1e-3
+    return float(np.max(np.abs(np.linalg.eigvals(W)))) / (1.0 + 1e-3)
+
+
 MUTANTS = [
     (checks.check_sigmoid, lambda z: 1 / (1 + np.exp(np.asarray(z))), "sigmoid.sign-flipped"),
     (checks.check_sigmoid, quietly(lambda z: np.exp(z) / (1 + np.exp(z))), "sigmoid.overflow"),
@@ -212,6 +237,10 @@ MUTANTS = [
     (checks.check_clip_by_global_norm, clip_squared_norm, "clipping.squared-norm"),
     (checks.check_clip_by_global_norm, clip_sum_of_norms, "clipping.sum-of-norms"),
     (checks.check_clip_by_global_norm, clip_normalized_first, "clipping.zero-norm"),
+    (checks.check_growth_rate, rate_singular, "growth-rate.largest-singular-value"),
+    (checks.check_growth_rate, rate_real_part, "growth-rate.no-modulus"),
+    (checks.check_growth_rate, rate_eigvalsh, "growth-rate.eigvalsh-on-nonsymmetric"),
+    (checks.check_growth_rate, rate_frobenius, "growth-rate.frobenius-norm"),
 ]
 
 
@@ -256,12 +285,34 @@ def test_messages_name_the_array_that_differs():
                                                         1.0))
 
 
+def test_the_spectral_radius_is_the_long_run_rate():
+    """‖W^N‖₂^(1/N) tends to r(W), not σ_max: the page's non-normal block grows to 19.4 at
+    N = 9 before it decays, and its rate at N = 1000 is within 1 % of 0.9."""
+    w = np.array([[0.9, 5.0], [0.0, 0.9]])
+    norms = [np.linalg.norm(np.linalg.matrix_power(w, n), 2) for n in range(1, 60)]
+    assert int(np.argmax(norms)) + 1 == 9 and abs(max(norms) - 19.4) < 0.05
+    assert abs(checks._measured_rate(torch.tensor(w)) - 0.9) < 0.009
+    random = checks.growth_matrix(0, 5, 1.05)
+    assert abs(checks._measured_rate(torch.tensor(random)) - 1.05) < 1e-3
+
+
+def test_a_wrong_rate_shows_the_multiplied_out_norm():
+    message = failure(checks.check_growth_rate, rate_singular)
+    assert "‖W^N‖₂^(1/N) is" in message and "at N = 1000" in message, message
+
+
+def test_a_matrix_modified_in_place_is_named():
+    message = failure(checks.check_growth_rate, rate_in_place)
+    assert "modified in place" in message and not find(message), message
+
+
 def test_stub_raises_not_implemented():
     def stub(*args, **kwargs):
         raise NotImplementedError()
 
     for check in (checks.check_sigmoid, checks.check_elu, checks.check_scalar_chain_grad,
-                  checks.check_clip_by_value, checks.check_clip_by_global_norm):
+                  checks.check_clip_by_value, checks.check_clip_by_global_norm,
+                  checks.check_growth_rate):
         with pytest.raises(NotImplementedError):
             check(stub)
 
@@ -287,6 +338,9 @@ def test_stub_raises_not_implemented():
     (checks.check_clip_by_value, {"scale": -1.0}),
     (checks.check_clip_by_global_norm, {"max_norm": -1.0}),
     (checks.check_clip_by_global_norm, {"shapes": [(3,), (2, -4)]}),
+    (checks.check_growth_rate, {"dim": 0}),
+    (checks.check_growth_rate, {"radius": 0.0}),
+    (checks.check_growth_rate, {"seed": -2}),
 ])
 def test_bad_arguments_are_refused_before_the_student_runs(check, kwargs):
     assert_refused(check, kwargs)

@@ -40,6 +40,10 @@ answers = load("04_gradient_descent")
         (checks.check_minibatch_sgd, "minibatch_sgd", {"n": 11, "batch_size": 30}),
         (checks.check_max_stable_lr, "max_stable_lr", {"seed": 7, "dim": 5, "condition": 1e3}),
         (checks.check_max_stable_lr, "max_stable_lr", {"dim": 1, "scale": 0.01}),
+        (checks.check_steps_per_digit, "steps_per_digit", {}),
+        (checks.check_steps_per_digit, "steps_per_digit", {"kappa": 1}),
+        (checks.check_steps_per_digit, "steps_per_digit", {"kappa": 1.0001}),
+        (checks.check_steps_per_digit, "steps_per_digit", {"kappa": 1e8}),
     ],
 )
 def test_model_answers_pass(check, function, kwargs):
@@ -282,6 +286,38 @@ def lr_every_eigenvalue(h):
     return 2.0 / np.linalg.eigvalsh(h)
 
 
+# ---------------------------------------------------------------- steps_per_digit mutants
+
+
+def digits_e_fold(kappa):
+    return 0.0 if kappa == 1 else 1.0 / np.log((kappa + 1) / (kappa - 1))
+
+
+def digits_approximation(kappa):
+    return np.log(10.0) / 2.0 * kappa
+
+
+def digits_one_over_lambda(kappa):
+    return 0.0 if kappa == 1 else np.log(10.0) / -np.log(1.0 - 1.0 / kappa)
+
+
+def digits_loss(kappa):
+    return 0.5 * answers.steps_per_digit(kappa)
+
+
+def digits_rounded_up(kappa):
+    return float(np.ceil(answers.steps_per_digit(kappa)))
+
+
+def digits_divides_by_zero(kappa):
+    return float(np.log(10.0) / np.log((kappa + 1.0) / (kappa - 1.0)))  # ZeroDivisionError at 1
+
+
+def digits_nan_at_one(kappa):
+    q = (kappa - 1.0) / (kappa + 1.0)
+    return np.log(10.0) / np.log(1.0 / q) if q else np.nan
+
+
 MUTANTS = [
     (checks.check_gradient_descent, gd_last_point, {}, "gd.last-point-only"),
     (checks.check_gradient_descent, gd_without_start, {}, "gd.missing-start"),
@@ -325,6 +361,15 @@ MUTANTS = [
     (checks.check_max_stable_lr, lr_inverted, {}, "stable-lr.inverted"),
     (checks.check_max_stable_lr, lr_frobenius, {}, "stable-lr.frobenius-norm"),
     (checks.check_max_stable_lr, lr_every_eigenvalue, {}, "stable-lr.every-eigenvalue"),
+    (checks.check_steps_per_digit, digits_e_fold, {}, "steps-per-digit.e-fold"),
+    (checks.check_steps_per_digit, digits_approximation, {},
+     "steps-per-digit.large-kappa-approximation"),
+    (checks.check_steps_per_digit, digits_one_over_lambda, {},
+     "steps-per-digit.step-one-over-lambda"),
+    (checks.check_steps_per_digit, digits_loss, {}, "steps-per-digit.loss-not-error"),
+    (checks.check_steps_per_digit, digits_rounded_up, {}, "steps-per-digit.rounded"),
+    (checks.check_steps_per_digit, digits_divides_by_zero, {}, "steps-per-digit.kappa-one"),
+    (checks.check_steps_per_digit, digits_nan_at_one, {}, "steps-per-digit.kappa-one"),
 ]
 
 
@@ -380,7 +425,8 @@ def test_stub_raises_not_implemented():
         raise NotImplementedError()
 
     for check in (checks.check_gradient_descent, checks.check_minibatches,
-                  checks.check_minibatch_sgd, checks.check_max_stable_lr):
+                  checks.check_minibatch_sgd, checks.check_max_stable_lr,
+                  checks.check_steps_per_digit):
         with pytest.raises(NotImplementedError):
             check(stub)
 
@@ -393,6 +439,32 @@ def test_the_stability_limit_is_sharp():
     assert checks._gd_growth(h, theta0, 0.99 * limit, 4000) < 1e-6
     assert checks._gd_growth(h, theta0, 1.01 * limit, 4000) > 1e30
     assert not np.allclose(np.diag(hessian), np.sort(np.linalg.eigvalsh(hessian)))
+
+
+@pytest.mark.parametrize("kappa", [1.5, 10.0, 1000.0])
+def test_steps_per_digit_is_what_gradient_descent_does(kappa):
+    """The closed form against gradient descent itself: with η = 2/(λ_min + λ_max) on a
+    rotated 2-D quadratic of condition number κ, the error shrinks by q per step, so the
+    first step with ‖θ_t‖ ≤ 10^(−d)·‖θ₀‖ is ⌈d·k⌉, for d = 1 … 4 digits."""
+    hessian = checks.rotated_hessian(5, 2, condition=kappa, scale=0.3)
+    eigenvalues = np.linalg.eigvalsh(hessian)
+    lr = 2.0 / (eigenvalues[0] + eigenvalues[-1])
+    k = checks.steps_per_digit_closed_form(kappa)
+    theta0 = np.array([1.0, -2.0])
+    theta, norms = theta0, [np.linalg.norm(theta0)]
+    for _ in range(int(np.ceil(4 * k)) + 2):
+        theta = theta - lr * hessian @ theta
+        norms.append(np.linalg.norm(theta))
+    ratios = np.array(norms) / norms[0]
+    for digits in range(1, 5):
+        first = int(np.argmax(ratios <= 10.0 ** -digits * (1 + 1e-9)))
+        assert first == int(np.ceil(digits * k - 1e-9)), (kappa, digits, first, k)
+
+
+def test_steps_per_digit_grows_like_kappa():
+    """≈ (ln 10 / 2)·κ for large κ: κ = 1000 costs about 1151 steps per digit."""
+    assert abs(checks.steps_per_digit_closed_form(1000.0) - 1151.29) < 0.01
+    assert checks.steps_per_digit_closed_form(1.0) == 0.0
 
 
 def test_full_batch_sgd_is_gradient_descent():
@@ -428,6 +500,9 @@ def test_full_batch_sgd_is_gradient_descent():
     (checks.check_max_stable_lr, {"scale": 0.0}),
     (checks.check_max_stable_lr, {"steps": 0}),
     (checks.check_max_stable_lr, {"diagonal": "yes"}),
+    (checks.check_steps_per_digit, {"kappa": 0.5}),
+    (checks.check_steps_per_digit, {"kappa": float("inf")}),
+    (checks.check_steps_per_digit, {"kappa": "10"}),
 ])
 def test_bad_arguments_are_refused_before_the_student_runs(check, kwargs):
     assert_refused(check, kwargs)

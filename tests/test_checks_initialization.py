@@ -41,6 +41,12 @@ SQRT2 = np.sqrt(2.0)
          {"widths": (8,) * 41, "activation": "sigmoid", "weight_scale": 4.0}),
         (checks.check_activation_variances, "activation_variances",
          {"widths": (3, 4), "activation": "linear", "seed": 9}),
+        (checks.check_predicted_variances, "predicted_variances", {}),
+        (checks.check_predicted_variances, "predicted_variances",
+         {"widths": (784, 300, 100, 10), "init": "he", "input_second_moment": 0.1}),
+        (checks.check_predicted_variances, "predicted_variances",
+         {"widths": (2,) * 101, "init": "torch_default", "activation": "linear"}),
+        (checks.check_predicted_variances, "predicted_variances", {"widths": [7, 3]}),
     ],
 )
 def test_model_answers_pass(check, function, kwargs):
@@ -228,6 +234,59 @@ def variances_always_tanh(x, weights, biases, activation):
     return np.array([np.var(a) for _, a in _forward(x, weights, biases, np.tanh)])
 
 
+def _predict(widths, init, activation, moment, *, half=None, fan="in", moment_at_input=None,
+             output="z", var_w=None):
+    """predicted_variances with one knob turned (a plausible mistake)."""
+    kept = (0.5 if activation == "relu" else 1.0) if half is None else half
+    second = float(moment if moment_at_input is None else moment_at_input)
+    result = []
+    for n_in, n_out in zip(widths[:-1], widths[1:], strict=True):
+        var = (var_w or checks.PREDICTION_SCHEMES[init])(n_in, n_out)
+        q = (n_in if fan == "in" else n_out) * var * second
+        result.append(kept * q if output == "a2" else q)
+        second = kept * q
+    return np.array(result)
+
+
+def predict_no_half(widths, init, activation, input_second_moment=1.0):
+    return _predict(widths, init, activation, input_second_moment, half=1.0)
+
+
+def predict_half_at_input(widths, init, activation, input_second_moment=1.0):
+    kept = 0.5 if activation == "relu" else 1.0
+    return _predict(widths, init, activation, input_second_moment,
+                    moment_at_input=kept * input_second_moment)
+
+
+def predict_fan_out(widths, init, activation, input_second_moment=1.0):
+    return _predict(widths, init, activation, input_second_moment, fan="out")
+
+
+def predict_activations(widths, init, activation, input_second_moment=1.0):
+    return _predict(widths, init, activation, input_second_moment, output="a2")
+
+
+def predict_input_moment_ignored(widths, init, activation, input_second_moment=1.0):
+    return _predict(widths, init, activation, 1.0)
+
+
+def predict_xavier_lecun(widths, init, activation, input_second_moment=1.0):
+    lecun = (lambda n_in, n_out: 1.0 / n_in) if init == "xavier" else None
+    return _predict(widths, init, activation, input_second_moment, var_w=lecun)
+
+
+def predict_he_modes_swapped(widths, init, activation, input_second_moment=1.0):
+    swap = {"he": "he_fan_out", "he_fan_out": "he"}
+    var_w = checks.PREDICTION_SCHEMES[swap[init]] if init in swap else None
+    return _predict(widths, init, activation, input_second_moment, var_w=var_w)
+
+
+def predict_with_input(widths, init, activation, input_second_moment=1.0):
+    return np.concatenate([[input_second_moment],
+                           answers.predicted_variances(widths, init, activation,
+                                                       input_second_moment)])
+
+
 MUTANTS = [
     (checks.check_xavier_uniform, xavier_fan_in_only, "xavier.fan-in-only"),
     (checks.check_xavier_uniform, xavier_fan_out_only, "xavier.fan-out-only"),
@@ -268,6 +327,18 @@ MUTANTS = [
     (checks.check_activation_variances, variances_without_bias, "variances.bias-ignored"),
     # the visible call uses tanh; the other activations are tried too
     (checks.check_activation_variances, variances_always_tanh, "variances.activation-ignored"),
+    (checks.check_predicted_variances, predict_no_half, "predict-variance.relu-half-forgotten"),
+    # E[a_l²] for every layer is every Var(z_l) halved: one mistake, one message for both
+    (checks.check_predicted_variances, predict_half_at_input,
+     "predict-variance.activation-moment"),
+    # the visible call's network is square; the non-square stacks it also predicts catch it
+    (checks.check_predicted_variances, predict_fan_out, "predict-variance.fan-out-sum"),
+    (checks.check_predicted_variances, predict_activations, "predict-variance.activation-moment"),
+    (checks.check_predicted_variances, predict_input_moment_ignored,
+     "predict-variance.input-moment-ignored"),
+    (checks.check_predicted_variances, predict_xavier_lecun, "xavier.lecun-variance"),
+    (checks.check_predicted_variances, predict_he_modes_swapped, "kaiming.fan-mode"),
+    (checks.check_predicted_variances, predict_with_input, "variances.includes-input"),
 ]
 
 
@@ -298,6 +369,28 @@ def test_other_mistakes_get_a_plain_message(check, mutant, message):
     assert message in got and not find(got), got
 
 
+@pytest.mark.parametrize("init, activation", [
+    ("xavier", "relu"), ("he", "relu"), ("he_fan_out", "relu"), ("torch_default", "relu"),
+    ("xavier", "linear"), ("he_fan_out", "linear"),
+])
+def test_the_predicted_variances_are_what_wide_networks_measure(init, activation):
+    """The closed form against simulated networks: over 8 networks of width ~500 (8 000
+    inputs each), the mean measured Var(z_l) is within 6 % of the prediction at every
+    layer (the finite-width fluctuation is about √(2/n) per layer, averaged over 8 draws)."""
+    widths = (400, 600, 300, 500, 500)
+    predicted = answers.predicted_variances(widths, init, activation, 2.0)
+    measured = np.mean([checks.simulate_preactivation_variances(
+        widths, init, activation, 2.0, batch=8000, seed=seed) for seed in range(8)], axis=0)
+    assert np.allclose(measured, predicted, rtol=0.06), (measured, predicted)
+
+
+def test_he_fan_out_scales_by_a_ratio_of_widths():
+    """He's fan-out mode on a ReLU stack: Var(z_l) = 2·(n_0/n_l)·E[x²], no compounding."""
+    widths = (100, 50, 200, 80)
+    got = answers.predicted_variances(widths, "he_fan_out", "relu", 1.0)
+    assert np.allclose(got, [2 * 100 / n for n in widths[1:]], rtol=1e-12)
+
+
 def test_the_lecun_variance_is_right_for_a_square_layer():
     """N(0, 1/fan_in) is Xavier's variance when fan_in = fan_out: nothing to diagnose."""
     checks.check_xavier_normal(xavier_normal_lecun, fan_in=256, fan_out=256, stack=False)
@@ -309,7 +402,8 @@ def test_stub_raises_not_implemented():
 
     for check in (checks.check_constant_init, checks.check_xavier_uniform,
                   checks.check_xavier_normal, checks.check_kaiming_uniform,
-                  checks.check_kaiming_normal, checks.check_activation_variances):
+                  checks.check_kaiming_normal, checks.check_activation_variances,
+                  checks.check_predicted_variances):
         with pytest.raises(NotImplementedError):
             check(stub)
 
@@ -332,6 +426,10 @@ def test_stub_raises_not_implemented():
     (checks.check_activation_variances, {"activation": "elu"}),
     (checks.check_activation_variances, {"weight_scale": 0.0}),
     (checks.check_activation_variances, {"bias_scale": -0.1}),
+    (checks.check_predicted_variances, {"widths": (5,)}),
+    (checks.check_predicted_variances, {"init": "lecun"}),
+    (checks.check_predicted_variances, {"activation": "tanh"}),
+    (checks.check_predicted_variances, {"input_second_moment": 0.0}),
 ])
 def test_bad_arguments_are_refused_before_the_student_runs(check, kwargs):
     assert_refused(check, kwargs)

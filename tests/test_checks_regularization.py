@@ -26,6 +26,10 @@ answers = load("03_regularization")
         (checks.check_dropout_forward, "dropout_forward", {"seed": 9, "p": 0.95}),
         (checks.check_dropout_forward, "dropout_forward", {"shape": (4096, 32), "p": 0.0}),
         (checks.check_dropout_backward, "dropout_backward", {"seed": 10, "p": 0.1}),
+        (checks.check_l2_optimum, "l2_optimum", {}),
+        (checks.check_l2_optimum, "l2_optimum",
+         {"seed": 11, "dim": 8, "condition": 1e5, "scale": 1e-4, "weight_decay": 1e-3}),
+        (checks.check_l2_optimum, "l2_optimum", {"weight_decay": 0}),
     ],
 )
 def test_model_answers_pass(check, function, kwargs):
@@ -172,6 +176,39 @@ def dropout_unseeded(x, p, train=True, seed=0):
     return answers.dropout_forward(x, p, train, int(np.random.default_rng().integers(2**31)))
 
 
+def _solve(h, t, omega, *, matrix=None, rhs=None):
+    h, t = np.asarray(h, dtype=float), np.asarray(t, dtype=float)
+    matrix = h + omega * np.eye(len(t)) if matrix is None else matrix
+    return np.linalg.solve(matrix, h @ t if rhs is None else rhs)
+
+
+def optimum_ignored(hessian, theta_star, weight_decay):
+    return np.array(theta_star, dtype=float)
+
+
+def optimum_uniform(hessian, theta_star, weight_decay):
+    return np.asarray(theta_star, dtype=float) / (1.0 + weight_decay)
+
+
+def optimum_doubled(hessian, theta_star, weight_decay):
+    h = np.asarray(hessian, dtype=float)
+    return _solve(h, theta_star, weight_decay, matrix=h + 2 * weight_decay * np.eye(len(h)))
+
+
+def optimum_diagonal(hessian, theta_star, weight_decay):
+    d = np.diag(hessian)
+    return d / (d + weight_decay) * np.asarray(theta_star, dtype=float)
+
+
+def optimum_without_h(hessian, theta_star, weight_decay):
+    return _solve(hessian, theta_star, weight_decay, rhs=np.asarray(theta_star, dtype=float))
+
+
+def optimum_in_place(hessian, theta_star, weight_decay):
+    hessian += weight_decay * np.eye(len(hessian))
+    return np.linalg.solve(hessian, (hessian - weight_decay * np.eye(len(hessian))) @ theta_star)
+
+
 # (check, mutant, what the message must contain): a misconception's id, found by its tag,
 # or, for mistakes that are not misconceptions (a wrong type, an input modified), a phrase.
 MUTANTS = [
@@ -216,6 +253,14 @@ MUTANTS = [
      "dropout.backward-unscaled"),
     (checks.check_dropout_backward, lambda dout, mask, p: dout / (1 - p),
      "dropout.backward-without-mask"),
+    (checks.check_l2_optimum, optimum_ignored, "l2-optimum.decay-ignored"),
+    (checks.check_l2_optimum, optimum_uniform, "l2-optimum.uniform-shrink"),
+    (checks.check_l2_optimum, optimum_doubled, "l2-optimum.penalty-gradient-doubled"),
+    (checks.check_l2_optimum, optimum_diagonal, "l2-optimum.diagonal"),
+    (checks.check_l2_optimum, optimum_without_h, "l2-optimum.missing-hessian"),
+    (checks.check_l2_optimum, optimum_in_place, "modified in place"),
+    (checks.check_l2_optimum, lambda h, t, w: answers.l2_optimum(h, t, w)[:, None],
+     "shape (4, 1)"),
 ]
 
 
@@ -228,6 +273,18 @@ def test_every_misconception_is_diagnosed_and_points_at_a_section():
     """Each id the module defines is reached by a mutant above, and its section is a heading
     of the page it names."""
     assert_misconceptions_reached(checks, [e for *_, e in MUTANTS])
+
+
+def test_the_l2_optimum_shrinks_each_eigen_direction_by_its_own_factor():
+    """Along the eigenvector of λ_i the penalty scales θ* by λ_i/(λ_i + ω): flat directions
+    (λ_i ≪ ω) are nearly erased, stiff ones (λ_i ≫ ω) kept; the gradient vanishes there."""
+    hessian, theta_star = checks.l2_quadratic_problem(0, 4, 100.0, 0.1)
+    omega = 1.0
+    got = answers.l2_optimum(hessian, theta_star, omega)
+    eigenvalues, vectors = np.linalg.eigh(hessian)
+    ratios = (vectors.T @ got) / (vectors.T @ theta_star)
+    assert np.allclose(ratios, eigenvalues / (eigenvalues + omega), rtol=1e-10)
+    assert np.allclose(hessian @ (got - theta_star) + omega * got, 0.0, atol=1e-12)
 
 
 def test_dropout_p_mismatch_is_caught_when_p_is_not_one_half():
@@ -243,7 +300,7 @@ def test_stub_raises_not_implemented():
 
     for check in (checks.check_l2_penalty, checks.check_l2_grad, checks.check_sgd_step,
                   checks.check_adamw_step, checks.check_dropout_forward,
-                  checks.check_dropout_backward):
+                  checks.check_dropout_backward, checks.check_l2_optimum):
         with pytest.raises(NotImplementedError):
             check(stub)
 
@@ -317,6 +374,10 @@ def test_l2_grad_differences_see_a_small_error():
     (checks.check_dropout_forward, {"shape": (0, 4)}, "shape=(0, 4)"),
     (checks.check_dropout_backward, {"p": 1}, "p=1"),
     (checks.check_dropout_backward, {"shape": (3, -2)}, "shape=(3, -2)"),
+    (checks.check_l2_optimum, {"weight_decay": -1.0}, "weight_decay=-1.0"),
+    (checks.check_l2_optimum, {"condition": 0.5}, "condition=0.5"),
+    (checks.check_l2_optimum, {"scale": 0.0}, "scale=0.0"),
+    (checks.check_l2_optimum, {"dim": 0}, "dim=0"),
 ])
 def test_bad_arguments_are_refused_before_the_student_is_called(check, kwargs, shown):
     assert_refused(check, kwargs, shown)
@@ -366,6 +427,7 @@ BATTERY = [
     ("dropout_forward", lambda f: checks.check_dropout_forward(f, shape=(32, 32), p=0.5),
      answers.dropout_forward),
     ("dropout_backward", lambda f: checks.check_dropout_backward(f), answers.dropout_backward),
+    ("l2_optimum", lambda f: checks.check_l2_optimum(f), answers.l2_optimum),
 ]
 
 

@@ -2,7 +2,9 @@
 
 Oracles: PyTorch in float64 (``torch.sigmoid``, ``torch.tanh``, ``torch.relu``,
 ``torch.nn.functional.elu`` and autograd through them) and
-``torch.nn.utils.clip_grad_value_`` / ``clip_grad_norm_``. Conventions at kinks
+``torch.nn.utils.clip_grad_value_`` / ``clip_grad_norm_``; for ``growth_rate``, the moduli
+of ``torch.linalg.eigvals`` (the spectral radius), with ‖W^N‖₂^(1/N) multiplied out to show
+what it predicts. Conventions at kinks
 follow PyTorch's autograd: relu'(0) = 0 and elu'(0) = α.
 
 Whatever the arguments, every element-wise check also tries a 2-D array, a plain float
@@ -176,6 +178,25 @@ CLIP_ZERO_NORM = _mistake(
     "clipping.zero-norm",
     "an all-zero gradient has norm 0: compare before dividing (scale only when "
     "‖g‖ > max_norm) and return the zeros unchanged", _CLIPPING)
+
+_LINEAR = "The linear view: repeated matrices"
+RATE_SINGULAR = _mistake(
+    "growth-rate.largest-singular-value",
+    "σ_max(W) = ‖W‖₂ bounds one step (‖W^N‖ ≤ σ_max^N) but not the long run: for large N, "
+    "‖W^N x‖ grows or shrinks like r(W)^N, the spectral radius max_i |λ_i|; the two agree only "
+    "for a normal W (symmetric, orthogonal, …)", _LINEAR)
+RATE_NO_MODULUS = _mistake(
+    "growth-rate.no-modulus",
+    "take the modulus of every eigenvalue, r(W) = max_i |λ_i| (np.abs of np.linalg.eigvals): "
+    "a negative or complex eigenvalue of modulus above 1 explodes too", _LINEAR)
+RATE_EIGVALSH = _mistake(
+    "growth-rate.eigvalsh-on-nonsymmetric",
+    "np.linalg.eigvalsh assumes a symmetric matrix and reads one triangle only: W is not "
+    "symmetric, use np.linalg.eigvals", _LINEAR)
+RATE_FROBENIUS = _mistake(
+    "growth-rate.frobenius-norm",
+    "the Frobenius norm √(Σ W_ij²) is not a growth rate: use the spectral radius "
+    "max_i |λ_i(W)|", _LINEAR)
 
 #: Inputs every element-wise check also tries: far and saturated tails (exp(±1000)
 #: overflows), the origin, tiny values.
@@ -655,3 +676,78 @@ def check_clip_by_global_norm(clip_by_global_norm, seed=0, shapes=((3,), (2, 4),
         _check_global_norm_once(clip_by_global_norm, name, grads, threshold)
     zeros = [np.zeros_like(g) for g in grads]
     _check_global_norm_once(clip_by_global_norm, f"{name} (all-zero gradients)", zeros, max_norm)
+
+
+# ---------------------------------------------------------------- the growth rate of W^N
+
+
+def growth_matrix(seed: int, dim: int, radius: float) -> np.ndarray:
+    """A random non-normal, non-symmetric (dim × dim) matrix with spectral radius ``radius``:
+    a Gaussian matrix (complex eigenvalues, non-orthogonal eigenvectors) rescaled."""
+    w = np.random.default_rng(seed).normal(size=(dim, dim))
+    return radius * w / np.max(np.abs(np.linalg.eigvals(w)))
+
+
+#: Whatever the arguments, the visible call also tries these matrices: the page's non-normal
+#: block (r = 0.9 but σ_max ≈ 5.1), a rotation by 60° scaled by 1.1 (complex eigenvalues of
+#: real part 0.55), and an upper-triangular matrix whose dominant eigenvalue is −1.5.
+_GROWTH_MATRICES = (
+    ("the page's non-normal 2 × 2", np.array([[0.9, 5.0], [0.0, 0.9]])),
+    ("1.1 × a rotation by 60°", 1.1 * np.array([[0.5, -math.sqrt(3) / 2],
+                                                 [math.sqrt(3) / 2, 0.5]])),
+    ("a triangular 3 × 3", np.array([[-1.5, 2.0, 0.3], [0.0, 0.5, -1.0], [0.0, 0.0, 0.2]])),
+)
+
+
+def _measured_rate(w: torch.Tensor, steps: int = 1000) -> float:
+    """‖W^N‖₂^(1/N) at N = ``steps``, multiplied out with a rescaling at every step so that
+    nothing overflows: the long-run rate the spectral radius predicts (up to a factor that
+    tends to 1, polynomial in N for a Jordan block)."""
+    product, log_scale = torch.eye(w.shape[0], dtype=torch.float64), 0.0
+    for _ in range(steps):
+        product = w @ product
+        norm = float(torch.linalg.matrix_norm(product, ord=2))
+        if norm == 0.0:
+            return 0.0
+        product, log_scale = product / norm, log_scale + math.log(norm)
+    return math.exp(log_scale / steps)
+
+
+def _check_rate(growth_rate, label: str, matrix: np.ndarray) -> None:
+    name = f"growth_rate ({label})"
+    saved = matrix.copy()
+    got = as_float_array(growth_rate(matrix), name, "rate")
+    assert_unchanged(name, saved, matrix, "W")
+    if got.shape != ():
+        raise AssertionError(f"{name}: the rate has shape {got.shape}; return one number, "
+                             "the spectral radius r(W) = max_i |λ_i|")
+    w = float64_tensor(saved)
+    eigenvalues = torch.linalg.eigvals(w)
+    expected = float(eigenvalues.abs().max())
+    symmetric_part = np.tril(saved) + np.tril(saved, -1).T
+    hint = diagnose(got, [
+        (RATE_SINGULAR, lambda: float(torch.linalg.matrix_norm(w, ord=2))),
+        (RATE_NO_MODULUS, lambda: float(eigenvalues.real.max())),
+        (RATE_NO_MODULUS, lambda: float(eigenvalues.real.abs().max())),
+        (RATE_EIGVALSH, lambda: float(np.abs(np.linalg.eigvalsh(symmetric_part)).max())),
+        (RATE_EIGVALSH, lambda: float(np.linalg.eigvalsh(symmetric_part).max())),
+        (RATE_FROBENIUS, lambda: float(torch.linalg.matrix_norm(w))),
+    ], "r(W) = max_i |λ_i(W)|, over the (possibly complex) eigenvalues np.linalg.eigvals(W)")
+    hint = (f"{hint} (multiplied out, ‖W^N‖₂^(1/N) is {_measured_rate(w):.4g} at N = 1000 and "
+            "tends to r(W))")
+    assert_close(name, got, expected, rtol=1e-9, atol=1e-12, hint=hint, what="rate")
+
+
+def check_growth_rate(growth_rate, seed=0, dim=5, radius=1.05):
+    """The long-run growth rate of ‖W^N x‖ per step, r(W) = max_i |λ_i|, against the moduli of
+    ``torch.linalg.eigvals`` (relative tolerance 1e-9); a failing message also shows
+    ‖W^N‖₂^(1/N) multiplied out for N = 1000. W is a random non-symmetric matrix with
+    spectral radius ``radius``; the matrices of ``_GROWTH_MATRICES`` are tried too.
+    """
+    check = "check_growth_rate"
+    require(check, SEED, seed=seed)
+    require(check, integer(1), dim=dim)
+    require(check, number(above=0, why=" (the spectral radius of W)"), radius=radius)
+    _check_rate(growth_rate, f"a random {dim} × {dim} W", growth_matrix(seed, dim, radius))
+    for label, matrix in _GROWTH_MATRICES:
+        _check_rate(growth_rate, label, matrix.copy())

@@ -13,7 +13,10 @@ Oracles, all float64:
 - ``max_stable_lr``: the closed form 2/λ_max with ``torch.linalg.eigvalsh``, and the
   behaviour that defines it: gradient descent on the quadratic, iterated with
   ``torch.linalg.matrix_power``, converges with 0.99 times the student's step and
-  diverges with 1.01 times it.
+  diverges with 1.01 times it;
+- ``steps_per_digit``: the closed form ln 10 / ln((κ + 1)/(κ − 1)) (computed as
+  ``math.log1p``, exact for large κ), and 0 for κ = 1; the tests check it against gradient
+  descent itself, run with the best fixed step on a quadratic of condition number κ.
 
 When a result leaves the oracle's, the check reruns the oracle with a few classic
 mistakes (ascending, no shuffling, the same order every epoch, a sum instead of a
@@ -28,6 +31,7 @@ and one that divides n: what the tasks state is caught by their visible test cel
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -44,7 +48,13 @@ from descent.checks._arguments import (
     one_of,
     require,
 )
-from descent.checks._compare import as_float_array, assert_close, assert_unchanged, diagnose
+from descent.checks._compare import (
+    as_float_array,
+    as_number,
+    assert_close,
+    assert_unchanged,
+    diagnose,
+)
 from descent.checks._oracle import float64_tensor
 from descent.checks.misconceptions import on_page
 from descent.surfaces import SURFACES, rosenbrock_grad
@@ -60,7 +70,7 @@ _CONVENTIONS = "Where conventions differ"
 
 GD_ASCENT = _mistake(
     "gd.ascent",
-    "step against the gradient: θ ← θ − lr·∇J(θ); adding it climbs the loss", _GD)
+    "step against the gradient: θ ← θ − η·∇L(θ); adding it climbs the loss", _GD)
 GD_ALIASED = _mistake(
     "gd.aliased-rows",
     "the rows are one array, updated in place (θ -= …) and stored at every step: store a "
@@ -127,7 +137,7 @@ MB_FLOAT_INDICES = _mistake(
     "array cannot index X", _MINIBATCH)
 SGD_MSE = _mistake(
     "sgd.mse-factor-two",
-    "the loss has a ½: J_B = 1/(2m)·‖X_Bθ − y_B‖², whose gradient is (1/m)·X_Bᵀ(X_Bθ − y_B), "
+    "the loss has a ½: L_B = 1/(2m)·‖X_Bθ − y_B‖², whose gradient is (1/m)·X_Bᵀ(X_Bθ − y_B), "
     "without a factor 2", _CONVENTIONS)
 SGD_SUM = _mistake(
     "sgd.batch-sum",
@@ -179,6 +189,32 @@ STABLE_EVERY_EIGENVALUE = _mistake(
     "stable-lr.every-eigenvalue",
     "return one number, 2/λ_max, not 2/λ for every eigenvalue", _STABLE)
 
+DIGITS_E_FOLD = _mistake(
+    "steps-per-digit.e-fold",
+    "a digit is a factor 10, not a factor e: solve q^k = 1/10, k = ln 10 / ln(1/q); "
+    "1 / ln(1/q) counts the steps per factor e, 2.3 times fewer", _STABLE)
+DIGITS_APPROXIMATION = _mistake(
+    "steps-per-digit.large-kappa-approximation",
+    "(ln 10 / 2)·κ ≈ 1.15κ is the large-κ approximation (ln((κ + 1)/(κ − 1)) ≈ 2/κ); it is "
+    "10 % off at κ = 2 and wrong at κ = 1: use the exact factor q = (κ − 1)/(κ + 1)", _STABLE)
+DIGITS_ONE_OVER = _mistake(
+    "steps-per-digit.step-one-over-lambda",
+    "the best fixed step is η = 2/(λ_min + λ_max), whose factor per step is q = (κ − 1)/(κ + 1) "
+    "at both ends of the spectrum; η = 1/λ_max leaves 1 − 1/κ on the flattest direction, about "
+    "twice as many steps", _STABLE)
+DIGITS_LOSS = _mistake(
+    "steps-per-digit.loss-not-error",
+    "count the digits of the error ‖θ_t − θ*‖, multiplied by q per step; the loss, quadratic "
+    "in the error, is multiplied by q² and gains a digit in half as many steps", _STABLE)
+DIGITS_ROUNDED = _mistake(
+    "steps-per-digit.rounded",
+    "return the real number k = ln 10 / ln(1/q), not rounded to a whole number of steps",
+    _STABLE)
+DIGITS_KAPPA_ONE = _mistake(
+    "steps-per-digit.kappa-one",
+    "with κ = 1 the best step η = 1/λ lands on the minimum in one step (q = 0): return 0, "
+    "without dividing by κ − 1 = 0", _STABLE)
+
 #: A learning rate: a step against the gradient.
 _LR = number(above=0, why=" (a step against the gradient)")
 
@@ -203,7 +239,7 @@ def rotated_hessian(seed: int, dim: int, condition: float = 10.0, scale: float =
 
 
 class QuadraticGradient:
-    """∇J(θ) = H(θ − c) of J(θ) = ½(θ − c)ᵀH(θ − c), for θ of any shape (flattened)."""
+    """∇L(θ) = H(θ − c) of L(θ) = ½(θ − c)ᵀH(θ − c), for θ of any shape (flattened)."""
 
     def __init__(self, hessian, centre):
         self.hessian = np.asarray(hessian, dtype=float)
@@ -317,7 +353,7 @@ def _check_trajectory(gradient_descent, seed, problem, shape, lr, steps):
 
 def check_gradient_descent(gradient_descent, seed=0, problem="quadratic", shape=(3,), lr=0.1,
                            steps=20):
-    """The whole trajectory θ₀, θ₁, …, θ_T of θ ← θ − lr·∇J(θ), against ``torch.optim.SGD``.
+    """The whole trajectory θ₀, θ₁, …, θ_T of θ ← θ − η·∇L(θ), against ``torch.optim.SGD``.
 
     ``problem`` is "quadratic" (a rotated bowl with eigenvalues in [0.5, 5], stable for
     lr < 0.4, so a larger lr must diverge, and be returned as it is) or "rosenbrock".
@@ -555,7 +591,7 @@ def check_minibatch_sgd(minibatch_sgd, seed=0, n=12, dim=3, batch_size=5, epochs
 
 
 def _gd_growth(hessian: torch.Tensor, theta0: torch.Tensor, lr: float, steps: int) -> float:
-    """‖θ_T‖ / ‖θ₀‖ for gradient descent on ½θᵀHθ: θ_T = (I − lr·H)ᵀ θ₀."""
+    """‖θ_T‖ / ‖θ₀‖ for gradient descent on ½θᵀHθ: θ_T = (I − ηH)ᵀ θ₀."""
     identity = torch.eye(hessian.shape[0], dtype=torch.float64)
     theta = torch.linalg.matrix_power(identity - lr * hessian, steps) @ theta0
     return float(torch.linalg.vector_norm(theta) / torch.linalg.vector_norm(theta0))
@@ -571,9 +607,9 @@ def check_max_stable_lr(max_stable_lr, seed=0, dim=4, condition=10.0, scale=1.0,
                         diagonal=False, steps=4000):
     """2/λ_max of a symmetric positive-definite Hessian, closed form and behaviour.
 
-    Gradient descent on J(θ) = ½θᵀHθ is θ ← (I − αH)θ; it converges for every start iff
-    |1 − αλ_i| < 1 for every eigenvalue, i.e. α < 2/λ_max. The check iterates it: with
-    0.99 α it must shrink θ, with 1.01 α it must blow it up.
+    Gradient descent on L(θ) = ½θᵀHθ is θ ← (I − ηH)θ; it converges for every start iff
+    |1 − ηλ_i| < 1 for every eigenvalue, i.e. η < 2/λ_max. The check iterates it: with
+    0.99 η it must shrink θ, with 1.01 η it must blow it up.
     """
     check = "check_max_stable_lr"
     require(check, SEED, seed=seed)
@@ -604,7 +640,7 @@ def check_max_stable_lr(max_stable_lr, seed=0, dim=4, condition=10.0, scale=1.0,
         (STABLE_DIAGONAL, lambda: 2.0 / diag.max()),
         (STABLE_INVERTED, lambda: eigenvalues.max() / 2.0),
         (STABLE_FROBENIUS, lambda: 2.0 / float(torch.linalg.matrix_norm(h))),
-    ], "α_max = 2 / λ_max, with λ_max the largest eigenvalue of H (np.linalg.eigvalsh)")
+    ], "η_max = 2 / λ_max, with λ_max the largest eigenvalue of H (np.linalg.eigvalsh)")
     if not np.isfinite(alpha) or alpha <= 0:
         raise AssertionError(f"{name}: expected a positive step size, got {alpha:g} — {hint}")
     theta0 = float64_tensor(np.random.default_rng(seed + 1).normal(size=dim))
@@ -621,3 +657,69 @@ def check_max_stable_lr(max_stable_lr, seed=0, dim=4, condition=10.0, scale=1.0,
             f"{_growth_words(above)} in {steps} steps: it still converges, so a larger step "
             f"would be stable too — {hint}")
     assert_close(name, got.reshape(()), expected, hint=hint, what="step size")
+
+
+# ---------------------------------------------------------------- steps per digit
+
+
+def best_step_factor(kappa: float) -> float:
+    """q = (κ − 1)/(κ + 1): what the best fixed step η = 2/(λ_min + λ_max) multiplies the
+    error by, per step, along the steepest and the flattest direction alike."""
+    return (kappa - 1.0) / (kappa + 1.0)
+
+
+def steps_per_digit_closed_form(kappa: float) -> float:
+    """k = ln 10 / ln(1/q) = ln 10 / ln((κ + 1)/(κ − 1)), with ln((κ + 1)/(κ − 1)) computed as
+    log1p(2/(κ − 1)) (exact for large κ); 0 for κ = 1, where one step reaches the minimum."""
+    if kappa == 1.0:
+        return 0.0
+    return math.log(10.0) / math.log1p(2.0 / (kappa - 1.0))
+
+
+#: Whatever the argument, the visible call also tries these: κ = 1 (one step suffices),
+#: κ = 2 (where the large-κ approximation is 10 % off) and κ = 1000 (about 1151 steps).
+_KAPPAS = (1.0, 2.0, 1000.0)
+
+
+def _check_one_kappa(steps_per_digit, kappa: float) -> None:
+    name = f"steps_per_digit (κ = {kappa:g})"
+    expected = steps_per_digit_closed_form(kappa)
+    try:
+        result = steps_per_digit(kappa)
+    except ZeroDivisionError as error:
+        if kappa != 1.0:
+            raise
+        raise AssertionError(f"{name}: your function raised ZeroDivisionError ({error}) — "
+                             f"{DIGITS_KAPPA_ONE}") from None
+    got = as_number(result, name, "number of steps", ", e.g. float(np.log(10) / np.log(1 / q))")
+    q = best_step_factor(kappa)
+    if kappa == 1.0:
+        if not abs(got) <= 1e-12:
+            raise AssertionError(f"{name}: expected 0, got {got:g} — {DIGITS_KAPPA_ONE}")
+        return
+    hint = diagnose(got, [
+        (DIGITS_E_FOLD, lambda: 1.0 / math.log1p(2.0 / (kappa - 1.0))),
+        (DIGITS_APPROXIMATION, lambda: 0.5 * math.log(10.0) * kappa),
+        (DIGITS_ONE_OVER, lambda: math.log(10.0) / -math.log1p(-1.0 / kappa)),
+        (DIGITS_LOSS, lambda: 0.5 * expected),
+        (DIGITS_ROUNDED, lambda: float(math.ceil(expected))),
+        (DIGITS_ROUNDED, lambda: float(round(expected))),
+        (DIGITS_ROUNDED, lambda: float(math.floor(expected))),
+    ], f"the error is multiplied by q = (κ − 1)/(κ + 1) = {q:.6g} per step; a digit is a "
+       "factor 10, so k solves q^k = 1/10")
+    assert_close(name, got, expected, rtol=1e-6, atol=0.0, hint=hint, what="number of steps")
+
+
+def check_steps_per_digit(steps_per_digit, kappa=10.0):
+    """Steps per decimal digit of ‖θ_t − θ*‖ with the best fixed step, against the closed form.
+
+    On a quadratic with eigenvalues in [λ_min, λ_max], κ = λ_max/λ_min, the step
+    η = 2/(λ_min + λ_max) multiplies the error along both extreme eigenvectors by
+    q = (κ − 1)/(κ + 1) in absolute value; one digit takes k = ln 10 / ln(1/q) steps (a real
+    number, not rounded), and 0 when κ = 1. The tolerance is a relative 1e-6. Whatever the
+    argument, κ = 1, 2 and 1000 are tried too.
+    """
+    check = "check_steps_per_digit"
+    require(check, number(least=1, why=" (the condition number λ_max / λ_min)"), kappa=kappa)
+    for value in dict.fromkeys((float(kappa), *_KAPPAS)):
+        _check_one_kappa(steps_per_digit, value)

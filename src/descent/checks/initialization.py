@@ -3,7 +3,9 @@
 Oracles: closed forms (the variance and the bound each scheme promises), samples
 drawn by ``torch.nn.init`` on a tensor of the same shape (compared in
 distribution with a two-sample Kolmogorov–Smirnov statistic), and a forward pass
-in PyTorch float64 (per-layer activation variances, deep stacks).
+in PyTorch float64 (per-layer activation variances, deep stacks). ``predicted_variances``
+is checked against the closed form of the variance recursion, Var(z_l) =
+n_(l−1)·Var(w_l)·E[a_(l−1)²], and a failing message shows what a simulated network measures.
 
 An initializer is random, so its checks are statistical. They are still
 deterministic: the student's function is called with fixed seeds, and torch draws
@@ -167,6 +169,24 @@ VARIANCES_ACTIVATION = _mistake(
     "variances.activation-ignored",
     "apply the activation the argument names: 'linear' (the identity), 'tanh', 'relu' or "
     "'sigmoid'", _DEEP)
+
+PREDICT_RELU_HALF = _mistake(
+    "predict-variance.relu-half-forgotten",
+    "a ReLU passes on only half of the second moment, E[relu(z)²] = Var(z)/2: with ReLU "
+    "each layer multiplies Var(z) by ½·n_in·Var(w), not n_in·Var(w)", _KAIMING)
+PREDICT_FAN_OUT = _mistake(
+    "predict-variance.fan-out-sum",
+    "the forward pass sums over the fan-in: Var(z_l) = n_(l−1)·Var(w_l)·E[a_(l−1)²], with "
+    "n_(l−1) = widths[l − 1] the inputs of layer l, not its n_l outputs", _VARIANCE)
+PREDICT_ACTIVATION = _mistake(
+    "predict-variance.activation-moment",
+    "predict the pre-activations' variance Var(z_l), not the second moment E[a_l²] = "
+    "Var(z_l)/2 (or the variance) of the activations a_l = relu(z_l); and the input reaches "
+    "layer 1 without a ReLU before it, Var(z_1) = n_0·Var(w_1)·E[x²]", _VARIANCE)
+PREDICT_INPUT_MOMENT = _mistake(
+    "predict-variance.input-moment-ignored",
+    "start from the input's second moment: Var(z_1) = n_0·Var(w_1)·E[x²], with E[x²] = "
+    "input_second_moment, not 1", _VARIANCE)
 
 #: Weights pooled for the statistical tests: 2¹⁷, from several seeds when a layer is small.
 SAMPLES = 1 << 17
@@ -683,3 +703,134 @@ def check_activation_variances(activation_variances, seed=0, widths=(6, 9, 5, 7)
     for other in _TORCH_ACTIVATIONS:
         if other != activation:
             _check_variances(activation_variances, seed + 1, (4, 6, 3), 8, other, 1.5, 0.5)
+
+
+# ---------------------------------------------------------------- predicted variances
+
+#: Var(w) of each scheme the prediction task names, a function of (n_in, n_out).
+PREDICTION_SCHEMES = {
+    "xavier": lambda n_in, n_out: 2.0 / (n_in + n_out),
+    "he": lambda n_in, n_out: 2.0 / n_in,
+    "he_fan_out": lambda n_in, n_out: 2.0 / n_out,
+    "torch_default": lambda n_in, n_out: 1.0 / (3.0 * n_in),
+}
+_PREDICTION_ACTIVATIONS = ("linear", "relu")
+
+
+def _variance_prediction(widths, init, activation, second_moment, *, relu_factor=None,
+                         fan="in", scheme=None, moment=None,
+                         output="z") -> np.ndarray:
+    """Var(z_1), …, Var(z_N) of a zero-bias MLP at initialization, by the recursion of the
+    page: E[a_0²] = E[x²]; Var(z_l) = n_(l−1)·Var(w_l)·E[a_(l−1)²]; E[a_l²] = c·Var(z_l)
+    with c = ½ for ReLU, 1 for the identity. The keywords build known mistakes."""
+    c = 0.5 if activation == "relu" else 1.0
+    c = c if relu_factor is None else relu_factor
+    variance_of = scheme or PREDICTION_SCHEMES[init]
+    moment_in = float(second_moment if moment is None else moment)
+    result = []
+    for n_in, n_out in zip(widths[:-1], widths[1:], strict=True):
+        q = (n_in if fan == "in" else n_out) * variance_of(n_in, n_out) * moment_in
+        moment_in = c * q
+        if output == "a2":
+            result.append(c * q)
+        elif output == "var_a":
+            result.append(q * (c - (1.0 / (2.0 * math.pi) if activation == "relu" else 0.0)))
+        else:
+            result.append(q)
+    return np.array(result)
+
+
+def simulate_preactivation_variances(widths, init, activation, second_moment=1.0, batch=2000,
+                                     seed=0) -> np.ndarray:
+    """Var(z_l) measured on one network of these widths (weights N(0, Var(w)), zero biases),
+    fed ``batch`` inputs N(0, second_moment), in PyTorch float64: what the prediction is the
+    expectation of (over the weights and the inputs)."""
+    generator = torch.Generator().manual_seed(seed)
+    a = math.sqrt(second_moment) * torch.randn(batch, widths[0], generator=generator,
+                                               dtype=torch.float64)
+    result = []
+    for n_in, n_out in zip(widths[:-1], widths[1:], strict=True):
+        std = math.sqrt(PREDICTION_SCHEMES[init](n_in, n_out))
+        w = std * torch.randn(n_out, n_in, generator=generator, dtype=torch.float64)
+        z = a @ w.T
+        result.append(float(z.pow(2).mean()))
+        a = _TORCH_ACTIVATIONS[activation](z)
+    return np.array(result)
+
+
+def _check_prediction(predicted_variances, widths, init, activation, second_moment):
+    name = (f"predicted_variances (widths={tuple(widths)}, init={init!r}, "
+            f"activation={activation!r}, input_second_moment={second_moment:g})")
+    depth = len(widths) - 1
+    args = (widths, init, activation, second_moment)
+    got = as_float_array(predicted_variances(list(widths), init, activation, second_moment),
+                         name, "predicted variances")
+    expected = _variance_prediction(*args)
+    if got.shape != expected.shape:
+        extra = f" — {VARIANCES_INPUT}" if got.size == depth + 1 else ""
+        raise AssertionError(f"{name}: expected an array of {depth} variances, Var(z_1) … "
+                             f"Var(z_{depth}), got shape {got.shape}{extra}")
+    relu = activation == "relu"
+    variants = [
+        (PREDICT_RELU_HALF, lambda: _variance_prediction(*args, relu_factor=1.0) if relu
+         else None),
+        (PREDICT_FAN_OUT, lambda: _variance_prediction(*args, fan="out")),
+        (PREDICT_ACTIVATION, lambda: _variance_prediction(*args, output="a2") if relu else None),
+        (PREDICT_ACTIVATION, lambda: _variance_prediction(*args, output="var_a")
+         if relu else None),
+        (PREDICT_INPUT_MOMENT, lambda: _variance_prediction(*args, moment=1.0)),
+        (XAVIER_LECUN, lambda: _variance_prediction(
+            *args, scheme=lambda n_in, n_out: 1.0 / n_in) if init == "xavier" else None),
+        (KAIMING_MODE, lambda: _variance_prediction(
+            *args, scheme=PREDICTION_SCHEMES["he_fan_out" if init == "he" else "he"])
+         if init in ("he", "he_fan_out") else None),
+    ]
+    hint = "Var(z_l) = n_(l−1)·Var(w_l)·E[a_(l−1)²], E[a_0²] = E[x²], E[relu(z)²] = Var(z)/2"
+    for miss, compute in variants:
+        candidate = compute()
+        if candidate is not None and candidate.shape == got.shape and np.allclose(
+                got, candidate, rtol=1e-7, atol=1e-300) and not np.allclose(
+                candidate, expected, rtol=1e-7, atol=1e-300):
+            hint = str(miss)
+            break
+    measured = simulate_preactivation_variances(*args)
+    shown = ", ".join(f"{v:.3g}" for v in measured[:6]) + (", …" if depth > 6 else "")
+    hint += f" (one simulated network of these widths measures Var(z_l) ≈ {shown})"
+    # Deep stacks make variances as small as 1e-30: compare relatively.
+    assert_close(name, got, expected, inputs=np.arange(1, depth + 1), input_name="layer l",
+                 rtol=1e-9, atol=1e-300, hint=hint, what="predicted variances")
+
+
+#: Whatever the arguments, the visible call also predicts these: a non-square ReLU stack with
+#: each scheme (and an input second moment of 4), and a linear one.
+_PREDICTIONS = (
+    ((100, 50, 200, 80), "xavier", "relu", 4.0),
+    ((100, 50, 200, 80), "he", "relu", 4.0),
+    ((100, 50, 200, 80), "he_fan_out", "relu", 4.0),
+    ((100, 50, 200, 80), "torch_default", "relu", 4.0),
+    ((30, 60, 20), "xavier", "linear", 2.0),
+)
+
+
+def check_predicted_variances(predicted_variances, widths=(256,) * 11, init="xavier",
+                              activation="relu", input_second_moment=1.0):
+    """Var(z_1), …, Var(z_N) of a zero-bias MLP at initialization, against the closed form.
+
+    Var(z_l) = n_(l−1)·Var(w_l)·E[a_(l−1)²] with E[a_0²] = input_second_moment and
+    E[a_l²] = ½·Var(z_l) for ReLU (Var(z_l) for 'linear'); Var(w) is 2/(n_in + n_out)
+    ('xavier'), 2/n_in ('he'), 2/n_out ('he_fan_out') or 1/(3 n_in) ('torch_default').
+    Compared with a relative tolerance of 1e-9; when a prediction is off, the message also
+    shows what one simulated network of those widths measures. Whatever the arguments, the
+    configurations of ``_PREDICTIONS`` are predicted too.
+    """
+    check = "check_predicted_variances"
+    require(check, array_shape(1, dims=2, why=" (the input size, then one size per layer)"),
+            widths=widths)
+    require(check, one_of(*PREDICTION_SCHEMES), init=init)
+    require(check, one_of(*_PREDICTION_ACTIVATIONS), activation=activation)
+    require(check, number(above=0, why=" (E[x²])"), input_second_moment=input_second_moment)
+    widths = tuple(int(n) for n in widths)
+    cases = dict.fromkeys(((widths, init, activation, float(input_second_moment)),
+                           *_PREDICTIONS))
+    for case in cases:
+        _check_prediction(predicted_variances, *case)

@@ -5,7 +5,8 @@ Oracles: PyTorch in float64 (the penalty as a tensor sum, ``torch.optim.SGD`` an
 ``torch.optim.AdamW`` driven through many steps by the same gradient sequence as
 the student's function, autograd through ``x·m/(1−p)`` for dropout's backward,
 ``torch.nn.functional.dropout`` in eval mode) and central finite differences
-(:mod:`descent.gradcheck`, within their own error bound) for the penalty's gradient.
+(:mod:`descent.gradcheck`, within their own error bound) for the penalty's gradient; the
+L2-regularized minimum of a quadratic, (H + ωI)⁻¹Hθ*, solved by ``torch.linalg.solve``.
 
 Dropout is random, so its forward check is partly statistical; it is still
 deterministic (the student's function is called with fixed seeds) and never flaky:
@@ -22,7 +23,7 @@ the mistake whose result the student's matches. Those variants only choose the
 hint; the verdict always comes from PyTorch.
 
 A check refuses bad arguments of its own (a dropout p outside [0, 1), a negative weight
-decay or λ, lr ≤ 0, ...) with a ValueError, before calling the student's function.
+decay or ω, lr ≤ 0, ...) with a ValueError, before calling the student's function.
 """
 
 from __future__ import annotations
@@ -71,41 +72,41 @@ _PAGE = "03_regularization"
 _mistake = on_page(_PAGE)
 _L2, _SGD, _ADAM, _DROPOUT = ("The L2 penalty", "L2 and weight decay: equal under SGD",
                               "… but not under Adam", "Dropout")
-L2_NO_HALF = _mistake("l2.no-half", "did you forget the 1/2? R(θ) = λ/2 · Σ‖θ_i‖²", _L2)
+L2_NO_HALF = _mistake("l2.no-half", "did you forget the 1/2? R(θ) = ω/2 · Σ‖θ_i‖²", _L2)
 L2_NORM_NOT_SQUARED = _mistake(
     "l2.norm-not-squared", "square the norm: ‖θ_i‖² = Σ_j θ_ij², not ‖θ_i‖", _L2)
 L2_NO_LAMBDA = _mistake(
-    "l2.no-lambda", "multiply by λ (the lam argument): R = λ/2 · Σ‖θ_i‖², and its gradient λθ", _L2)
+    "l2.no-lambda", "multiply by ω (the lam argument): R = ω/2 · Σ‖θ_i‖², and its gradient ωθ", _L2)
 L2_FIRST_ONLY = _mistake(
     "l2.first-parameter-only", "sum over ALL parameters in the list, not only the first", _L2)
 L2_GRAD_DOUBLED = _mistake(
-    "l2.gradient-doubled", "the 1/2 cancels the 2 of the square: the gradient is λθ, not 2λθ", _L2)
+    "l2.gradient-doubled", "the 1/2 cancels the 2 of the square: the gradient is ωθ, not 2ωθ", _L2)
 DECAY_IGNORED = _mistake(
     "weight-decay.ignored",
     "weight_decay is ignored: add weight_decay·θ to the gradient before the step", _SGD)
 DECAY_WITHOUT_LR = _mistake(
     "weight-decay.without-lr",
-    "the decay is multiplied by lr too: θ ← θ − lr·(g + λθ) (it is part of the gradient)", _SGD)
+    "the decay is multiplied by lr too: θ ← θ − lr·(g + ωθ) (it is part of the gradient)", _SGD)
 DECAY_DECOUPLED = _mistake(
     "weight-decay.decoupled-in-sgd",
     "add the decay to the gradient BEFORE the momentum buffer (coupled, as torch.optim.SGD): "
-    "v ← μv + (g + λθ); adding lr·λθ after momentum is decoupled decay", _SGD)
+    "b ← μb + (g + ωθ); adding lr·ωθ after momentum is decoupled decay", _SGD)
 SGD_DAMPENING = _mistake(
     "sgd-step.dampening",
-    "PyTorch's momentum is v ← μ·v + d_p (no (1 − μ) factor), then θ ← θ − lr·v", _SGD)
+    "PyTorch's momentum is b ← μ·b + d_p (no (1 − μ) factor), then θ ← θ − lr·b", _SGD)
 SGD_ASCENT = _mistake(
     "sgd-step.wrong-sign", "subtract the step: θ ← θ − lr·v, with v the updated buffer", _SGD)
 ADAMW_IS_ADAM_L2 = _mistake(
     "adamw.coupled-l2",
-    "this is Adam with L2 (torch.optim.Adam(weight_decay=…)): you added λθ to the gradient, so "
+    "this is Adam with L2 (torch.optim.Adam(weight_decay=…)): you added ωθ to the gradient, so "
     "the decay went through m and v and got divided by √v̂. AdamW decays the weights directly, "
-    "θ ← θ − lr·λ·θ, and feeds the plain gradient to the moments", _ADAM)
+    "θ ← θ − lr·ω·θ, and feeds the plain gradient to the moments", _ADAM)
 ADAMW_DECAY_IGNORED = _mistake(
     "adamw.decay-ignored",
-    "weight_decay is ignored: shrink θ ← θ − lr·λ·θ as well as taking the Adam step", _ADAM)
+    "weight_decay is ignored: shrink θ ← θ − lr·ω·θ as well as taking the Adam step", _ADAM)
 ADAMW_DECAY_WITHOUT_LR = _mistake(
     "adamw.decay-without-lr",
-    "multiply the decay by lr: θ ← θ − lr·λ·θ (PyTorch's AdamW convention)", _ADAM)
+    "multiply the decay by lr: θ ← θ − lr·ω·θ (PyTorch's AdamW convention)", _ADAM)
 ADAMW_NO_BIAS_CORRECTION = _mistake(
     "adamw.no-bias-correction",
     "bias correction is missing: m̂ = m / (1 − β₁ᵗ), v̂ = v / (1 − β₂ᵗ)", _ADAM)
@@ -117,7 +118,28 @@ ADAMW_STEP_MINUS_ONE = _mistake(
     "step counts from 1 and is given: use it as is in β₁ᵗ and β₂ᵗ (do not subtract 1)", _ADAM)
 ADAMW_DECAY_IN_MOMENTS = _mistake(
     "adamw.decay-in-moments",
-    "the moments take the plain gradient g: with decoupled decay, λθ is never added to g", _ADAM)
+    "the moments take the plain gradient g: with decoupled decay, ωθ is never added to g", _ADAM)
+OPTIMUM_UNIFORM = _mistake(
+    "l2-optimum.uniform-shrink",
+    "the penalty does not shrink θ* uniformly by 1/(1 + ω): along the eigenvector of H with "
+    "eigenvalue λ_i the component is scaled by λ_i/(λ_i + ω), so θ̃ = (H + ωI)⁻¹ H θ*", _L2)
+OPTIMUM_NO_HALF = _mistake(
+    "l2-optimum.penalty-gradient-doubled",
+    "the gradient of ω/2·‖θ‖² is ωθ, not 2ωθ: solve H(θ − θ*) + ωθ = 0, θ̃ = (H + ωI)⁻¹ Hθ*",
+    _L2)
+OPTIMUM_DIAGONAL = _mistake(
+    "l2-optimum.diagonal",
+    "H is not diagonal: its diagonal entries are not its eigenvalues, so shrinking each "
+    "coordinate by H_ii/(H_ii + ω) is wrong; solve (H + ωI) θ̃ = H θ* (np.linalg.solve)", _L2)
+OPTIMUM_IGNORED = _mistake(
+    "l2-optimum.decay-ignored",
+    "the penalty moves the minimum: solve ∇(L + ω/2·‖θ‖²) = H(θ − θ*) + ωθ = 0, "
+    "θ̃ = (H + ωI)⁻¹ H θ*, not θ*", _L2)
+OPTIMUM_NO_H = _mistake(
+    "l2-optimum.missing-hessian",
+    "the right-hand side is H θ*, not θ*: setting the gradient H(θ − θ*) + ωθ to 0 gives "
+    "(H + ωI) θ̃ = H θ*", _L2)
+
 DROPOUT_KEEP_WITH_P = _mistake(
     "dropout.keep-with-p",
     "you kept each unit with probability p: a unit is DROPPED with probability p, kept (m = 1) "
@@ -174,7 +196,7 @@ def _step_arguments(check, seed, shape, steps, lr, weight_decay, scale) -> None:
 def _l2_arguments(check, seed, shapes, lam) -> None:
     require(check, SEED, seed=seed)
     require(check, array_shapes(0, empty=True, why=", one per parameter array"), shapes=shapes)
-    require(check, number(least=0, why=" (a negative λ would reward large weights)"), lam=lam)
+    require(check, number(least=0, why=" (a negative ω would reward large weights)"), lam=lam)
 
 
 def _random_params(seed, shapes, scale=1.0) -> list[np.ndarray]:
@@ -186,12 +208,12 @@ def _random_params(seed, shapes, scale=1.0) -> list[np.ndarray]:
 
 
 def _penalty(params, lam) -> float:
-    """λ/2 Σ_i ‖θ_i‖², summed by PyTorch in float64."""
+    """ω/2 Σ_i ‖θ_i‖², summed by PyTorch in float64."""
     return float(0.5 * lam * sum((float64_tensor(p) ** 2).sum() for p in params)) if params else 0.0
 
 
 def check_l2_penalty(l2_penalty, seed=0, shapes=((3,), (2, 4)), lam=0.1):
-    """λ/2 · Σ_i ‖θ_i‖² over a list of arrays, against a PyTorch float64 sum."""
+    """ω/2 · Σ_i ‖θ_i‖² over a list of arrays, against a PyTorch float64 sum."""
     _l2_arguments("check_l2_penalty", seed, shapes, lam)
     name = f"l2_penalty (lam={lam:g})"
     params = _random_params(seed, shapes)
@@ -214,12 +236,12 @@ def check_l2_penalty(l2_penalty, seed=0, shapes=((3,), (2, 4)), lam=0.1):
         L2_NORM_NOT_SQUARED: 0.5 * lam * sum(float(np.sqrt(np.sum(p * p))) for p in saved),
         L2_NO_LAMBDA: 0.5 * squares,
         L2_FIRST_ONLY: _penalty(saved[:1], lam),
-    }, "R(θ) = λ/2 · Σ_i Σ_j θ_ij², one number for the whole list")
+    }, "R(θ) = ω/2 · Σ_i Σ_j θ_ij², one number for the whole list")
     assert_close(name, got.reshape(()), expected, hint=hint, what="penalty")
 
 
 def check_l2_grad(l2_grad, seed=0, shapes=((3,), (2, 4)), lam=0.1):
-    """∂/∂θ_i of λ/2 Σ‖θ‖², against central finite differences of the penalty, entry by entry
+    """∂/∂θ_i of ω/2 Σ‖θ‖², against central finite differences of the penalty, entry by entry
     within the differences' own error bound (:mod:`descent.gradcheck`)."""
     _l2_arguments("check_l2_grad", seed, shapes, lam)
     name = f"l2_grad (lam={lam:g})"
@@ -238,7 +260,7 @@ def check_l2_grad(l2_grad, seed=0, shapes=((3,), (2, 4)), lam=0.1):
         problem = differences.mismatch(got_i, "gradient", inputs=theta, input_name="θ")
         if problem is not None:
             hint = diagnose(got_i, {L2_GRAD_DOUBLED: 2 * lam * theta, L2_NO_LAMBDA: theta},
-                             "∂/∂θ (λ/2 · ‖θ‖²) = λ·θ, one array per parameter, same shape")
+                             "∂/∂θ (ω/2 · ‖θ‖²) = ω·θ, one array per parameter, same shape")
             raise AssertionError(f"{name}, parameter {i}: {problem} — {hint}")
 
 
@@ -298,7 +320,7 @@ def check_sgd_step(sgd_step, seed=0, shape=(5,), steps=25, lr=0.1, weight_decay=
             f"{name}, step {t}", new_param, expected,
             lambda g=g, inputs=inputs: _sgd_variants(inputs[0], g, lr, weight_decay, momentum,
                                                      inputs[1]),
-            "d_p = g + λθ; with momentum v ← d_p at the first step, then v ← μ·v + d_p; "
+            "d_p = g + ωθ; with momentum b ← d_p at the first step, then b ← μ·b + d_p; "
             "θ ← θ − lr·v", "new param")
         if momentum:
             expected_buffer = optimizer.state[reference]["momentum_buffer"].numpy()
@@ -309,7 +331,7 @@ def check_sgd_step(sgd_step, seed=0, shape=(5,), steps=25, lr=0.1, weight_decay=
                     DECAY_DECOUPLED: g if old is None else momentum * old + g,
                     SGD_DAMPENING: None if old is None else
                     momentum * old + (1 - momentum) * (g + weight_decay * theta),
-                }, "return the updated buffer v (first step: v = g + λθ, then v ← μ·v + g + λθ)",
+                }, "return the updated buffer b (first step: b = g + ωθ, then b ← μ·b + g + ωθ)",
                 "momentum buffer")
             buffer = as_float_array(new_buffer, name, "momentum buffer")
         param = new_param
@@ -344,7 +366,7 @@ def _adamw_variants(theta, grad, m, v, t, lr, betas, eps, wd) -> dict[str, np.nd
 
 
 def _adamw_moment_variants(theta, grad, m, v, t, lr, betas, eps, wd, key) -> dict:
-    """The moment ``key`` (exp_avg or exp_avg_sq) of a PyTorch AdamW step fed g + λθ."""
+    """The moment ``key`` (exp_avg or exp_avg_sq) of a PyTorch AdamW step fed g + ωθ."""
     state = {"step": t - 1, "exp_avg": m, "exp_avg_sq": v}
     _, after = torch_run(torch.optim.AdamW, theta, grad + wd * theta, state, lr=lr,
                           betas=tuple(betas), eps=eps, weight_decay=wd)
@@ -393,7 +415,7 @@ def check_adamw_step(adamw_step, seed=0, shape=(6,), steps=30, lr=0.05, betas=(0
             where, new[0], reference.detach().numpy(),
             lambda g=g, state=state, t=t: _adamw_variants(*state[:1], g, *state[1:], t, lr,
                                                           betas, eps, weight_decay),
-            "θ ← θ − lr·λ·θ, then θ ← θ − lr·m̂ / (√v̂ + ε)", "new param")
+            "θ ← θ − lr·ω·θ, then θ ← θ − lr·m̂ / (√v̂ + ε)", "new param")
         for index, key, rule in ((1, "exp_avg", "m ← β₁·m + (1 − β₁)·g"),
                                  (2, "exp_avg_sq", "v ← β₂·v + (1 − β₂)·g²")):
             compare_with_hint(
@@ -548,3 +570,78 @@ def check_dropout_backward(dropout_backward, seed=0, shape=(4, 6), p=0.5):
     if got.shape == shape and np.any(got[saved[1] == 0.0] != 0.0):
         raise AssertionError(f"{name}: dx must be exactly 0 where the mask is 0 (a dropped "
                              "unit receives no gradient)")
+
+
+# ---------------------------------------------------------------- the L2-regularized optimum
+
+
+def l2_quadratic_problem(seed: int, dim: int, condition: float, scale: float):
+    """(H, θ*): a symmetric positive-definite H with eigenvalues scale·geomspace(1, κ, dim)
+    on a random (seeded) rotation, and a minimizer θ* ~ N(0, I)."""
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.normal(size=(dim, dim)))
+    hessian = (q * (scale * np.geomspace(1.0, condition, dim))) @ q.T
+    return 0.5 * (hessian + hessian.T), rng.normal(size=dim)
+
+
+def _regularized_minimum(hessian, theta_star, omega, *, scheme="right") -> np.ndarray:
+    """argmin ½(θ − θ*)ᵀH(θ − θ*) + ω/2·‖θ‖² = (H + ωI)⁻¹Hθ*, by torch.linalg.solve; the
+    other schemes build known mistakes."""
+    h, t = float64_tensor(hessian), float64_tensor(theta_star)
+    eye = torch.eye(h.shape[0], dtype=torch.float64)
+    if scheme == "uniform":
+        return (t / (1.0 + omega)).numpy()
+    if scheme == "diagonal":
+        d = torch.diagonal(h)
+        return (d / (d + omega) * t).numpy()
+    if scheme == "no_h":
+        return torch.linalg.solve(h + omega * eye, t).numpy()
+    factor = 2.0 if scheme == "doubled" else 1.0
+    return torch.linalg.solve(h + factor * omega * eye, h @ t).numpy()
+
+
+def _check_optimum(l2_optimum, seed, dim, condition, scale, weight_decay):
+    name = (f"l2_optimum (dim={dim}, eigenvalues {scale:g} … {scale * condition:g}, "
+            f"weight_decay={weight_decay:g})")
+    hessian, theta_star = l2_quadratic_problem(seed, dim, condition, scale)
+    saved = hessian.copy(), theta_star.copy()
+    got = as_float_array(l2_optimum(hessian, theta_star, weight_decay), name, "minimizer")
+    assert_unchanged(name, saved[0], hessian, "the hessian")
+    assert_unchanged(name, saved[1], theta_star, "theta_star")
+    expected = _regularized_minimum(*saved, weight_decay)
+    if got.shape != expected.shape:
+        raise AssertionError(f"{name}: the minimizer has shape {got.shape}, expected "
+                             f"{expected.shape} (one entry per parameter, like theta_star)")
+    hint = diagnose(got, [
+        (OPTIMUM_IGNORED, lambda: saved[1]),
+        (OPTIMUM_UNIFORM, lambda: _regularized_minimum(*saved, weight_decay, scheme="uniform")),
+        (OPTIMUM_NO_HALF, lambda: _regularized_minimum(*saved, weight_decay, scheme="doubled")),
+        (OPTIMUM_DIAGONAL, lambda: _regularized_minimum(*saved, weight_decay,
+                                                        scheme="diagonal")),
+        (OPTIMUM_NO_H, lambda: _regularized_minimum(*saved, weight_decay, scheme="no_h")),
+    ], "θ̃ solves H(θ − θ*) + ωθ = 0: θ̃ = (H + ωI)⁻¹ H θ*")
+    if np.all(np.isfinite(got)):
+        residual = saved[0] @ (got - saved[1]) + weight_decay * got
+        hint = (f"{hint} (at your θ̃ the gradient of L + ω/2·‖θ‖² is "
+                f"{np.linalg.norm(residual):.3g} in norm, where it must be 0)")
+    assert_close(name, got, expected, rtol=1e-7, atol=1e-9, hint=hint, what="minimizer")
+
+
+def check_l2_optimum(l2_optimum, seed=0, dim=4, condition=100.0, scale=0.1, weight_decay=1.0):
+    """The minimizer of ½(θ − θ*)ᵀH(θ − θ*) + ω/2·‖θ‖², against (H + ωI)⁻¹Hθ* (solved by
+    PyTorch in float64, relative tolerance 1e-7).
+
+    H is rotated (not diagonal), with eigenvalues from ``scale`` to ``scale·condition``, so
+    that some directions are stiffer than ω and some flatter. Whatever the arguments, the
+    check also tries ω = 0 (the minimum does not move) and a 1 × 1 problem.
+    """
+    check = "check_l2_optimum"
+    require(check, SEED, seed=seed)
+    require(check, integer(1), dim=dim)
+    require(check, number(least=1, why=" (λ_max / λ_min)"), condition=condition)
+    require(check, number(above=0, why=" (the smallest eigenvalue of H)"), scale=scale)
+    require(check, number(least=0, why=" (a negative ω would reward large weights)"),
+            weight_decay=weight_decay)
+    _check_optimum(l2_optimum, seed, dim, condition, scale, weight_decay)
+    _check_optimum(l2_optimum, seed + 1, 3, 10.0, 1.0, 0.0)
+    _check_optimum(l2_optimum, seed + 2, 1, 1.0, 2.0, 0.5)
