@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from checktools import assert_misconceptions_reached, assert_refused, fails_as
+from checktools import (
+    WRONG_OUTPUTS,
+    assert_misconceptions_reached,
+    assert_refused,
+    assert_teaches,
+    fails_as,
+    failure,
+    wrong,
+)
 
 from descent.answers import load
 from descent.checks import batch_norm as checks
@@ -249,6 +257,46 @@ def _backward_check(mutant):
     return lambda: checks.check_batchnorm_backward(forward, mutant)
 
 
+def turn_not_rescaled(w, grad, lr, scale=1.0):
+    return float(np.arctan(lr * np.linalg.norm(grad) / (scale * np.linalg.norm(w))))
+
+
+def turn_times_c(w, grad, lr, scale=1.0):
+    return float(np.arctan(lr * np.linalg.norm(grad) / np.linalg.norm(w)))
+
+
+def turn_small_angle(w, grad, lr, scale=1.0):
+    return float(lr * np.linalg.norm(grad) / (scale**2 * np.linalg.norm(w)))
+
+
+def turn_degrees(w, grad, lr, scale=1.0):
+    return float(np.degrees(answers.bn_turn_angle(w, grad, lr, scale=scale)))
+
+
+def turn_norm_squared(w, grad, lr, scale=1.0):
+    return float(np.arctan(lr * np.sum(grad**2) / (scale**2 * np.sum(w**2))))
+
+
+def turn_in_place(w, grad, lr, scale=1.0):
+    w *= scale
+    return float(np.arctan(lr * np.linalg.norm(grad) / scale / np.linalg.norm(w)))
+
+
+def turn_ignores_scale(w, grad, lr, scale=1.0):
+    return answers.bn_turn_angle(w, grad, lr)
+
+
+TURN_MUTANTS = [
+    (turn_not_rescaled, "bn-scale.gradient-not-rescaled"),
+    (turn_times_c, "bn-scale.ignores-scale"),
+    (turn_small_angle, "bn-scale.small-angle"),
+    (turn_degrees, "bn-scale.degrees"),
+    (turn_norm_squared, "bn-scale.norm-squared"),
+    (turn_in_place, "modified in place"),
+    (turn_ignores_scale, "bn-scale.ignores-scale"),
+]
+
+
 # (check, mutant, what the message must contain): a misconception's id, found by its tag,
 # or, for mistakes that are not misconceptions (a wrong type, an input modified), a phrase.
 MUTANTS = [
@@ -292,6 +340,7 @@ MUTANTS = [
     (checks.check_batchnorm_eval, eval_refuses_one, "batchnorm.eval-refuses-one"),
     (checks.check_batchnorm_eval, eval_wrong_default, "batchnorm.default-eps"),
     (checks.check_batchnorm_eval, eval_in_place, "modified in place"),
+    *[(checks.check_bn_turn_angle, mutant, expected) for mutant, expected in TURN_MUTANTS],
 ]
 
 
@@ -309,7 +358,7 @@ def test_every_misconception_is_diagnosed_and_points_at_a_section():
 def test_messages_name_the_array_that_differs():
     with pytest.raises(AssertionError, match=r"the dgamma \(∂L/∂γ, second of the triple\)"):
         checks.check_batchnorm_backward(forward_keeping_a, backward_dgamma_of_a)
-    with pytest.raises(AssertionError, match=r"the dbeta \(∂L/∂β, third of the triple\)"):
+    with pytest.raises(AssertionError, match=r"the dbeta \(∂L/∂δ, third of the triple\)"):
         checks.check_batchnorm_backward(forward, backward_mean_dbeta)
     with pytest.raises(AssertionError, match=r"the dA \(∂L/∂A, first of the triple\)"):
         checks.check_batchnorm_backward(forward, backward_no_mu_path)
@@ -320,7 +369,7 @@ def test_messages_name_the_array_that_differs():
 
 
 def test_forward_mistakes_show_with_a_constant_feature():
-    """A constant feature has σ = √δ: a forward that divides by the bare std gives NaN."""
+    """A constant feature has σ = √ε: a forward that divides by the bare std gives NaN."""
     def bare_std(A, gamma, beta, eps=1e-5):
         out, cache = forward(A, gamma, beta, eps)
         mu, var = _stats(A)
@@ -377,7 +426,7 @@ def test_stub_raises_not_implemented():
         raise NotImplementedError()
 
     for check in (checks.check_batchnorm_forward, checks.check_update_running_stats,
-                  checks.check_batchnorm_eval):
+                  checks.check_batchnorm_eval, checks.check_bn_turn_angle):
         with pytest.raises(NotImplementedError):
             check(stub)
     with pytest.raises(NotImplementedError):
@@ -406,7 +455,7 @@ def backward_by_autograd(dout, cache):
 
 # The shapes where the former element-wise relative error below 1e-7 rejected right
 # gradients (a tiny entry of dA, where the differences' rounding dominates), the truncation-
-# dominated small spread, and the edges: N = 2, a constant feature, |μ| ≫ σ, σ ≈ √δ tiny.
+# dominated small spread, and the edges: N = 2, a constant feature, |μ| ≫ σ, σ ≈ √ε tiny.
 FD_CASES = [
     {"seed": 1, "shape": (64, 4)}, {"seed": 3, "shape": (64, 4)}, {"shape": (100, 4)},
     {"shape": (128, 4)}, {"shape": (64, 16)}, {"shape": (32, 64)}, {"shape": (256, 4)},
@@ -423,7 +472,7 @@ FD_CASES = [
                                                                      k.items()))
 def test_finite_differences_accept_right_gradients(kwargs):
     """Autograd's gradient and the model answer pass the whole check, and autograd's gradient
-    stays within half the differences' error bound on every entry of dA, dγ and dβ."""
+    stays within half the differences' error bound on every entry of dA, dγ and dδ."""
     checks.check_batchnorm_backward(forward_for_autograd, backward_by_autograd, **kwargs)
     checks.check_batchnorm_backward(forward, backward, **kwargs)
     A, gamma, beta, rng = checks._batch(kwargs.get("seed", 0), kwargs.get("shape", (6, 4)),
@@ -438,7 +487,7 @@ def test_finite_differences_accept_right_gradients(kwargs):
 
 def test_the_bound_holds_on_random_batches():
     """Autograd's gradient within half the bound on every entry of 300 random batches (sizes,
-    δ, spreads, offsets and constant features drawn at random), where differences run."""
+    ε, spreads, offsets and constant features drawn at random), where differences run."""
     draw = np.random.default_rng(2024)
     worst, compared = 0.0, 0
     for trial in range(300):
@@ -458,7 +507,7 @@ def test_the_bound_holds_on_random_batches():
 
 
 def test_differences_are_skipped_where_the_step_is_not_small_against_sigma():
-    """σ = √δ = 1e-6 for a constant feature at δ = 1e-12: a step of 1e-5 crosses the whole
+    """σ = √ε = 1e-6 for a constant feature at ε = 1e-12: a step of 1e-5 crosses the whole
     curve, so only autograd judges (and right answers pass)."""
     kwargs = {"eps": 1e-12, "scale": 1e-7, "constant_feature": True}
     A = checks._batch(0, (6, 4), 2.0, 1e-7, True)[0]
@@ -588,3 +637,39 @@ def test_a_cache_that_is_not_data_ends_in_assertion_error():
         with pytest.raises(AssertionError, match="cache"):
             checks.check_batchnorm_backward(lambda *a, c=cache, **k: (forward(*a, **k)[0], c),
                                             backward, **SMALL)
+
+
+# ---------------------------------------------------------------- scale invariance
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"seed": 3, "n": 3, "dim": 2},
+                                    {"lr": 10.0, "scale": 0.01}, {"lr": 1e-6, "scale": 1e3}])
+def test_bn_turn_angle_passes(kwargs):
+    checks.check_bn_turn_angle(answers.bn_turn_angle, **kwargs)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_scale_invariant_gradient_is_orthogonal_and_scales_as_one_over_c(seed):
+    """What the task's closed form rests on, by autograd: w·∇L(w) = 0 and
+    ∇L(cw) = ∇L(w)/c, and the measured angle is arctan(η‖g‖/(c²‖w‖))."""
+    H, w, R = checks.bn_scale_problem(seed, 10, 4)
+    g = checks.bn_scale_gradient(H, w, R)
+    assert abs(g @ w) <= 1e-12 * np.linalg.norm(g) * np.linalg.norm(w)
+    for c in (0.1, 3.0, 50.0):
+        assert np.allclose(checks.bn_scale_gradient(H, c * w, R), g / c, rtol=1e-10, atol=0)
+        measured = checks.bn_turn_angle_measured(H, w, R, 0.3, c)
+        ratio = 0.3 * np.linalg.norm(g) / (c**2 * np.linalg.norm(w))
+        assert measured == pytest.approx(np.arctan(ratio), rel=1e-10)
+
+
+@pytest.mark.parametrize("change", WRONG_OUTPUTS)
+def test_bn_turn_angle_generic_wrong_answers_teach(change):
+    message = failure(checks.check_bn_turn_angle,
+                      wrong(answers.bn_turn_angle, WRONG_OUTPUTS[change]))
+    assert_teaches(message, "bn_turn_angle")
+
+
+@pytest.mark.parametrize("kwargs", [{"lr": 0.0}, {"scale": -1.0}, {"n": 2}, {"dim": 1},
+                                    {"seed": -1}])
+def test_bn_turn_angle_bad_arguments_are_refused(kwargs):
+    assert_refused(checks.check_bn_turn_angle, kwargs)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from checktools import assert_refused, assert_teaches, fails_with, failure
+from checktools import assert_refused, assert_teaches, fails_as, fails_with, failure
 from torch import nn
 
 from descent.answers import load
@@ -657,3 +658,120 @@ class _NoOutput(torch.nn.Module):
 ])
 def test_a_model_that_is_not_one_fails_with_an_assertion(build, needle):
     fails(checks.check_lenet5, probes(lenet5=build)["lenet5"], needle)
+
+
+# ---------------------------------------------------------------- the update-to-weight ratio
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"seed": 5, "lr": 1e-6}, {"lr": 3.0, "momentum": 0.9}])
+def test_update_to_weight_ratios_passes(kwargs):
+    checks.check_update_to_weight_ratios(answers.update_to_weight_ratios, **kwargs)
+
+
+def test_update_to_weight_ratios_stub_raises():
+    def stub(*args, **kwargs):
+        raise NotImplementedError()
+
+    with pytest.raises(NotImplementedError):
+        checks.check_update_to_weight_ratios(stub)
+
+
+def test_update_ratio_of_plain_sgd_is_lr_times_gradient_over_weight():
+    """The oracle's ratios against the prediction η‖g‖/‖θ‖ of the task, with the gradients
+    recomputed independently (autograd on the same model and data)."""
+    before, after, ratios = checks.update_ratio_step(7, 0.05)
+    model = checks._ratio_model(7, 20, 16, 10)
+    generator = torch.Generator().manual_seed(8)
+    x = torch.randn(32, 20, generator=generator, dtype=torch.float64)
+    y = torch.randint(0, 10, (32,), generator=generator)
+    F.cross_entropy(model(x), y).backward()
+    for name, p in model.named_parameters():
+        size = np.linalg.norm(before[name])
+        if size:
+            assert ratios[name] == pytest.approx(0.05 * float(p.grad.norm()) / size, rel=1e-9)
+        else:
+            assert ratios[name] == math.inf
+
+
+def ratio_after(before, after):
+    out = answers.update_to_weight_ratios(before, after)
+    return {k: (v if math.isinf(v) else float(np.linalg.norm(after[k] - before[k])
+                                              / np.linalg.norm(after[k]))) for k, v in out.items()}
+
+
+def ratio_of_norms(before, after):
+    out = answers.update_to_weight_ratios(before, after)
+    return {k: (v if math.isinf(v) else float(abs(np.linalg.norm(after[k])
+                                                  - np.linalg.norm(before[k]))
+                                              / np.linalg.norm(before[k])))
+            for k, v in out.items()}
+
+
+def ratio_squared(before, after):
+    return {k: v if math.isinf(v) else v**2
+            for k, v in answers.update_to_weight_ratios(before, after).items()}
+
+
+def ratio_mean_abs(before, after):
+    out = answers.update_to_weight_ratios(before, after)
+    return {k: (v if math.isinf(v) else float(np.mean(np.abs(after[k] - before[k]))
+                                              / np.mean(np.abs(before[k]))))
+            for k, v in out.items()}
+
+
+def ratio_nan_at_zero(before, after):
+    return {k: float(np.linalg.norm(after[k] - before[k]) / np.linalg.norm(before[k]))
+            if np.linalg.norm(before[k]) else math.nan for k in before}
+
+
+def ratio_global(before, after):
+    change = sum(np.sum((after[k] - before[k]) ** 2) for k in before)
+    return float(np.sqrt(change / sum(np.sum(before[k] ** 2) for k in before)))
+
+
+def ratio_in_place(before, after):
+    out = answers.update_to_weight_ratios(before, after)
+    for value in before.values():
+        value *= 2
+    return out
+
+
+@pytest.mark.parametrize("mutant, expected", [
+    (ratio_after, "update-ratio.after-norm"),
+    (ratio_of_norms, "update-ratio.change-of-norm"),
+    (ratio_squared, "update-ratio.squared"),
+    (ratio_mean_abs, "update-ratio.mean-abs"),
+    (ratio_nan_at_zero, "update-ratio.zero-norm"),
+    (ratio_global, "return a dict"),
+    (ratio_in_place, "modified in place"),
+])
+def test_update_ratio_mistakes_are_named(mutant, expected):
+    fails_as(checks.check_update_to_weight_ratios, expected, mutant)
+
+
+GENERIC_RATIOS = {
+    "None": lambda out: None,
+    "a string": lambda out: "wrong",
+    "a list": lambda out: list(out.values()),
+    "a key missing": lambda out: dict(list(out.items())[1:]),
+    "an extra key": lambda out: {**out, "extra": 1.0},
+    "NaN": lambda out: dict.fromkeys(out, math.nan),
+    "strings": lambda out: dict.fromkeys(out, "x"),
+    "arrays": lambda out: {k: np.array([v, v]) for k, v in out.items()},
+    "negated": lambda out: {k: -v for k, v in out.items()},
+    "scaled by 1.01": lambda out: {k: 1.01 * v for k, v in out.items()},
+}
+
+
+@pytest.mark.parametrize("change", GENERIC_RATIOS)
+def test_update_ratio_generic_wrong_answers_teach(change):
+    def answer(before, after):
+        return GENERIC_RATIOS[change](answers.update_to_weight_ratios(before, after))
+
+    assert_teaches(failure(checks.check_update_to_weight_ratios, answer),
+                   "update_to_weight_ratios")
+
+
+@pytest.mark.parametrize("kwargs", [{"lr": 0.0}, {"momentum": 1.0}, {"seed": -2}])
+def test_update_ratio_bad_arguments_are_refused(kwargs):
+    assert_refused(checks.check_update_to_weight_ratios, kwargs)

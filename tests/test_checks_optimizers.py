@@ -8,7 +8,15 @@ import warnings
 
 import numpy as np
 import pytest
-from checktools import assert_misconceptions_reached, assert_refused, fails_with
+from checktools import (
+    WRONG_OUTPUTS,
+    assert_misconceptions_reached,
+    assert_refused,
+    assert_teaches,
+    fails_with,
+    failure,
+    wrong,
+)
 
 from descent.answers import load
 from descent.checks import optimizers as checks
@@ -155,7 +163,7 @@ def velocity_of(state, theta):
 
 
 def momentum_torch_convention(theta, grad, state, lr=0.01, momentum=0.9):
-    """PyTorch's buffer b ← γb + g stored as the velocity, and θ − η·b: same θ, other state."""
+    """PyTorch's buffer b ← μb + g stored as the velocity, and θ − η·b: same θ, other state."""
     b = momentum * velocity_of(state, theta) + grad
     return theta - lr * b, {"velocity": b}
 
@@ -194,7 +202,7 @@ def nesterov_old_velocity(theta, grad, state, lr=0.01, momentum=0.9):
 
 
 def nesterov_without_lr(theta, grad, state, lr=0.01, momentum=0.9):
-    """PyTorch's buffer b ← γb + g in the velocity, and a step γb + g without η."""
+    """PyTorch's buffer b ← μb + g in the velocity, and a step μb + g without η."""
     b = momentum * velocity_of(state, theta) + grad
     return theta - (momentum * b + grad), {"velocity": b}
 
@@ -451,7 +459,7 @@ def noisy_ignores_seed(theta, grad, state, lr=0.01, eta=0.3, gamma=0.55, seed=0)
 
 
 def momentum_keras_sign(theta, grad, state, lr=0.01, momentum=0.9):
-    """Keras and Wikipedia: m ← γm − ηg; θ ← θ + m (the same θ, the state is −v)."""
+    """Keras and Wikipedia: m ← μm − ηg; θ ← θ + m (the same θ, the state is −v)."""
     m = momentum * np.asarray(state.get("velocity", np.zeros_like(theta)), dtype=float) - lr * grad
     return theta + m, {"velocity": m}
 
@@ -864,7 +872,8 @@ def test_plausible_mistakes_fail_the_visible_call_and_are_named(rule, mutant, mi
 
 def test_every_misconception_of_the_chapter_is_diagnosed_by_a_test():
     # (the registry also holds other chapters' ids that point at this page: chapter 09's Adam)
-    assert_misconceptions_reached(optimizers_mistakes, [m for _, _, m in MUTANTS])
+    assert_misconceptions_reached(optimizers_mistakes, [m for _, _, m in MUTANTS]
+                                  + [m for _, m in HEAVY_BALL_MUTANTS])
 
 
 def test_a_failure_names_the_run_the_step_and_the_array():
@@ -929,7 +938,7 @@ BAD_ARGUMENTS = [
     ("rmsprop", {"alpha": 1.5}, r"alpha=1.5 is not allowed: alpha must be a number in \[0, 1\]"),
     ("rmsprop", {"eps": float("nan")}, "eps=nan is not allowed"),
     ("adadelta", {"rho": -0.5}, "rho=-0.5 is not allowed"),
-    ("momentum", {"momentum": 1.5}, r"momentum=1.5 is not allowed: .* in \[0, 1\] \(with γ"),
+    ("momentum", {"momentum": 1.5}, r"momentum=1.5 is not allowed: .* in \[0, 1\] \(with μ"),
     ("nesterov", {"momentum": -0.1}, "momentum=-0.1 is not allowed"),
     ("nesterov", {"seed": -1}, "seed=-1 is not allowed"),
     ("delta_bar_delta", {"phi": 2.0}, "phi=2.0 is not allowed"),
@@ -1043,3 +1052,106 @@ def test_the_momentum_conventions_give_the_same_path_but_not_the_same_state():
         theirs = (state, new)
     assert np.allclose(ours[1], theirs[1])
     assert np.allclose(ours[0]["velocity"], 0.1 * theirs[0]["velocity"])
+
+
+# ---------------------------------------------------------------- Polyak's heavy-ball tuning
+
+
+@pytest.mark.parametrize("low, high", [(1.0, 100.0), (3.0, 3.0), (1e-8, 1e4), (0.2, 0.2001)])
+def test_heavy_ball_tuning_passes(low, high):
+    checks.check_heavy_ball_tuning(answers.heavy_ball_tuning, lambda_min=low, lambda_max=high)
+
+
+def test_heavy_ball_tuning_stub_raises_not_implemented():
+    def stub(*args, **kwargs):
+        raise NotImplementedError()
+
+    with pytest.raises(NotImplementedError):
+        checks.check_heavy_ball_tuning(stub)
+
+
+@pytest.mark.parametrize("low, high", [(2.0, 20.0), (1.0, 100.0), (1e-3, 1.0)])
+def test_polyak_pair_is_the_best_pair(low, high):
+    """The closed form against the spectral radius of the 2×2 iteration matrix: its worst
+    rate over [λ_min, λ_max] is √μ*, and no nearby pair does better."""
+    lr, momentum = checks.heavy_ball_closed_form(low, high)
+    curvatures = np.linspace(low, high, 201)
+    worst = max(np.abs(np.linalg.eigvals(checks.heavy_ball_matrix(lr, momentum, c))).max()
+                for c in curvatures)
+    assert worst == pytest.approx(np.sqrt(momentum), rel=1e-6)
+    best = checks.heavy_ball_rate(lr, momentum, low, high)
+    for d_lr in (-0.02, 0.0, 0.02):
+        for d_mu in (-0.02, 0.0, 0.02):
+            if d_lr or d_mu:
+                other = checks.heavy_ball_rate(lr * (1 + d_lr), momentum * (1 + d_mu), low, high)
+                assert other > best, (d_lr, d_mu)
+
+
+def test_polyak_pair_on_the_book_bowl():
+    """x² + 10y²: rate 0.52 per step against plain descent's 0.82 (the page's numbers)."""
+    lr, momentum = checks.heavy_ball_closed_form(2.0, 20.0)
+    assert np.sqrt(momentum) == pytest.approx(0.5195, abs=1e-4)
+    assert lr == pytest.approx(0.11544, abs=1e-5)
+
+
+def hb_swapped(low, high):
+    return answers.heavy_ball_tuning(low, high)[::-1]
+
+
+def hb_gd_step(low, high):
+    return 2.0 / (low + high), answers.heavy_ball_tuning(low, high)[1]
+
+
+def hb_no_roots(low, high):
+    return 4.0 / (low + high), answers.heavy_ball_tuning(low, high)[1]
+
+
+def hb_rate(low, high):
+    root = np.sqrt(high / low)
+    return answers.heavy_ball_tuning(low, high)[0], (root - 1) / (root + 1)
+
+
+def hb_kappa(low, high):
+    kappa = high / low
+    return answers.heavy_ball_tuning(low, high)[0], ((kappa - 1) / (kappa + 1)) ** 2
+
+
+HEAVY_BALL_MUTANTS = [
+    (hb_swapped, "heavy-ball.swapped"),
+    (hb_gd_step, "heavy-ball.gd-step"),
+    (hb_no_roots, "heavy-ball.eta-without-roots"),
+    (hb_rate, "heavy-ball.rate-for-momentum"),
+    (hb_kappa, "heavy-ball.kappa-not-root"),
+]
+
+
+@pytest.mark.parametrize("mutant, misconception", HEAVY_BALL_MUTANTS)
+def test_heavy_ball_mistakes_are_named(mutant, misconception):
+    fails_with(checks.check_heavy_ball_tuning, mutant, misconception)
+
+
+@pytest.mark.parametrize("change", WRONG_OUTPUTS)
+def test_heavy_ball_generic_wrong_answers_teach(change):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        message = failure(checks.check_heavy_ball_tuning,
+                          wrong(answers.heavy_ball_tuning, WRONG_OUTPUTS[change]))
+    assert_teaches(message, "heavy_ball_tuning")
+
+
+def test_a_nearly_right_pair_is_told_its_rate():
+    message = failure(checks.check_heavy_ball_tuning,
+                      lambda low, high: (answers.heavy_ball_tuning(low, high)[0],
+                                         answers.heavy_ball_tuning(low, high)[1] * 1.05))
+    assert "your pair gives a worst rate of" in message and not find(message)
+
+
+@pytest.mark.parametrize("kwargs", [{"lambda_min": 0.0}, {"lambda_max": -1.0},
+                                    {"lambda_min": float("nan")}, {"lambda_max": "100"}])
+def test_heavy_ball_bad_arguments_are_refused(kwargs):
+    assert_refused(checks.check_heavy_ball_tuning, kwargs)
+
+
+def test_heavy_ball_inverted_range_is_refused():
+    assert_refused(checks.check_heavy_ball_tuning, {"lambda_min": 5.0, "lambda_max": 1.0},
+                   shown="lambda_max=1.0")

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from checktools import assert_refused, fails_with
+from checktools import WRONG_OUTPUTS, assert_refused, assert_teaches, fails_with, failure, wrong
 
 from descent.answers import load
 from descent.checks import schedules as checks
@@ -120,14 +120,14 @@ def piecewise_early(step, lr0, lr_tau, tau):
 
 
 def piecewise_linspace(step, lr0, lr_tau, tau):
-    """np.linspace(lr0, lr_tau, tau)[step]: reaches α_τ one step early."""
+    """np.linspace(lr0, lr_tau, tau)[step]: reaches η_τ one step early."""
     if step >= tau - 1:
         return lr_tau
     return float(np.linspace(lr0, lr_tau, tau)[step])
 
 
 def piecewise_decay_only(step, lr0, lr_tau, tau):
-    """Right for a decay, clipped to α₀ when it should ramp up."""
+    """Right for a decay, clipped to η₀ when it should ramp up."""
     return min(answers.piecewise_linear_lr(step, lr0, lr_tau, tau), lr0)
 
 
@@ -202,7 +202,7 @@ def step_one_minus(step, lr0, step_size, gamma=0.1):
         (step_late, "step-decay.one-step-late"),
         (step_every_step, "step-decay.every-step"),
         (step_continuous, "step-decay.continuous-exponent"),
-        (step_one_minus, "step-decay.one-minus-gamma"),  # γ = 0.5 hides it: the default shows
+        (step_one_minus, "step-decay.one-minus-gamma"),  # d = 0.5 hides it: the default shows
     ],
 )
 def test_step_mistakes(mutant, misconception):
@@ -276,7 +276,7 @@ def test_inverse_time_mistakes(mutant, misconception):
 
 
 def test_inverse_time_matches_the_closed_form_from_lambda_lr():
-    """The LambdaLR oracle agrees with α₀/(1 + k t) computed here."""
+    """The LambdaLR oracle agrees with η₀/(1 + k t) computed here."""
     got = checks._torch_lrs(lambda opt: checks.lr_scheduler.LambdaLR(
         opt, lambda t: 1 / (1 + 0.3 * t)), 0.2, 60)
     assert np.allclose(got, 0.2 / (1 + 0.3 * np.arange(61)), rtol=1e-15)
@@ -332,7 +332,7 @@ def cosine_default_min(step, lr0, warmup_steps, total_steps, lr_min=1e-3):
 
 
 def cosine_off_by_one(step, lr0, warmup_steps, total_steps, lr_min=0.0):
-    """Reaches α_min at T − 1: progress (t − W)/(T − W − 1)."""
+    """Reaches η_min at T − 1: progress (t − W)/(T − W − 1)."""
     if warmup_steps <= step < total_steps:
         progress = min((step - warmup_steps) / (total_steps - warmup_steps - 1), 1.0)
         return lr_min + 0.5 * (lr0 - lr_min) * (1 + math.cos(math.pi * progress))
@@ -353,7 +353,7 @@ def warmup_from_lr_min(step, lr0, warmup_steps, total_steps, lr_min=0.0):
 
 
 def warmup_inclusive(step, lr0, warmup_steps, total_steps, lr_min=0.0):
-    """t ≤ W for the warm-up: right whenever W > 0 (α₀·W/W = α₀), wrong at step 0 if W = 0."""
+    """t ≤ W for the warm-up: right whenever W > 0 (η₀·W/W = η₀), wrong at step 0 if W = 0."""
     if step <= warmup_steps:
         return lr0 * step / max(warmup_steps, 1)
     return answers.cosine_warmup_lr(step, lr0, warmup_steps, total_steps, lr_min)
@@ -693,3 +693,103 @@ def test_generic_wrong_plateau_rules_fail_with_a_teaching_message(wrong):
     assert message.startswith("reduce_on_plateau"), message
     assert any(word in message for word in ("expected", "return", "cannot be read", "must",
                                             "no '", "is None")), message
+
+
+# ---------------------------------------------------------------- the noise floor
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"lr": 0.999, "curvature": 2.0},
+                                    {"lr": 1e-4, "curvature": 1e3, "noise_var": 1e-6},
+                                    {"noise_var": 0.0}, {"lr": 5.0}])
+def test_noise_floor_passes(kwargs):
+    checks.check_noise_floor_variance(answers.noise_floor_variance, **kwargs)
+
+
+def test_noise_floor_stub_raises_not_implemented():
+    def stub(*args, **kwargs):
+        raise NotImplementedError()
+
+    with pytest.raises(NotImplementedError):
+        checks.check_noise_floor_variance(stub)
+
+
+@pytest.mark.parametrize("lr, curvature, noise_var", [(0.1, 2.0, 1.0), (0.95, 2.0, 0.5),
+                                                      (0.01, 30.0, 3.0)])
+def test_noise_floor_is_the_fixed_point_of_the_recursion_and_of_simulated_runs(
+        lr, curvature, noise_var):
+    """The closed form against the exact recursion v ← (1 − ηλ)²v + η²σ² (iterated), and
+    against 20 000 simulated runs (the sample variance of a Gaussian sample of n has a
+    relative standard error √(2/n) = 1 %: the tolerance is 5 %)."""
+    expected = checks.noise_floor_closed_form(lr, curvature, noise_var)
+    assert checks.noise_floor_recursion(lr, curvature, noise_var) == pytest.approx(expected,
+                                                                                    rel=1e-12)
+    rng = np.random.default_rng(0)
+    theta = np.zeros(20_000)
+    burn_in = int(np.ceil(40 / -np.log(abs(1 - lr * curvature) + 1e-300)))
+    for _ in range(max(burn_in, 50)):
+        theta = theta - lr * (curvature * theta + np.sqrt(noise_var) * rng.standard_normal(
+            theta.shape))
+    assert theta.var() == pytest.approx(expected, rel=0.05)
+
+
+def test_noise_floor_book_numbers():
+    """η = 0.1, λ = 2, σ² = 1: 0.0278 against the small-step 0.025; ηλ = 1.9: 20 times."""
+    assert checks.noise_floor_closed_form(0.1, 2.0, 1.0) == pytest.approx(1 / 36)
+    assert (checks.noise_floor_closed_form(0.95, 2.0, 1.0) / (0.95 / 4)) == pytest.approx(20.0)
+    assert checks.noise_floor_closed_form(1.0, 2.0, 1.0) == math.inf
+
+
+def floor_small_lr(lr, curvature, noise_var):
+    return math.inf if lr * curvature >= 2 else lr * noise_var / (2 * curvature)
+
+
+def floor_lr_once(lr, curvature, noise_var):
+    return math.inf if lr * curvature >= 2 else noise_var / (curvature * (2 - lr * curvature))
+
+
+def floor_not_squared(lr, curvature, noise_var):
+    return math.inf if lr * curvature >= 2 else lr * noise_var / curvature
+
+
+def floor_std(lr, curvature, noise_var):
+    return math.sqrt(answers.noise_floor_variance(lr, curvature, noise_var))
+
+
+def floor_loss(lr, curvature, noise_var):
+    return 0.5 * curvature * answers.noise_floor_variance(lr, curvature, noise_var)
+
+
+def floor_formula_everywhere(lr, curvature, noise_var):
+    return lr * noise_var / (curvature * (2.0 - lr * curvature))  # ZeroDivisionError at ηλ = 2
+
+
+def floor_nan_when_unstable(lr, curvature, noise_var):
+    if lr * curvature >= 2:
+        return math.nan
+    return answers.noise_floor_variance(lr, curvature, noise_var)
+
+
+@pytest.mark.parametrize("mutant, misconception", [
+    (floor_small_lr, "noise-floor.small-lr-approximation"),
+    (floor_lr_once, "noise-floor.noise-lr-once"),
+    (floor_not_squared, "noise-floor.contraction-not-squared"),
+    (floor_std, "noise-floor.standard-deviation"),
+    (floor_loss, "noise-floor.loss-not-variance"),
+    (floor_formula_everywhere, "noise-floor.unstable"),
+    (floor_nan_when_unstable, "noise-floor.unstable"),
+])
+def test_noise_floor_mistakes_are_named(mutant, misconception):
+    fails_with(checks.check_noise_floor_variance, mutant, misconception)
+
+
+@pytest.mark.parametrize("change", WRONG_OUTPUTS)
+def test_noise_floor_generic_wrong_answers_teach(change):
+    message = failure(checks.check_noise_floor_variance,
+                      wrong(answers.noise_floor_variance, WRONG_OUTPUTS[change]))
+    assert_teaches(message, "noise_floor_variance")
+
+
+@pytest.mark.parametrize("kwargs", [{"lr": 0.0}, {"curvature": -1.0}, {"noise_var": -0.1},
+                                    {"lr": float("inf")}, {"noise_var": "1"}])
+def test_noise_floor_bad_arguments_are_refused(kwargs):
+    assert_refused(checks.check_noise_floor_variance, kwargs)

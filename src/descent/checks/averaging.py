@@ -6,7 +6,7 @@ PyTorch in float64 (never the recursion a student writes):
 
 - the tail average: w_k = 1/N on the last N = min(n, T) iterates;
 - the running mean after k updates: w = 1/k on the first k;
-- the EMA after t updates from m_0: β^t on m_0 and (1 − β)β^(t−k) on θ_k;
+- the EMA after t updates from m_0: ρ^t on m_0 and (1 − ρ)ρ^(t−k) on θ_k;
 - the bias-corrected EMA: the EMA's weights divided by their own sum.
 
 The averaging of a model's parameters is compared, after every update, with
@@ -19,7 +19,7 @@ anywhere shows. Whatever its arguments, each check also runs what the task state
 arguments might not reach: the trajectory of the tail average as an array and as a list,
 the EMA from m_0 = 0 and from an iterate, and the parameters as a dict and as a list.
 
-When a result differs, the check recomputes it with a few classic mistakes (β and 1 − β
+When a result differs, the check recomputes it with a few classic mistakes (ρ and 1 − ρ
 swapped, dividing by k instead of k + 1, no copy at the first update, TensorFlow's
 num_updates warm-up, ...) and names the one the student's result matches as a misconception
 (:mod:`descent.checks.misconceptions`); the verdict always comes from the oracle. Arguments
@@ -41,6 +41,7 @@ from descent.checks._compare import (
     assert_close,
     assert_unchanged,
     compare_with_hint,
+    diagnose,
     matches,
 )
 from descent.checks._oracle import float64_tensor
@@ -107,16 +108,16 @@ COUNTER_STALE = _mistake(
 
 EMA_SWAPPED = _mistake(
     "ema.decay-swapped",
-    "the decay β weighs the OLD average: new = β·old + (1 − β)·new value; β and 1 − β are "
+    "the decay ρ weighs the OLD average: new = ρ·old + (1 − ρ)·new value; ρ and 1 − ρ are "
     "swapped (BatchNorm's momentum and torch.lerp(old, new, w) weigh the new value instead)",
     _EMA)
 EMA_FIRST = _mistake(
     "ema.first-update-theta",
-    "from m_0 = 0 the first update is (1 − β)·θ, not θ: the new iterate gets weight 1 − β, "
+    "from m_0 = 0 the first update is (1 − ρ)·θ, not θ: the new iterate gets weight 1 − ρ, "
     "and ema_update returns the raw EMA (the bias correction is ema_debiased's job)", _EMA)
 EMA_COPIES = _mistake(
     "ema.copies-first",
-    "ema_update never copies: its first update is β·m_0 + (1 − β)·θ from whatever m_0 it is "
+    "ema_update never copies: its first update is ρ·m_0 + (1 − ρ)·θ from whatever m_0 it is "
     "given (the copy is AveragedModel's, in average_parameters)", _EMA)
 EMA_ASSUMES_ZERO = _mistake(
     "ema.assumes-zero-start",
@@ -124,31 +125,31 @@ EMA_ASSUMES_ZERO = _mistake(
     "moments, an iterate for AveragedModel's copy)", _EMA)
 EMA_NO_ONE_MINUS = _mistake(
     "ema.no-one-minus-decay",
-    "(1 − β) multiplies the new iterate: ema ← β·ema + (1 − β)·θ", _EMA)
+    "(1 − ρ) multiplies the new iterate: ema ← ρ·ema + (1 − ρ)·θ", _EMA)
 EMA_CORRECTED = _mistake(
     "ema.corrected-in-update",
     "ema_update returns the raw EMA m_t; the bias correction is ema_debiased's job", _EMA)
 EMA_WARMUP = _mistake(
     "ema.num-updates-warmup",
-    "the decay is β at every update: TensorFlow's ExponentialMovingAverage(num_updates=…) "
-    "lowers it to min(β, (1 + n)/(10 + n)) early on, PyTorch's AveragedModel does not",
+    "the decay is ρ at every update: TensorFlow's ExponentialMovingAverage(num_updates=…) "
+    "lowers it to min(ρ, (1 + n)/(10 + n)) early on, PyTorch's AveragedModel does not",
     _CONVENTIONS)
 
 DEBIASED_RAW = _mistake(
-    "ema-debiased.raw", "this is the raw EMA: divide it by 1 − β^t", _EMA)
+    "ema-debiased.raw", "this is the raw EMA: divide it by 1 − ρ^t", _EMA)
 DEBIASED_NEXT = _mistake(
     "ema-debiased.next-power",
-    "t is the number of updates (1 after the first): divide by 1 − β^t, not 1 − β^(t+1)", _EMA)
+    "t is the number of updates (1 after the first): divide by 1 − ρ^t, not 1 − ρ^(t+1)", _EMA)
 DEBIASED_PREVIOUS = _mistake(
     "ema-debiased.previous-power",
-    "t is the number of updates (1 after the first): divide by 1 − β^t, not 1 − β^(t−1)", _EMA)
+    "t is the number of updates (1 after the first): divide by 1 − ρ^t, not 1 − ρ^(t−1)", _EMA)
 DEBIASED_ONE_MINUS = _mistake(
     "ema-debiased.one-minus-decay",
-    "the weights sum to 1 − β^t, not 1 − β: divide by 1 − β^t", _EMA)
+    "the weights sum to 1 − ρ^t, not 1 − ρ: divide by 1 − ρ^t", _EMA)
 DEBIASED_MULTIPLIES = _mistake(
-    "ema-debiased.multiplies", "divide by 1 − β^t, do not multiply", _EMA)
+    "ema-debiased.multiplies", "divide by 1 − ρ^t, do not multiply", _EMA)
 DEBIASED_TIMES_T = _mistake(
-    "ema-debiased.decay-times-t", "β^t is a power of β, not β·t", _EMA)
+    "ema-debiased.decay-times-t", "ρ^t is a power of ρ, not ρ·t", _EMA)
 
 MODEL_NO_COPY = _mistake(
     "averaged-model.no-first-copy",
@@ -160,7 +161,7 @@ MODEL_EMA_BY_DEFAULT = _mistake(
     "EMA", _MODEL)
 MODEL_EQUAL_WITH_DECAY = _mistake(
     "averaged-model.equal-with-decay",
-    "with a decay the average is the EMA β·a + (1 − β)·p, not the equal average", _MODEL)
+    "with a decay the average is the EMA ρ·a + (1 − ρ)·p, not the equal average", _MODEL)
 MODEL_CORRECTED = _mistake(
     "averaged-model.bias-corrected",
     "AveragedModel's EMA has no bias correction: it starts from a copy, whose weights already "
@@ -186,7 +187,7 @@ def _weighted(weights, trajectory) -> np.ndarray:
 
 
 def _ema_weights(t: int, decay: float) -> np.ndarray:
-    """The weights of m_t on (m_0, θ_1, …, θ_t): β^t, then (1 − β)β^(t−k) for k = 1..t."""
+    """The weights of m_t on (m_0, θ_1, …, θ_t): ρ^t, then (1 − ρ)ρ^(t−k) for k = 1..t."""
     powers = decay ** np.arange(t - 1, -1, -1, dtype=float)
     return np.concatenate([[decay**t], (1 - decay) * powers])
 
@@ -309,7 +310,7 @@ def check_running_mean_update(running_mean_update, seed=0, shape=(3,), steps=30,
 
 
 def check_ema_update(ema_update, seed=0, shape=(3,), steps=30, decay=0.9, start="zeros"):
-    """t calls give m_t = β^t m_0 + Σ_k (1 − β)β^(t−k) θ_k, and step = t.
+    """t calls give m_t = ρ^t m_0 + Σ_k (1 − ρ)ρ^(t−k) θ_k, and step = t.
 
     ``start``: "zeros" (m_0 = 0, as Adam's moments) or "first" (m_0 is an iterate, as
     AveragedModel's copy); then the other start, over the same number of steps (the task
@@ -378,7 +379,7 @@ def _ema_mistakes(old, theta, t: int, decay: float, start: str, expected) -> dic
 
 def _ema_diagnosis(ema_update, got, old, sequence, t, decay, start, expected):
     """The mistake ``got`` reproduces at update t. When several agree there (from m_0 = 0,
-    β and 1 − β swapped and TensorFlow's warm-up both give 0.9·θ_1 for β = 0.9), one more
+    ρ and 1 − ρ swapped and TensorFlow's warm-up both give 0.9·θ_1 for ρ = 0.9), one more
     call from the student's own result tells them apart; its failure only ends the search."""
     found = [m for m, v in _ema_mistakes(old, sequence[t], t, decay, start, expected).items()
              if matches(got, v)]
@@ -391,11 +392,11 @@ def _ema_diagnosis(ema_update, got, old, sequence, t, decay, start, expected):
             found = [m for m in found if matches(after, next_mistakes.get(m))] or found
         except Exception:  # the verdict is already known: this call only chose the hint
             pass
-    return found[0] if found else "ema ← β·ema + (1 − β)·θ"
+    return found[0] if found else "ema ← ρ·ema + (1 − ρ)·θ"
 
 
 def check_ema_debiased(ema_debiased, seed=0, shape=(3,), steps=30, decay=0.9):
-    """m̂_t = m_t/(1 − β^t) against the EMA's weights divided by their sum, t = 1..steps.
+    """m̂_t = m_t/(1 − ρ^t) against the EMA's weights divided by their sum, t = 1..steps.
 
     First, the bias-corrected EMA of a constant sequence must be that constant at every step.
     """
@@ -403,7 +404,7 @@ def check_ema_debiased(ema_debiased, seed=0, shape=(3,), steps=30, decay=0.9):
     require(check, SEED, seed=seed)
     require(check, _SHAPE, shape=shape)
     require(check, integer(1), steps=steps)
-    require(check, number(least=0, below=1, why=" (at β = 1 the correction divides by 0)"),
+    require(check, number(least=0, below=1, why=" (at ρ = 1 the correction divides by 0)"),
             decay=decay)
     name = f"ema_debiased (decay = {decay:g})"
     constant = np.random.default_rng(seed + 1).normal(3.0, 1.0, size=shape)
@@ -422,7 +423,7 @@ def check_ema_debiased(ema_debiased, seed=0, shape=(3,), steps=30, decay=0.9):
                 return {
                     DEBIASED_RAW: ema,
                     DEBIASED_NEXT: ema / (1 - decay ** (t + 1)),
-                    # (1 − β) is right at t = 1, so the t − 1 mistake fails before.
+                    # (1 − ρ) is right at t = 1, so the t − 1 mistake fails before.
                     DEBIASED_ONE_MINUS: ema / (1 - decay),
                     DEBIASED_PREVIOUS: ema / (1 - decay ** (t - 1)),
                     DEBIASED_MULTIPLIES: ema * (1 - decay**t),
@@ -430,8 +431,8 @@ def check_ema_debiased(ema_debiased, seed=0, shape=(3,), steps=30, decay=0.9):
                 }
 
             expected = _weighted(weights[1:] / weights[1:].sum(), sequence[:t])
-            hint = ("m̂_t = m_t / (1 − β^t): for a constant sequence c it is c at every step"
-                    if label.startswith("a constant") else "m̂_t = m_t / (1 − β^t)")
+            hint = ("m̂_t = m_t / (1 − ρ^t): for a constant sequence c it is c at every step"
+                    if label.startswith("a constant") else "m̂_t = m_t / (1 − ρ^t)")
             compare_with_hint(f"{name}, {label}, step t = {t}", got, expected, variants, hint,
                               "corrected EMA")
 
@@ -522,7 +523,7 @@ def _average_stage(average_parameters, seed, layers, snapshots, decay, container
     name = f"average_parameters ({mode}, {container} of {len(names)} arrays)"
     extra = {} if decay is None else {"decay": decay}
     rule = ("n_averaged = 0: copy; then a ← a + (p − a)/(n_averaged + 1)" if decay is None
-            else "n_averaged = 0: copy; then a ← β·a + (1 − β)·p")
+            else "n_averaged = 0: copy; then a ← ρ·a + (1 − ρ)·p")
     averaged, current = _values(swa.module), _values(model)
 
     for k in range(1, snapshots + 1):
@@ -588,3 +589,98 @@ def _average_mistakes(old, p, n: int, decay) -> dict:
         MODEL_CORRECTED: ema / (1 - decay ** (n + 1)) if decay < 1 else None,
         EMA_WARMUP: warm * old + (1 - warm) * p,
     }
+
+
+# ---------------------------------------------------------------- the variance of an EMA
+
+EMA_VAR_WINDOW = _mistake(
+    "ema-variance.window",
+    "σ²(1 − ρ) treats the EMA as a plain average of 1/(1 − ρ) samples; its unequal weights "
+    "(1 − ρ)ρ^k average less well: Var = σ²·Σ(1 − ρ)²ρ^(2k) = σ²(1 − ρ)/(1 + ρ), the "
+    "variance of an average of (1 + ρ)/(1 − ρ) samples", _EMA)
+EMA_VAR_NOT_SQUARED = _mistake(
+    "ema-variance.weights-not-squared",
+    "independent terms add their variances with the SQUARED weights: Var(Σ w_k x_k) = "
+    "σ²·Σ w_k², not σ²·Σ w_k", _EMA)
+EMA_VAR_STD = _mistake(
+    "ema-variance.standard-deviation",
+    "return the variance, not the standard deviation (its square root)", _EMA)
+EMA_VAR_SWAPPED = _mistake(
+    "ema-variance.decay-swapped",
+    "the weight of a sample k steps old is (1 − ρ)ρ^k: ρ weighs the old average, 1 − ρ the new "
+    "sample (ρ and 1 − ρ are swapped)", _EMA)
+EMA_VAR_POWER = _mistake(
+    "ema-variance.power-t",
+    "after t updates from m_0 = 0 the squared weights sum to (1 − ρ)²(1 − ρ^(2t))/(1 − ρ²): "
+    "the power is 2t, not t", _EMA)
+EMA_VAR_IGNORES_STEPS = _mistake(
+    "ema-variance.ignores-steps",
+    "with steps = t given, the EMA has only t samples in it: σ²(1 − ρ)(1 − ρ^(2t))/(1 + ρ), "
+    "the stationary value only as t → ∞", _EMA)
+
+
+def ema_noise_variance_weights(decay: float, noise_var: float, steps: int) -> float:
+    """σ²·Σ w_k² with the weights written out, w_k = (1 − ρ)ρ^k for k = 0 … t − 1 (summed by
+    PyTorch in float64): the variance of the EMA of t independent samples, from m_0 = 0."""
+    k = torch.arange(steps, dtype=torch.float64)
+    weights = (1.0 - decay) * decay ** k
+    return float(noise_var * torch.sum(weights ** 2))
+
+
+def ema_noise_variance_closed_form(decay: float, noise_var: float, steps=None) -> float:
+    """σ²(1 − ρ)/(1 + ρ), times (1 − ρ^(2t)) after t updates from m_0 = 0."""
+    stationary = noise_var * (1.0 - decay) / (1.0 + decay)
+    return stationary if steps is None else stationary * (1.0 - decay ** (2 * steps))
+
+
+#: (decay, steps) the visible call also tries, with σ² = 2: the stationary EMA at ρ = 0.9 and
+#: at ρ = 0 (the last sample alone), one update, and ten updates at ρ = 0.9.
+_EMA_VAR_CASES = ((0.9, None), (0.0, None), (0.9, 1), (0.9, 10), (0.5, 3))
+
+
+def _check_one_ema_variance(ema_noise_variance, decay, noise_var, steps) -> None:
+    shown = "" if steps is None else f", steps = {steps}"
+    name = f"ema_noise_variance (ρ = {decay:g}, σ² = {noise_var:g}{shown})"
+    result = (ema_noise_variance(decay, noise_var) if steps is None
+              else ema_noise_variance(decay, noise_var, steps=steps))
+    got = as_float_array(result, name, "variance")
+    if got.shape != ():
+        raise AssertionError(f"{name}: the variance has shape {got.shape}; return one number, "
+                             "e.g. float(noise_var * (1 - decay) / (1 + decay))")
+    if steps is None:
+        expected = ema_noise_variance_closed_form(decay, noise_var)
+    else:
+        expected = ema_noise_variance_weights(decay, noise_var, steps)
+    stationary = ema_noise_variance_closed_form(decay, noise_var)
+    t = steps
+    variants = [
+        (EMA_VAR_WINDOW, lambda: noise_var * (1.0 - decay) * (1.0 if t is None
+                                                               else 1.0 - decay ** (2 * t))),
+        (EMA_VAR_NOT_SQUARED, lambda: noise_var * (1.0 if t is None else 1.0 - decay ** t)),
+        (EMA_VAR_STD, lambda: np.sqrt(expected)),
+        (EMA_VAR_SWAPPED, lambda: ema_noise_variance_closed_form(1.0 - decay, noise_var, t)),
+    ]
+    if t is not None:
+        variants += [(EMA_VAR_POWER, lambda: stationary * (1.0 - decay ** t)),
+                     (EMA_VAR_IGNORES_STEPS, stationary)]
+    hint = diagnose(got, variants, "the EMA is Σ_k (1 − ρ)ρ^k·x_(t−k) (k = 0 … t − 1 from "
+                    "m_0 = 0): its variance is σ² times the sum of the squared weights")
+    assert_close(name, got, expected, rtol=1e-9, atol=1e-300, hint=hint, what="variance")
+
+
+def check_ema_noise_variance(ema_noise_variance, decay=0.99, noise_var=1.0, steps=50):
+    """The variance of an EMA m_t = ρm_(t−1) + (1 − ρ)x_t of independent samples x_t of
+    variance σ²: after ``steps`` = t updates from m_0 = 0 (against σ²·Σ w_k², the weights
+    written out), and at stationarity when called without steps (against σ²(1 − ρ)/(1 + ρ));
+    relative tolerance 1e-9. Whatever the arguments, the visible call also tries ρ = 0.9 and 0
+    at stationarity, and t = 1, 10 and 3 updates.
+    """
+    check = "check_ema_noise_variance"
+    require(check, _DECAY, decay=decay)
+    require(check, number(least=0, why=" (a variance)"), noise_var=noise_var)
+    if steps is not None:
+        require(check, integer(1), steps=steps)
+    cases = [(float(decay), float(noise_var), None), (float(decay), float(noise_var), steps)]
+    cases += [(d, 2.0, t) for d, t in _EMA_VAR_CASES]
+    for case in dict.fromkeys(cases):
+        _check_one_ema_variance(ema_noise_variance, *case)

@@ -10,13 +10,13 @@ Oracles: ``torch.nn.functional.batch_norm`` in float64, in training mode for the
 and, through the running tensors it updates in place, for the running statistics; in eval
 mode for ``batchnorm_eval``; autograd through it for the backward, and central finite
 differences (:mod:`descent.gradcheck`) of the scalar loss Σ R ⊙ out, with PyTorch's
-forward, with respect to A, γ and β, compared entry by entry within the differences' own
+forward, with respect to A, γ and δ, compared entry by entry within the differences' own
 error bound (truncation and rounding, derived there), not a fixed relative error.
 
 A check refuses bad arguments of its own (eps ≤ 0, momentum outside [0, 1], a batch too
 small for what it checks, ...) with a ValueError, before calling the student's function.
 
-Conventions (PyTorch's): δ (eps) inside the root, σ = √(δ + biased variance) in training
+Conventions (PyTorch's): ε (eps) inside the root, σ = √(ε + biased variance) in training
 mode; the running variance stores the UNBIASED batch variance and
 running ← (1 − m)·running + m·batch. A batch of one example has no variance: the course's
 ``batchnorm_forward`` raises ValueError, as PyTorch does, and the forward check verifies it.
@@ -25,13 +25,14 @@ The cache is whatever the student's forward returns, handed back unchanged to th
 backward. The grader carries it between processes, so it must be plain data.
 
 When a result is wrong, the check recomputes it with a few classic mistakes (the unbiased
-variance, δ outside the root, the paths through μ and σ left out of the backward, ...), all
+variance, ε outside the root, the paths through μ and σ left out of the backward, ...), all
 with PyTorch, and names the one the student's result matches. Those variants only choose
 the hint; the verdict always comes from the oracle.
 """
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import numpy as np
@@ -41,6 +42,7 @@ import torch.nn.functional as F
 from descent.checks._arguments import SEED, Rule, integer, is_int, number, require
 from descent.checks._compare import (
     as_float_array,
+    as_number,
     as_tuple,
     assert_close,
     assert_unchanged,
@@ -51,7 +53,7 @@ from descent.checks._oracle import float64_tensor
 from descent.checks.misconceptions import on_page
 from descent.gradcheck import FiniteDifferences, gradient_differences
 
-#: PyTorch's default δ, the default of every function of the chapter.
+#: PyTorch's default ε, the default of every function of the chapter.
 EPS = 1e-5
 #: PyTorch's default momentum of the running statistics.
 MOMENTUM = 0.1
@@ -63,7 +65,7 @@ STEP = 1e-5
 _PLAIN = (type(None), bool, int, float, str, np.ndarray, np.generic, torch.Tensor)
 #: The arrays the backward returns, and the pair of running statistics, as messages name them.
 _GRADIENTS = ("dA (∂L/∂A, first of the triple)", "dgamma (∂L/∂γ, second of the triple)",
-              "dbeta (∂L/∂β, third of the triple)")
+              "dbeta (∂L/∂δ, third of the triple)")
 _RUNNING = ("running_mean (first of the pair)", "running_var (second of the pair)")
 
 # ---------------------------------------------------------------- known mistakes
@@ -79,14 +81,14 @@ UNBIASED_VARIANCE = _mistake(
     "(not 1/(N − 1))", _FORWARD)
 EPS_OUTSIDE_ROOT = _mistake(
     "batchnorm.eps-outside-root",
-    "δ goes inside the square root: σ = √(δ + variance), not √variance + δ", _FORWARD)
+    "ε goes inside the square root: σ = √(ε + variance), not √variance + ε", _FORWARD)
 NO_EPS = _mistake(
-    "batchnorm.no-eps", "add δ (eps) to the variance before the square root: σ = √(δ + variance)",
+    "batchnorm.no-eps", "add ε (eps) to the variance before the square root: σ = √(ε + variance)",
     _FORWARD)
 NO_AFFINE = _mistake(
-    "batchnorm.no-affine", "scale and shift the normalized Â: out = γ·Â + β", _FORWARD)
+    "batchnorm.no-affine", "scale and shift the normalized Â: out = γ·Â + δ", _FORWARD)
 GAMMA_BETA_SWAPPED = _mistake(
-    "batchnorm.gamma-beta-swapped", "γ scales and β shifts: out = γ·Â + β (you swapped them)",
+    "batchnorm.gamma-beta-swapped", "γ scales and δ shifts: out = γ·Â + δ (you swapped them)",
     _FORWARD)
 WRONG_AXIS = _mistake(
     "batchnorm.wrong-axis",
@@ -101,7 +103,7 @@ CACHE_NOT_DATA = _mistake(
     "the cache must be plain data: keep only arrays, numbers, tuples, lists and dicts with "
     "string keys in it", _FORWARD)
 DEFAULT_EPS = _mistake(
-    "batchnorm.default-eps", "the default δ is PyTorch's, eps=1e-5", _CONVENTIONS)
+    "batchnorm.default-eps", "the default ε is PyTorch's, eps=1e-5", _CONVENTIONS)
 STOPS_AT_A_HAT = _mistake(
     "batchnorm.backward-stops-at-a-hat",
     "the gradient stopped at Â = (A − μ)/σ, as if μ and σ were constants: they depend on A "
@@ -117,11 +119,11 @@ BACKWARD_WITHOUT_GAMMA = _mistake(
     _BACKWARD)
 MEAN_NOT_SUM = _mistake(
     "batchnorm.mean-not-sum",
-    "γ and β touch every example: sum their gradients over the batch (axis 0), not the mean",
+    "γ and δ touch every example: sum their gradients over the batch (axis 0), not the mean",
     _BACKWARD)
 DGAMMA_DBETA_SWAPPED = _mistake(
     "batchnorm.dgamma-dbeta-swapped",
-    "dγ and dβ are swapped: dγ = Σ_i dout_i ⊙ Â_i, dβ = Σ_i dout_i; return (dA, dgamma, dbeta)",
+    "dγ and dδ are swapped: dγ = Σ_i dout_i ⊙ Â_i, dδ = Σ_i dout_i; return (dA, dgamma, dbeta)",
     _BACKWARD)
 DGAMMA_OF_A = _mistake(
     "batchnorm.dgamma-uses-a", "use the normalized Â, not A: dγ = Σ_i dout_i ⊙ Â_i", _BACKWARD)
@@ -149,7 +151,7 @@ EVAL_BATCH_STATS = _mistake(
     "at test time use the RUNNING statistics, not the batch's: the output of an example must "
     "not depend on the others", _MODES)
 EVAL_VAR_AS_STD = _mistake(
-    "batchnorm.eval-var-as-std", "running_var is a variance: divide by √(running_var + δ)", _MODES)
+    "batchnorm.eval-var-as-std", "running_var is a variance: divide by √(running_var + ε)", _MODES)
 EVAL_REFUSES_ONE = _mistake(
     "batchnorm.eval-refuses-one",
     "at test time a single example is fine: the running statistics replace the batch's", _MODES)
@@ -175,7 +177,7 @@ def _batch_arguments(check: str, seed, shape, rows: int, offset, scale, eps=None
     require(check, number(above=0, why=" (the features' spread; use constant_feature=True "
                                         "for a feature of variance 0)"), scale=scale)
     if eps is not None:
-        require(check, number(above=0, why=" (δ keeps σ = √(δ + variance) away from 0)"),
+        require(check, number(above=0, why=" (ε keeps σ = √(ε + variance) away from 0)"),
                 eps=eps)
 
 
@@ -183,7 +185,7 @@ def _batch_arguments(check: str, seed, shape, rows: int, offset, scale, eps=None
 
 
 def _batch(seed, shape, offset=2.0, scale=1.0, constant_feature=False):
-    """A mini-batch A (N, D) whose features have their own mean and spread, and γ, β.
+    """A mini-batch A (N, D) whose features have their own mean and spread, and γ, δ.
 
     Feature j has mean ~ N(0, offset²) and standard deviation scale·U(0.5, 3); with
     ``constant_feature`` the last feature is the same for every example (variance 0).
@@ -217,7 +219,7 @@ def _eval_forward(A, gamma, beta, mean, var, eps) -> np.ndarray:
 
 
 def _autograd(A, gamma, beta, dout, eps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(∂L/∂A, ∂L/∂γ, ∂L/∂β) by autograd through F.batch_norm(training=True), ∂L/∂out = dout."""
+    """(∂L/∂A, ∂L/∂γ, ∂L/∂δ) by autograd through F.batch_norm(training=True), ∂L/∂out = dout."""
     a, g, b = (float64_tensor(x, grad=True) for x in (A, gamma, beta))
     F.batch_norm(a, None, None, g, b, training=True, eps=eps).backward(float64_tensor(dout))
     return _numpy(a.grad), _numpy(g.grad), _numpy(b.grad)
@@ -235,7 +237,7 @@ def _detached_grad(A, gamma, dout, eps, through_mu: bool, through_sigma: bool) -
 
 def _stacked_losses(A, gamma, beta, R, eps) -> np.ndarray:
     """L = Σ R ⊙ out by PyTorch's training-mode forward, for K stacked arguments at once:
-    A (K, N, D), γ and β (K, D), any of them with K = 1 shared by all.
+    A (K, N, D), γ and δ (K, D), any of them with K = 1 shared by all.
 
     The features of batch norm are independent, so the K batches side by side, an (N, K·D)
     matrix, are normalized in one call exactly as each would be alone."""
@@ -248,12 +250,12 @@ def _stacked_losses(A, gamma, beta, R, eps) -> np.ndarray:
 
 
 def _sum_loss_differences(A, gamma, beta, R, eps) -> list[FiniteDifferences]:
-    """Central differences of L = Σ R ⊙ out (PyTorch's forward) w.r.t. A, γ and β, with
+    """Central differences of L = Σ R ⊙ out (PyTorch's forward) w.r.t. A, γ and δ, with
     their error bounds (:mod:`descent.gradcheck`).
 
-    The rounding error of L is set by the size of what it adds up: out = γ·(A − μ)/σ + β is
+    The rounding error of L is set by the size of what it adds up: out = γ·(A − μ)/σ + δ is
     computed from A and μ, so each out_ij carries a few roundings of
-    |γ_j|·(|A_ij| + |μ_j|)/σ_j + |β_j|, weighted by |R_ij| in the sum (it exceeds Σ|R ⊙ out|
+    |γ_j|·(|A_ij| + |μ_j|)/σ_j + |δ_j|, weighted by |R_ij| in the sum (it exceeds Σ|R ⊙ out|
     when |μ| ≫ σ, where A − μ cancels)."""
     sigma = np.sqrt(eps + A.var(axis=0))
     scale = float(np.sum(np.abs(R) * (np.abs(gamma) * (np.abs(A) + np.abs(A.mean(axis=0)))
@@ -346,8 +348,8 @@ def _forward_mistakes(A, gamma, beta, eps) -> dict:
     return {hint: None if out is None else _numpy(out) for hint, out in mistakes.items()}
 
 
-_FORWARD_HINT = ("per feature (column): μ = mean over the batch, σ = √(δ + mean((A − μ)²)), "
-                 "Â = (A − μ)/σ, out = γ·Â + β")
+_FORWARD_HINT = ("per feature (column): μ = mean over the batch, σ = √(ε + mean((A − μ)²)), "
+                 "Â = (A − μ)/σ, out = γ·Â + δ")
 
 
 def _forward_output(batchnorm_forward, A, gamma, beta, name, **eps_argument):
@@ -364,7 +366,7 @@ def _check_one_example(batchnorm_forward, gamma, beta, eps, name) -> None:
     one = np.random.default_rng(len(gamma)).normal(size=(1, len(gamma)))
     kind = _raised(lambda: batchnorm_forward(one.copy(), gamma.copy(), beta.copy(), eps=eps))
     why = ("with N = 1, μ is the example itself and the variance is 0, so Â = 0 and the "
-           "output is β whatever the input. PyTorch raises ValueError "
+           "output is δ whatever the input. PyTorch raises ValueError "
            f"('{_torch_refusal(one)}')")
     if kind is None:
         raise AssertionError(f"{name}, a batch of N = 1 example (shape {one.shape}): expected "
@@ -379,7 +381,7 @@ def check_batchnorm_forward(batchnorm_forward, seed=0, shape=(8, 4), eps=EPS, of
                             scale=1.0, constant_feature=False):
     """The training-mode forward against ``F.batch_norm(training=True)``.
 
-    Also: the cache is plain data, the inputs are not modified, the default δ is 1e-5,
+    Also: the cache is plain data, the inputs are not modified, the default ε is 1e-5,
     and a batch of one example raises ValueError.
     """
     _batch_arguments("check_batchnorm_forward", seed, shape, 2, offset, scale, eps)
@@ -392,7 +394,7 @@ def check_batchnorm_forward(batchnorm_forward, seed=0, shape=(8, 4), eps=EPS, of
     if constant_feature and out.shape == expected.shape and not np.allclose(
             out[:, -1], beta[-1], rtol=1e-7, atol=1e-10):
         hint = ("the last feature is the same for every example: its variance is 0, so "
-                f"σ = √δ, Â = 0 and the output is β. {hint}")
+                f"σ = √ε, Â = 0 and the output is δ. {hint}")
     assert_close(name, out, expected, hint=hint, what="output")
     _assert_plain(cache, name)
 
@@ -421,13 +423,13 @@ def _gradient_arrays(got, name) -> list[np.ndarray]:
 
 
 def _check_gradients(name, got, A, gamma, beta, dout, eps) -> None:
-    """Compare (dA, dγ, dβ) with autograd, hints from the classic mistakes."""
+    """Compare (dA, dγ, dδ) with autograd, hints from the classic mistakes."""
     dA, dgamma, dbeta = _gradient_arrays(got, name)
     expected = _autograd(A, gamma, beta, dout, eps)
     n = len(A)
     compare_with_hint(name, dbeta, expected[2], lambda: {
         MEAN_NOT_SUM: expected[2] / n, DGAMMA_DBETA_SWAPPED: expected[1],
-    }, "dβ = Σ_i dout_i, a sum over the batch (axis 0), one value per feature", _GRADIENTS[2])
+    }, "dδ = Σ_i dout_i, a sum over the batch (axis 0), one value per feature", _GRADIENTS[2])
     compare_with_hint(name, dgamma, expected[1], lambda: {
         DGAMMA_DBETA_SWAPPED: expected[2], DGAMMA_OF_A: np.sum(dout * A, axis=0),
         MEAN_NOT_SUM: expected[1] / n,
@@ -439,7 +441,7 @@ def _check_gradients(name, got, A, gamma, beta, dout, eps) -> None:
 
 
 def _check_differences(name, got, A, gamma, beta, dout, eps) -> None:
-    """Compare (dA, dγ, dβ) with central differences of L = Σ dout ⊙ out, within their own
+    """Compare (dA, dγ, dδ) with central differences of L = Σ dout ⊙ out, within their own
     error bound (:mod:`descent.gradcheck`)."""
     arrays = _gradient_arrays(got, name)
     for g, numeric, what in zip(arrays, _sum_loss_differences(A, gamma, beta, dout, eps),
@@ -457,12 +459,12 @@ def check_batchnorm_backward(batchnorm_forward, batchnorm_backward, seed=0, shap
                              finite_differences=True):
     """The backward pass, from the cache of the student's own forward.
 
-    (dA, dγ, dβ) is compared with autograd through ``F.batch_norm(training=True)`` for the
+    (dA, dγ, dδ) is compared with autograd through ``F.batch_norm(training=True)`` for the
     upstream gradient dout = R (random), and with central differences of L = Σ R ⊙ out,
     entry by entry within the differences' own error bound (truncation, estimated by step
     doubling, plus rounding, from the size of the terms of L: see :mod:`descent.gradcheck`);
     then the same cache is used again with another upstream gradient. The differences are
-    skipped where a feature's σ = √(δ + variance) is below 10·STEP (a tiny δ and spread):
+    skipped where a feature's σ = √(ε + variance) is below 10·STEP (a tiny ε and spread):
     there autograd is the only oracle.
     """
     _batch_arguments("check_batchnorm_backward", seed, shape, 2, offset, scale, eps)
@@ -603,7 +605,7 @@ def check_batchnorm_eval(batchnorm_eval, seed=0, shape=(5, 4), eps=EPS, offset=2
                        var.copy(), name, eps=eps)
     compare_with_hint(name, out, expected,
                       lambda: _eval_mistakes(A, gamma, beta, mean, var, eps),
-                      "out = γ·(A − running_mean)/√(running_var + δ) + β", "output")
+                      "out = γ·(A − running_mean)/√(running_var + ε) + δ", "output")
 
     for i in range(min(len(A), 3)):
         where = f"batchnorm_eval (example {i} alone, A of shape (1, {shape[1]}))"
@@ -624,3 +626,106 @@ def check_batchnorm_eval(batchnorm_eval, seed=0, shape=(5, 4), eps=EPS, offset=2
                        var.copy(), where)
     assert_close(where, out, _eval_forward(A, gamma, beta, mean, var, EPS), what="output",
                  hint=DEFAULT_EPS)
+
+
+# ---------------------------------------------------------------- scale invariance
+
+_SCALE = "Scale invariance and the learning rate"
+TURN_NOT_RESCALED = _mistake(
+    "bn-scale.gradient-not-rescaled",
+    "the gradient you are given is the one at w; at c·w it is c times SMALLER, ∇L(cw) = "
+    "∇L(w)/c (the loss does not change along w, so its slope falls as the weights grow): "
+    "tan φ = η‖g‖/(c²‖w‖)", _SCALE)
+TURN_TIMES_C = _mistake(
+    "bn-scale.ignores-scale",
+    "the angle depends on c: the weights are c·w and the gradient there is ∇L(w)/c, so "
+    "tan φ = η‖g‖/(c²‖w‖); ignoring c (or multiplying the gradient by c, which cancels the c of "
+    "the weights) gives η‖g‖/‖w‖", _SCALE)
+TURN_SMALL_ANGLE = _mistake(
+    "bn-scale.small-angle",
+    "η‖g‖/(c²‖w‖) is the tangent of the angle (the step is orthogonal to w): φ = "
+    "arctan(η‖g‖/(c²‖w‖)), which is far below the ratio when the step is long", _SCALE)
+TURN_DEGREES = _mistake(
+    "bn-scale.degrees", "return the angle in radians (np.arctan gives radians), not degrees",
+    _SCALE)
+TURN_NORM_SQUARED = _mistake(
+    "bn-scale.norm-squared",
+    "the step is η‖g(cw)‖ long and the weight c‖w‖: tan φ = η‖g‖/(c²‖w‖), the norms "
+    "themselves, not their squares", _SCALE)
+
+
+def bn_scale_problem(seed: int, n: int, dim: int):
+    """A linear unit a = Hw followed by batch normalization (ε = 0, so that the loss is exactly
+    scale-invariant in w), and the loss L(w) = Σ_i R_i·BN(Hw)_i: (H, w, R)."""
+    rng = np.random.default_rng(seed)
+    H = rng.normal(size=(n, dim)) + rng.normal(size=dim)
+    w = rng.normal(size=dim)
+    R = rng.normal(size=n)
+    return H, w, R
+
+
+def bn_scale_gradient(H, w, R) -> np.ndarray:
+    """∇_w L by autograd through batch normalization in training mode, ε = 0, no affine
+    (written out: torch's F.batch_norm refuses ε = 0)."""
+    weights = float64_tensor(w, grad=True)
+    a = float64_tensor(H) @ weights
+    out = (a - a.mean()) / torch.sqrt(a.var(correction=0))
+    torch.sum(float64_tensor(R) * out).backward()
+    return _numpy(weights.grad)
+
+
+def bn_turn_angle_measured(H, w, R, lr: float, scale: float) -> float:
+    """The angle between c·w and c·w − η∇L(cw), with the gradient at c·w by autograd: what
+    one SGD step really turns the weights by (atan2 of the two components)."""
+    start = scale * np.asarray(w, dtype=float)
+    new = start - lr * bn_scale_gradient(H, start, R)
+    along = float(new @ start) / float(np.linalg.norm(start))
+    across = float(np.linalg.norm(new - along * start / np.linalg.norm(start)))
+    return math.atan2(across, along)
+
+
+#: (lr, scale) the visible call also tries: weights 10 times larger (a 100 times smaller
+#: effective rate), and weights 10 times smaller with a long step (the angle nears 90°).
+_TURN_CASES = ((0.1, 10.0), (0.5, 0.1), (0.05, 1.0))
+
+
+def _check_one_turn(bn_turn_angle, seed, n, dim, lr, scale) -> None:
+    name = f"bn_turn_angle (lr = {lr:g}, scale = {scale:g})"
+    H, w, R = bn_scale_problem(seed, n, dim)
+    grad = bn_scale_gradient(H, w, R)
+    expected = bn_turn_angle_measured(H, w, R, lr, scale)
+    w_in, grad_in = w.copy(), grad.copy()
+    got = as_number(bn_turn_angle(w_in, grad_in, lr, scale=scale), name, "angle",
+                    ", e.g. float(np.arctan(ratio))")
+    ratio = lr * np.linalg.norm(grad) / (scale ** 2 * np.linalg.norm(w))
+    hint = diagnose(got, [
+        (TURN_NOT_RESCALED, lambda: math.atan(ratio * scale)),
+        (TURN_TIMES_C, lambda: math.atan(ratio * scale ** 2)),
+        (TURN_SMALL_ANGLE, lambda: ratio),
+        (TURN_DEGREES, lambda: math.degrees(expected)),
+        (TURN_NORM_SQUARED, lambda: math.atan(ratio * np.linalg.norm(grad) / np.linalg.norm(w))),
+    ], "the step −η∇L(cw) is orthogonal to c·w (the loss does not change along w) and "
+       "∇L(cw) = ∇L(w)/c: the angle φ has tan φ = η‖g‖/(c²‖w‖)")
+    assert_close(name, got, expected, rtol=1e-7, atol=1e-12, hint=hint, what="angle (radians)")
+    assert_unchanged(name, w, w_in, "w")
+    assert_unchanged(name, grad, grad_in, "grad")
+
+
+def check_bn_turn_angle(bn_turn_angle, seed=0, n=8, dim=5, lr=0.1, scale=3.0):
+    """The angle (radians) by which one SGD step turns weights c·w that feed a batch-normalized
+    unit, given the gradient at w, against the angle measured on a real step: the gradient
+    at c·w by autograd through batch normalization (ε = 0), the step taken, and the angle
+    between the weights before and after (relative tolerance 1e-7).
+
+    Scale invariance gives ∇L(cw) ⊥ w and ∇L(cw) = ∇L(w)/c, so tan φ = η‖g‖/(c²‖w‖). Whatever
+    the arguments, (lr, scale) = (0.1, 10), (0.5, 0.1) and (0.05, 1) are tried too.
+    """
+    check = "check_bn_turn_angle"
+    require(check, SEED, seed=seed)
+    require(check, integer(3, " (examples in the batch)"), n=n)
+    require(check, integer(2, " (a direction to turn needs two dimensions)"), dim=dim)
+    require(check, number(above=0, why=" (a step against the gradient)"), lr=lr)
+    require(check, number(above=0, why=" (the factor c that multiplies the weights)"),
+            scale=scale)
+    for case in dict.fromkeys(((float(lr), float(scale)), *_TURN_CASES)):
+        _check_one_turn(bn_turn_angle, seed, n, dim, *case)

@@ -56,6 +56,7 @@ from descent.checks._arguments import (
     require,
 )
 from descent.checks._compare import (
+    AnyOf,
     as_float_array,
     as_number,
     as_tuple,
@@ -817,3 +818,116 @@ def _check_adam_state(where: str, got, expected: dict, hyper: dict, swapped: Cal
             elif matches(got[key], swapped().get(key)):
                 hint = ADAM_BETAS_SWAPPED
             assert_close(name, got[key], want, what="state value", hint=hint)
+
+
+# ---------------------------------------------------------------- the update-to-weight ratio
+
+_RATES = "Learning rates"
+RATIO_AFTER = _mistake(
+    "update-ratio.after-norm",
+    "divide by the norm of the weights BEFORE the step, ‖θ_t‖: the ratio says how large the "
+    "step is compared with what it changes", _RATES)
+RATIO_OF_NORMS = _mistake(
+    "update-ratio.change-of-norm",
+    "the norm of the change is not the change of the norm: ‖θ_(t+1) − θ_t‖, not "
+    "‖θ_(t+1)‖ − ‖θ_t‖ (a step orthogonal to θ hardly changes its norm)", _RATES)
+RATIO_SQUARED = _mistake(
+    "update-ratio.squared",
+    "use the norms themselves, ‖Δθ‖/‖θ‖ (np.linalg.norm), not the sums of squares", _RATES)
+RATIO_MEAN_ABS = _mistake(
+    "update-ratio.mean-abs",
+    "the ratio uses Euclidean norms over the whole tensor, ‖Δθ‖₂/‖θ‖₂, not mean absolute "
+    "values", _RATES)
+RATIO_ZERO_NORM = _mistake(
+    "update-ratio.zero-norm",
+    "a tensor that is all zeros before the step (a bias PyTorch or you set to 0) has "
+    "‖θ‖ = 0: any update is infinitely large compared with it, so return math.inf there "
+    "(0/0 cannot occur after a step that moved it)", _RATES)
+
+
+def _ratio_model(seed: int, inputs: int, hidden: int, classes: int) -> torch.nn.Module:
+    """A small float64 perceptron, Linear → ReLU → Linear, PyTorch's default initialization
+    except for the last bias, set to zeros (as many codes do)."""
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(inputs, hidden), torch.nn.ReLU(),
+                                torch.nn.Linear(hidden, classes)).double()
+    with torch.no_grad():
+        model[2].bias.zero_()
+    return model
+
+
+def update_ratio_step(seed: int, lr: float, momentum: float = 0.0, n: int = 32,
+                      inputs: int = 20, hidden: int = 16, classes: int = 10):
+    """The parameters (name → array) before and after one torch.optim.SGD step on a
+    cross-entropy loss of random data, and the ratios ‖Δθ‖/‖θ‖ per tensor computed by torch
+    (inf for a tensor of norm 0 that moved): (before, after, ratios)."""
+    model = _ratio_model(seed, inputs, hidden, classes)
+    generator = torch.Generator().manual_seed(seed + 1)
+    x = torch.randn(n, inputs, generator=generator, dtype=torch.float64)
+    y = torch.randint(0, classes, (n,), generator=generator)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    optimizer.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    optimizer.step()
+    after = {name: p.detach().clone() for name, p in model.named_parameters()}
+    ratios = {}
+    for name in before:
+        change = float(torch.linalg.vector_norm(after[name] - before[name]))
+        size = float(torch.linalg.vector_norm(before[name]))
+        ratios[name] = change / size if size else (math.inf if change else 0.0)
+    plain = {name: value.numpy().copy() for name, value in before.items()}
+    return plain, {name: value.numpy().copy() for name, value in after.items()}, ratios
+
+
+def _ratio_variants(before, after, name):
+    b, a = before[name].astype(float), after[name].astype(float)
+    nb, na, nd = (float(np.linalg.norm(v)) for v in (b, a, a - b))
+    return [
+        (RATIO_AFTER, lambda: nd / na),
+        (RATIO_OF_NORMS, AnyOf(lambda: abs(na - nb) / nb, lambda: (na - nb) / nb,
+                               lambda: na / nb)),
+        (RATIO_SQUARED, lambda: nd**2 / nb**2),
+        (RATIO_MEAN_ABS, lambda: float(np.mean(np.abs(a - b)) / np.mean(np.abs(b)))),
+    ]
+
+
+def check_update_to_weight_ratios(update_to_weight_ratios, seed=0, lr=0.1, momentum=0.0):
+    """The update-to-weight ratio ‖θ_(t+1) − θ_t‖/‖θ_t‖ of every parameter tensor, for the
+    state before and after a real step: the parameters of a small perceptron (its last bias
+    zero-initialized) before and after one ``torch.optim.SGD`` step, and the ratios computed
+    by torch (relative tolerance 1e-9; inf for a tensor of norm 0). The student's function
+    gets two dicts name → array and returns a dict name → float with the same names."""
+    check = "check_update_to_weight_ratios"
+    require(check, SEED, seed=seed)
+    require(check, _POSITIVE, lr=lr)
+    require(check, number(least=0, below=1, why=" (the momentum coefficient μ)"),
+            momentum=momentum)
+    name = f"update_to_weight_ratios (lr = {lr:g})"
+    before, after, expected = update_ratio_step(seed, lr, momentum)
+    given_before = {key: value.copy() for key, value in before.items()}
+    given_after = {key: value.copy() for key, value in after.items()}
+    got = update_to_weight_ratios(given_before, given_after)
+    if not isinstance(got, dict):
+        raise AssertionError(f"{name}: return a dict {{name: ratio}} with one float per "
+                             f"parameter tensor, got a {type(got).__name__}")
+    if set(got) != set(expected):
+        raise AssertionError(f"{name}: the dict's keys are {sorted(map(str, got))}, expected "
+                             f"the parameter names {sorted(expected)} (one ratio per tensor)")
+    for key, wanted in expected.items():
+        what = f"ratio of {key!r}"
+        value = as_number(got[key], name, what, ", e.g. float(norm(Δθ) / norm(θ))")
+        if math.isinf(wanted):
+            if value != math.inf:
+                raise AssertionError(f"{name}: the {what}: {key} is all zeros before the "
+                                     f"step, expected inf, got {value:g} — {RATIO_ZERO_NORM}")
+            continue
+        hint = diagnose(value, _ratio_variants(before, after, key),
+                        "‖θ_(t+1) − θ_t‖ / ‖θ_t‖, Euclidean norms over the whole tensor")
+        assert_close(name, value, wanted, rtol=1e-9, atol=0.0, hint=hint, what=what)
+    for key in before:
+        for given, kept, which in ((given_before, before, "before"),
+                                   (given_after, after, "after")):
+            if not np.array_equal(np.asarray(given[key]), kept[key]):
+                raise AssertionError(f"{name}: {which}[{key!r}] was modified in place; "
+                                     "compute into new arrays")

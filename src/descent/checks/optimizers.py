@@ -49,14 +49,25 @@ import numpy as np
 import torch
 
 from descent.checks import optimizers_mistakes as mistake
-from descent.checks._arguments import BETAS, SEED, array_shape, integer, number, require_each
+from descent.checks._arguments import (
+    BETAS,
+    SEED,
+    array_shape,
+    integer,
+    number,
+    refuse,
+    require,
+    require_each,
+)
 from descent.checks._compare import (
     AnyOf,
     WithNaN,
     as_float_array,
+    as_number,
     as_tuple,
     assert_close,
     compare_with_hint,
+    diagnose,
 )
 from descent.checks._oracle import float64_tensor
 from descent.checks._trajectory import torch_step
@@ -87,16 +98,16 @@ _ALLOWED = {
     "steps": integer(1),
     "scale": number(above=0, why=" (the gradients' scale)"),
     "lr": number(least=0, why=" (a negative learning rate climbs)"),
-    "momentum": number(least=0, most=1, why=" (with γ > 1 the velocity grows without bound)"),
+    "momentum": number(least=0, most=1, why=" (with μ > 1 the velocity grows without bound)"),
     "eps": number(above=0, why=" (ε keeps the division finite)"),
     "rho": number(least=0, most=1, why=" (ρ weighs the old averages)"),
     "alpha": number(least=0, most=1, why=" (α weighs the old average, which must stay ≥ 0)"),
     "betas": BETAS,
     "momentum_decay": number(least=0, why=" (ψ, the decay of the momentum schedule)"),
-    "kappa": number(least=0, why=" (κ, the increase of a rate)"),
+    "kappa": number(least=0, why=" (a, the increase of a rate; Jacobs' κ)"),
     "phi": number(least=0, most=1, why=" (φ, the fraction of a rate removed on a sign flip)"),
     "decay": number(least=0, most=1, why=" (it weighs the old average δ̄)"),
-    "eta": number(least=0, why=" (η, the noise's variance at t = 0)"),
+    "eta": number(least=0, why=" (c, the noise's variance at t = 0)"),
     "gamma": number(),
 }
 
@@ -111,8 +122,8 @@ def _refuse(check: str, **arguments) -> None:
 def _sgd_rule(name, nesterov) -> Callable:
     # torch.optim.SGD keeps b ← μb + g (b = g at the first step) and steps θ − η·b
     # (θ − η(g + μb) with Nesterov). With v = η·b at a constant η this is the course's
-    # v ← γv + ηg; θ ← θ − v (θ − (γv + ηg) with Nesterov): the same trajectory.
-    # (torch refuses nesterov=True without momentum; with γ = 0 both are gradient descent.)
+    # v ← μv + ηg; θ ← θ − v (θ − (μv + ηg) with Nesterov): the same trajectory.
+    # (torch refuses nesterov=True without momentum; with μ = 0 both are gradient descent.)
     def make(lr, momentum) -> UpdateRule:
         hyper = {"lr": lr, "momentum": momentum, "nesterov": nesterov and momentum != 0}
 
@@ -126,11 +137,11 @@ def _sgd_rule(name, nesterov) -> Callable:
         def theta_hints(step):
             hints = {}
             if nesterov:
-                # θ − v with the new v is θ − (γ·v_old + ηg): classical momentum.
+                # θ − v with the new v is θ − (μ·v_old + ηg): classical momentum.
                 hints[mistake.NESTEROV_CLASSICAL] = lambda: step.run(
                     torch.optim.SGD, {**hyper, "nesterov": False})
             if momentum:
-                # The student's velocity read as PyTorch's buffer, with lr = 1: θ − (γv + g).
+                # The student's velocity read as PyTorch's buffer, with lr = 1: θ − (μv + g).
                 hints[mistake.MOMENTUM_NO_LR] = lambda: step.run(
                     torch.optim.SGD, {**hyper, "lr": 1.0}, momentum_buffer=velocity(step, True))
             hints[mistake.MOMENTUM_SIGN] = lambda: 2 * step.theta - step.expected
@@ -152,10 +163,10 @@ def _sgd_rule(name, nesterov) -> Callable:
             return {"velocity": hints}
 
         return UpdateRule(name, torch_oracle(torch.optim.SGD, **hyper), lambda shape: {},
-                     {"velocity": ("v", "the velocity, v ← γv + ηg")},
+                     {"velocity": ("v", "the velocity, v ← μv + ηg")},
                      lambda step: {"velocity": velocity(step)}, theta_hints,
-                     ("v ← γ·v + η·g (v = 0 at first), then θ ← θ − (γ·v + η·g)" if nesterov
-                      else "v ← γ·v + η·g (v = 0 at first), then θ ← θ − v"), state_hints)
+                     ("v ← μ·v + η·g (v = 0 at first), then θ ← θ − (μ·v + η·g)" if nesterov
+                      else "v ← μ·v + η·g (v = 0 at first), then θ ← θ − v"), state_hints)
     return make
 
 
@@ -179,7 +190,7 @@ def _check_sgd(name, student, nesterov, seed, shape, steps, scale, lr, momentum)
             {hard_coded: lambda: make(lr, defaults["momentum"]).oracle(
                 theta, g, {"momentum_buffer": state["velocity"] / lr}, steps + 1)[0]
              if lr else None},
-            "with γ = 0 the velocity is forgotten: v = ηg and θ ← θ − ηg, plain gradient "
+            "with μ = 0 the velocity is forgotten: v = ηg and θ ← θ − ηg, plain gradient "
             "descent", "new θ")
 
     check_rule(make, student, {"lr": lr, "momentum": momentum}, defaults,
@@ -189,13 +200,13 @@ def _check_sgd(name, student, nesterov, seed, shape, steps, scale, lr, momentum)
 
 def check_momentum_step(momentum_step, seed=0, shape=(5,), steps=30, lr=0.05, momentum=0.9,
                         scale=1.0):
-    """Heavy-ball momentum v ← γv + ηg; θ ← θ − v, against ``torch.optim.SGD(momentum=γ)``."""
+    """Heavy-ball momentum v ← μv + ηg; θ ← θ − v, against ``torch.optim.SGD(momentum=μ)``."""
     _check_sgd("momentum_step", momentum_step, False, seed, shape, steps, scale, lr, momentum)
 
 
 def check_nesterov_step(nesterov_step, seed=0, shape=(5,), steps=30, lr=0.05, momentum=0.9,
                         scale=1.0):
-    """v ← γv + ηg; θ ← θ − (γv + ηg), against ``torch.optim.SGD(nesterov=True)``."""
+    """v ← μv + ηg; θ ← θ − (μv + ηg), against ``torch.optim.SGD(nesterov=True)``."""
     _check_sgd("nesterov_step", nesterov_step, True, seed, shape, steps, scale, lr, momentum)
 
 
@@ -229,25 +240,25 @@ def _adagrad_rule(lr, eps) -> UpdateRule:
                         mistake.ADAGRAD_NOT_SQUARED: lambda: step.before["sum"] + g}}
 
     return UpdateRule("adagrad_step", torch_oracle(torch.optim.Adagrad, **hyper), zero_state("sum"),
-                 {"sum": ("G", "the running sum of g²")}, same_state("sum"), theta_hints,
-                 "G ← G + g² (G = 0 at first), then θ ← θ − η·g/(√G + ε), element-wise",
+                 {"sum": ("s", "the running sum of g²")}, same_state("sum"), theta_hints,
+                 "s ← s + g² (s = 0 at first), then θ ← θ − η·g/(√s + ε), element-wise",
                  state_hints)
 
 
 def check_adagrad_step(adagrad_step, seed=0, shape=(5,), steps=30, lr=0.5, eps=1e-10,
                        scale=1.0):
-    """G ← G + g²; θ ← θ − η·g/(√G + ε), against ``torch.optim.Adagrad``.
+    """s ← s + g²; θ ← θ − η·g/(√s + ε), against ``torch.optim.Adagrad``.
 
-    Properties along the student's own path: G never decreases, so the effective step
-    η/(√G + ε) never grows.
+    Properties along the student's own path: s never decreases, so the effective step
+    η/(√s + ε) never grows.
     """
     _refuse("check_adagrad_step", lr=lr, eps=eps, seed=seed, shape=shape, steps=steps,
             scale=scale)
 
     def never_grows(path):
         if (t := first_growth(path, "sum", lr, eps)) is not None:
-            raise AssertionError("adagrad_step: the sum G decreased (so the effective step "
-                                 f"η/(√G + ε) grew) at step {t} — G only accumulates g² ≥ 0")
+            raise AssertionError("adagrad_step: the sum s decreased (so the effective step "
+                                 f"η/(√s + ε) grew) at step {t} — s only accumulates g² ≥ 0")
 
     check_rule(_adagrad_rule, adagrad_step, {"lr": lr, "eps": eps}, {"lr": 0.01, "eps": 1e-10},
            {"lr": 0.3, "eps": 1e-2}, seed=seed, shape=shape, steps=steps, scale=scale,
@@ -688,14 +699,14 @@ def _delta_bar_delta_rule(lr, kappa, phi, decay) -> UpdateRule:
                   "bar_grad": ("δ̄", "the average of past gradients")},
                  lambda step: {"lr": step.after["rates"], "bar_grad": step.after["bar"]},
                  theta_hints,
-                 "η ← η + κ where δ̄g > 0, η ← (1 − φ)η where δ̄g < 0; θ ← θ − η⊙g; "
-                 "δ̄ ← (1 − decay)g + decay·δ̄ (η = lr, δ̄ = 0 at first)", state_hints)
+                 "η ← η + a where δ̄g > 0, η ← (1 − φ)η where δ̄g < 0; θ ← θ − η⊙g; "
+                 "δ̄ ← (1 − ρ)g + ρ·δ̄ (ρ = decay) (η = lr, δ̄ = 0 at first)", state_hints)
 
 
 def check_delta_bar_delta_step(delta_bar_delta_step, seed=0, shape=(5,), steps=30, lr=0.01,
                                kappa=1e-3, phi=0.1, decay=0.7, scale=1.0):
     """Jacobs' delta-bar-delta against its closed form, plus the properties of the rates:
-    from one step to the next each rate grows by exactly κ, shrinks by exactly the factor
+    from one step to the next each rate grows by exactly a (kappa), shrinks by exactly the factor
     1 − φ, or stays, as the sign of δ̄·g says.
     """
     _refuse("check_delta_bar_delta_step", lr=lr, kappa=kappa, phi=phi, decay=decay, seed=seed,
@@ -712,7 +723,7 @@ def check_delta_bar_delta_step(delta_bar_delta_step, seed=0, shape=(5,), steps=3
                        | (rates == previous))
             if not np.all(allowed):
                 raise AssertionError(f"{name}, after {t} steps: a rate changed by something "
-                                     "other than +κ or ×(1 − φ)")
+                                     "other than +a (kappa) or ×(1 − φ)")
             previous = rates
 
     check_rule(_delta_bar_delta_rule, delta_bar_delta_step, hyper,
@@ -766,8 +777,9 @@ def _noisy_sgd_rule(lr, eta, gamma, seed) -> UpdateRule:
     return UpdateRule("noisy_sgd_step", oracle, lambda shape: {},
                  {"step": ("step", "the number of updates done")},
                  lambda step: {"step": float(step.t)}, theta_hints,
-                 "t = step − 1; σₜ² = η/(1 + t)^γ; ξ = np.random.default_rng([seed, t])"
-                 ".standard_normal(θ.shape); θ ← θ − lr·(g + σₜ·ξ)",
+                 "t = step − 1; σₜ² = c/(1 + t)^p (c = eta, p = gamma); "
+                 "ξ = np.random.default_rng([seed, t]).standard_normal(θ.shape); "
+                 "θ ← θ − lr·(g + σₜ·ξ)",
                  lambda step: {"step": {mistake.STEP_NOT_STORED: float(step.t - 1)}})
 
 
@@ -807,7 +819,7 @@ def _noise_statistics(noisy_sgd_step, name, student_seed, lr, eta, gamma) -> Non
                 mistake.NOISE_VARIANCE_AS_STD: (lr * _sigma(eta, gamma, t) ** 2) ** 2,
                 mistake.NOISE_WITHOUT_LR: _sigma(eta, gamma, t) ** 2,
                 mistake.NOISE_T_OFF_BY_ONE: (lr * _sigma(eta, gamma, t + 1)) ** 2,
-            }, "θ ← θ − lr·(g + σₜ·ξ) with σₜ² = η/(1 + t)^γ")
+            }, "θ ← θ − lr·(g + σₜ·ξ) with σₜ² = c/(1 + t)^p (c = eta, p = gamma)")
             raise AssertionError(f"{where}: the noise has variance {var:.4g}, expected "
                                  f"lr²·σₜ² = {sd**2:.4g} ± {tolerance:.2g} — {hint}")
 
@@ -817,7 +829,8 @@ def check_noisy_sgd_step(noisy_sgd_step, seed=0, shape=(5,), steps=30, lr=0.01, 
     """Gradient descent with annealed Gaussian noise (Neelakantan et al. 2015).
 
     1. Statistics, on θ of NOISE_SIZE coordinates with g = 0 at steps t = 0 and t = 9: the
-       noise lr·σₜ·ξ has mean 0 and variance lr²·σₜ², σₜ² = η/(1 + t)^γ. Over n draws, the
+       noise lr·σₜ·ξ has mean 0 and variance lr²·σₜ², σₜ² = c/(1 + t)^p (c = eta,
+       p = gamma). Over n draws, the
        sample mean has standard error lr·σₜ/√n, and the sample variance s² of a Gaussian
        has standard error lr²·σₜ²·√(2/(n − 1)); each is allowed Z of them, so a correct
        rule fails with probability below 10⁻⁸ (and never, since the seeds are fixed).
@@ -833,3 +846,83 @@ def check_noisy_sgd_step(noisy_sgd_step, seed=0, shape=(5,), steps=30, lr=0.01, 
            {"lr": 0.01, "eta": 0.3, "gamma": 0.55, "seed": 0},
            {"lr": 0.05, "eta": 0.5, "gamma": 0.8, "seed": seed + 8}, seed=seed, shape=shape,
            steps=steps, scale=scale)
+
+
+# ---------------------------------------------------------------- Polyak's heavy-ball tuning
+
+
+def heavy_ball_matrix(lr: float, momentum: float, curvature: float) -> np.ndarray:
+    """The 2×2 iteration matrix of heavy-ball momentum on one eigen-direction of curvature λ:
+    (e_{t+1}, e_t) = M (e_t, e_{t−1}) with M = [[1 + μ − ηλ, −μ], [1, 0]]."""
+    return np.array([[1.0 + momentum - lr * curvature, -momentum], [1.0, 0.0]])
+
+
+def heavy_ball_rate(lr: float, momentum: float, lambda_min: float, lambda_max: float) -> float:
+    """The worst spectral radius of the iteration matrix over the two extreme curvatures: the
+    factor by which the error shrinks per step, in the long run, along the slowest direction
+    (for (η, μ) in the stable range every curvature between them does at least as well)."""
+    return max(float(np.max(np.abs(np.linalg.eigvals(heavy_ball_matrix(lr, momentum, lam)))))
+               for lam in (lambda_min, lambda_max))
+
+
+def heavy_ball_closed_form(lambda_min: float, lambda_max: float) -> tuple[float, float]:
+    """Polyak's (1964) best constant pair: η* = 4/(√λ_max + √λ_min)²,
+    μ* = ((√κ − 1)/(√κ + 1))² = ((√λ_max − √λ_min)/(√λ_max + √λ_min))²."""
+    low, high = math.sqrt(lambda_min), math.sqrt(lambda_max)
+    return 4.0 / (high + low) ** 2, ((high - low) / (high + low)) ** 2
+
+
+#: Whatever the arguments, the visible call also tries these (λ_min, λ_max): κ = 1, where the
+#: best momentum is 0; x² + 10y² (λ = 2 and 20, κ = 10); and κ = 10⁴ on a small scale.
+_HB_PAIRS = ((3.0, 3.0), (2.0, 20.0), (1e-4, 1.0))
+
+
+def _check_heavy_ball_pair(heavy_ball_tuning, lambda_min: float, lambda_max: float) -> None:
+    name = f"heavy_ball_tuning (λ_min = {lambda_min:g}, λ_max = {lambda_max:g})"
+    result = as_tuple(heavy_ball_tuning(lambda_min, lambda_max), name, "(lr, momentum)")
+    got = np.array([as_number(value, name, what, ", e.g. float(4 / (a + b) ** 2)")
+                    for value, what in zip(result, ("lr η*", "momentum μ*"), strict=True)])
+    lr, momentum = heavy_ball_closed_form(lambda_min, lambda_max)
+    low, high = math.sqrt(lambda_min), math.sqrt(lambda_max)
+    root_kappa = high / low
+    kappa = lambda_max / lambda_min
+    best = heavy_ball_rate(lr, momentum, lambda_min, lambda_max)
+    hint = diagnose(got, [
+        (mistake.HB_SWAPPED, np.array([momentum, lr])),
+        (mistake.HB_GD_STEP, AnyOf(np.array([2.0 / (lambda_min + lambda_max), momentum]),
+                                   np.array([2.0 / (lambda_min + lambda_max), 0.0]))),
+        (mistake.HB_ETA_NO_ROOTS, np.array([4.0 / (lambda_min + lambda_max), momentum])),
+        (mistake.HB_RATE_NOT_MU, np.array([lr, (root_kappa - 1) / (root_kappa + 1)])),
+        (mistake.HB_KAPPA_NOT_ROOT, AnyOf(np.array([lr, ((kappa - 1) / (kappa + 1)) ** 2]),
+                                          np.array([lr, (kappa - 1) / (kappa + 1)]))),
+    ], f"the best pair makes the error shrink by r = (√κ − 1)/(√κ + 1) = {math.sqrt(momentum):.6g}"
+       " per step along both extreme directions (the spectral radius of "
+       "[[1 + μ − ηλ, −μ], [1, 0]] at λ_min and at λ_max)")
+    if isinstance(hint, str) and np.all(np.isfinite(got)):
+        rate = heavy_ball_rate(float(got[0]), float(got[1]), lambda_min, lambda_max)
+        if not math.isclose(rate, best, rel_tol=1e-6, abs_tol=1e-9):
+            hint = (f"{hint}; your pair gives a worst rate of {rate:.6g} per step "
+                    f"(the optimum: {best:.6g})")
+    assert_close(name, got[0], lr, rtol=1e-7, atol=0.0, hint=hint, what="lr η*")
+    assert_close(name, got[1], momentum, rtol=1e-7, atol=1e-12, hint=hint, what="momentum μ*")
+
+
+def check_heavy_ball_tuning(heavy_ball_tuning, lambda_min=1.0, lambda_max=100.0):
+    """Polyak's best constant (η*, μ*) for heavy-ball momentum on a quadratic whose Hessian
+    has eigenvalues in [λ_min, λ_max], against the closed form (relative tolerance 1e-7).
+
+    Along an eigen-direction of curvature λ the error obeys the 2×2 recursion
+    (e_{t+1}, e_t) = [[1 + μ − ηλ, −μ], [1, 0]] (e_t, e_{t−1}); the best pair puts both
+    extreme curvatures on the edge of critical damping, where the spectral radius is √μ.
+    When a pair differs, the message gives the worst spectral radius the student's pair
+    reaches, computed with numpy's eigenvalues. Whatever the arguments, (3, 3), (2, 20) and
+    (1e-4, 1) are tried too.
+    """
+    check = "check_heavy_ball_tuning"
+    require(check, number(above=0, why=" (an eigenvalue of a positive-definite Hessian)"),
+            lambda_min=lambda_min, lambda_max=lambda_max)
+    if lambda_max < lambda_min:
+        refuse(check, "lambda_max", lambda_max,
+               f"lambda_max must be ≥ lambda_min = {lambda_min!r}")
+    for low, high in dict.fromkeys(((float(lambda_min), float(lambda_max)), *_HB_PAIRS)):
+        _check_heavy_ball_pair(heavy_ball_tuning, low, high)

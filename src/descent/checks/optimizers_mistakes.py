@@ -26,18 +26,18 @@ STEP_NOT_STORED = _mistake(
 
 MOMENTUM_BUFFER = _mistake(
     "momentum.pytorch-buffer",
-    "you stored PyTorch's buffer b ← γb + g; the course's velocity includes η: v ← γv + ηg "
+    "you stored PyTorch's buffer b ← μb + g; the course's velocity includes η: v ← μv + ηg "
     "(v = η·b), then θ ← θ − v", section="Momentum")
 MOMENTUM_NO_LR = _mistake(
     "momentum.buffer-without-lr",
-    "the velocity includes the learning rate: v ← γv + ηg (you wrote PyTorch's buffer "
-    "b ← γb + g and stepped by it without η)", section="Momentum")
+    "the velocity includes the learning rate: v ← μv + ηg (you wrote PyTorch's buffer "
+    "b ← μb + g and stepped by it without η)", section="Momentum")
 MOMENTUM_LR_TWICE = _mistake(
     "momentum.lr-twice",
     "the velocity already includes η: θ ← θ − v, not θ − η·v", section="Momentum")
 MOMENTUM_DAMPENED = _mistake(
     "momentum.dampened",
-    "PyTorch's momentum has no (1 − γ) factor, and neither has the course's: v ← γv + ηg",
+    "PyTorch's momentum has no (1 − μ) factor, and neither has the course's: v ← μv + ηg",
     section="Momentum")
 MOMENTUM_SIGN = _mistake(
     "momentum.wrong-sign",
@@ -45,46 +45,46 @@ MOMENTUM_SIGN = _mistake(
 MOMENTUM_NO_VELOCITY = _mistake(
     "momentum.no-velocity",
     "the step forgot the velocity, which is plain gradient descent θ − ηg: step by "
-    "v ← γv + ηg", section="Momentum")
+    "v ← μv + ηg", section="Momentum")
 MOMENTUM_OLD_VELOCITY = _mistake(
     "momentum.old-velocity-stored",
-    "store the updated velocity v ← γv + ηg, not the one you were given", section="Momentum")
+    "store the updated velocity v ← μv + ηg, not the one you were given", section="Momentum")
 MOMENTUM_VELOCITY_SIGN = _mistake(
     "momentum.velocity-sign",
-    "the stored velocity has the wrong sign: the course's v ← γv + ηg points uphill, like g, "
+    "the stored velocity has the wrong sign: the course's v ← μv + ηg points uphill, like g, "
     "and θ ← θ − v (Keras and Wikipedia keep −v and add it)", section="Momentum")
 
 _NESTEROV = "Nesterov accelerated gradient"
 NESTEROV_CLASSICAL = _mistake(
     "nesterov.classical-momentum",
-    "θ moved by classical momentum's step γ·v_old + ηg: Nesterov steps by γv + ηg with the "
+    "θ moved by classical momentum's step μ·v_old + ηg: Nesterov steps by μv + ηg with the "
     "UPDATED velocity v", section=_NESTEROV)
 NESTEROV_STORES_STEP = _mistake(
     "nesterov.stores-step",
-    "store the velocity v ← γv + ηg, not the step γv + ηg you took", section=_NESTEROV)
+    "store the velocity v ← μv + ηg, not the step μv + ηg you took", section=_NESTEROV)
 
 ADAGRAD_EPS_INSIDE = _mistake(
     "adagrad.eps-inside-root",
-    "ε goes outside the root, √G + ε, as in torch.optim.Adagrad (the lecture slides, Ruder "
-    "and Keras write √(G + ε))", section="Adagrad")
+    "ε goes outside the root, √s + ε, as in torch.optim.Adagrad and the lecture notes "
+    "(Ruder's overview writes √(G + ε), inside)", section="Adagrad")
 ADAGRAD_OLD_SUM = _mistake(
     "adagrad.old-sum",
-    "add g² to G first, then divide by √G with the updated G", section="Adagrad")
+    "add g² to the sum s first, then divide by √s with the updated s", section="Adagrad")
 ADAGRAD_NO_ROOT = _mistake(
-    "adagrad.no-root", "divide by the square ROOT of the sum: √G + ε", section="Adagrad")
+    "adagrad.no-root", "divide by the square ROOT of the sum: √s + ε", section="Adagrad")
 ADAGRAD_LAST_SQUARE = _mistake(
     "adagrad.last-square-only",
-    "G is the running SUM of all past g²: add g² to the previous G", section="Adagrad")
+    "s is the running SUM of all past g²: add g² to the previous s", section="Adagrad")
 ADAGRAD_NOT_SQUARED = _mistake(
     "adagrad.g-not-squared",
-    "G sums the SQUARED gradients, G ← G + g² (a sum of g goes negative, and its root is "
+    "s sums the SQUARED gradients, s ← s + g² (a sum of g goes negative, and its root is "
     "NaN)", section="Adagrad")
 ADAGRAD_SIGN = _mistake(
-    "adagrad.wrong-sign", "subtract the step: θ ← θ − η·g/(√G + ε)", section="Adagrad")
+    "adagrad.wrong-sign", "subtract the step: θ ← θ − η·g/(√s + ε)", section="Adagrad")
 ADAGRAD_INITIAL = _mistake(
     "adagrad.initial-accumulator",
-    "G starts at 0 (torch.optim.Adagrad's initial_accumulator_value): this is Keras's G, "
-    "which starts at 0.1 (Keras also puts ε inside the root, where the course has √G + ε)",
+    "s starts at 0 (torch.optim.Adagrad's initial_accumulator_value): this is Keras's sum, "
+    "which starts at 0.1 (Keras also puts ε inside the root, where the course has √s + ε)",
     section="Adagrad")
 
 ADADELTA_NO_LR = _mistake(
@@ -251,27 +251,29 @@ DBD_TIMES_PHI = _mistake(
     "a sign flip multiplies the rate by (1 − φ), not by φ", section=_DBD)
 DBD_MULTIPLICATIVE = _mistake(
     "delta-bar-delta.multiplicative-increase",
-    "same sign: ADD κ to the rate (additive increase, multiplicative decrease)", section=_DBD)
+    "same sign: ADD a (kappa) to the rate (additive increase, multiplicative decrease)",
+    section=_DBD)
 DBD_SIGN = _mistake(
     "delta-bar-delta.wrong-sign", "subtract the step: θ ← θ − η⊙g", section=_DBD)
 DBD_DECAY_SWAPPED = _mistake(
     "delta-bar-delta.decay-swapped",
-    "δ̄ ← (1 − decay)·g + decay·δ̄: decay multiplies the OLD average", section=_DBD)
+    "δ̄ ← (1 − ρ)·g + ρ·δ̄ (ρ = decay): ρ multiplies the OLD average", section=_DBD)
 DBD_BAR_IS_GRADIENT = _mistake(
     "delta-bar-delta.bar-is-last-gradient",
-    "δ̄ is an average of past gradients: δ̄ ← (1 − decay)·g + decay·δ̄", section=_DBD)
+    "δ̄ is an average of past gradients: δ̄ ← (1 − ρ)·g + ρ·δ̄ (ρ = decay)", section=_DBD)
 
 _NOISE = "Annealed gradient noise"
 NOISE_VARIANCE_AS_STD = _mistake(
     "noisy-sgd.variance-as-std",
-    "σₜ² = η/(1 + t)^γ is the VARIANCE: scale ξ by its square root σₜ", section=_NOISE)
+    "σₜ² = c/(1 + t)^p (c = eta, p = gamma) is the VARIANCE: scale ξ by its square root σₜ",
+    section=_NOISE)
 NOISE_WITHOUT_LR = _mistake(
     "noisy-sgd.noise-without-lr",
     "the noise is added to the gradient, so lr multiplies it too: θ ← θ − lr·(g + σₜξ)",
     section=_NOISE)
 NOISE_T_OFF_BY_ONE = _mistake(
     "noisy-sgd.t-off-by-one",
-    "t = step − 1 is 0 on the first call: σₜ² = η/(1 + t)^γ and ξ of that t",
+    "t = step − 1 is 0 on the first call: σₜ² = c/(1 + t)^p (c = eta, p = gamma) and ξ of that t",
     section=_NOISE)
 NOISE_SIGN = _mistake(
     "noisy-sgd.wrong-sign", "subtract the step: θ ← θ − lr·(g + σₜξ)", section=_NOISE)
@@ -286,3 +288,26 @@ NOISE_WRONG_STREAM = _mistake(
     "noisy-sgd.wrong-stream",
     "draw ξ from np.random.default_rng([seed, t]): the list [seed, t], in that order",
     section=_NOISE)
+
+_REGIMES = "Polyak's optimal pair and the √κ speed-up"
+HB_SWAPPED = _mistake(
+    "heavy-ball.swapped",
+    "return the pair in the order (η*, μ*): the learning rate first, the momentum second",
+    section=_REGIMES)
+HB_GD_STEP = _mistake(
+    "heavy-ball.gd-step",
+    "2/(λ_min + λ_max) is plain gradient descent's best step; with momentum the best step is "
+    "larger, η* = 4/(√λ_max + √λ_min)², because momentum widens the stable range to "
+    "η < 2(1 + μ)/λ_max", section=_REGIMES)
+HB_ETA_NO_ROOTS = _mistake(
+    "heavy-ball.eta-without-roots",
+    "the best step adds the roots of the curvatures before squaring: η* = 4/(√λ_max + √λ_min)², "
+    "not 4/(λ_max + λ_min)", section=_REGIMES)
+HB_RATE_NOT_MU = _mistake(
+    "heavy-ball.rate-for-momentum",
+    "(√κ − 1)/(√κ + 1) is the rate the error shrinks by per step, r = √μ*; the momentum "
+    "coefficient is its square, μ* = ((√κ − 1)/(√κ + 1))²", section=_REGIMES)
+HB_KAPPA_NOT_ROOT = _mistake(
+    "heavy-ball.kappa-not-root",
+    "the momentum uses the square root of the condition number: μ* = ((√κ − 1)/(√κ + 1))², "
+    "with κ it is plain descent's factor and far too large a momentum", section=_REGIMES)

@@ -10,12 +10,12 @@ learning rate of step t is ``optimizer.param_groups[0]["lr"]`` after t calls of
 ``scheduler.step()`` (t = 0 before the first). The student's schedule is evaluated at every
 step from 0 to at least 50, past the end of its decay, and the whole sequence is compared:
 
-- piecewise-linear: ``LinearLR`` (from α₀ down, or from α_τ up when α_τ > α₀);
+- piecewise-linear: ``LinearLR`` (from η₀ down, or from η_τ up when η_τ > η₀);
 - step and exponential: ``StepLR`` and ``ExponentialLR``;
-- inverse time: ``LambdaLR`` with the closed form α₀/(1 + k·t), and the property that 1/α_t
-  grows by k/α₀ at every step;
+- inverse time: ``LambdaLR`` with the closed form η₀/(1 + k·t), and the property that 1/η_t
+  grows by k/η₀ at every step;
 - cosine with warm-up: ``SequentialLR`` chaining ``LambdaLR`` (the warm-up) and
-  ``CosineAnnealingLR``, up to the end of the cosine; past it, the course's α_min (PyTorch's
+  ``CosineAnnealingLR``, up to the end of the cosine; past it, the course's η_min (PyTorch's
   cosine would rise again);
 - reduce-on-plateau: ``ReduceLROnPlateau`` (threshold_mode "rel") stepped with the same
   metric sequence, seeded noisy descents with plateaus and sub-threshold improvements; the
@@ -37,6 +37,7 @@ above 1, …) are refused with a ValueError before the student's function is cal
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -77,43 +78,44 @@ _mistake = on_page(_PAGE)
 
 PIECEWISE_INTEGER_BETA = _mistake(
     "piecewise.integer-beta",
-    "β = i/τ is a fraction between 0 and 1: with integer division (i // τ) the rate jumps "
-    "from α₀ to α_τ at step τ instead of sliding", _PIECEWISE)
+    "f = i/τ is a fraction between 0 and 1: with integer division (i // τ) the rate jumps "
+    "from η₀ to η_τ at step τ instead of sliding", _PIECEWISE)
 PIECEWISE_SWAPPED = _mistake(
     "piecewise.weights-swapped",
-    "the weights are swapped: (1 − β) multiplies α₀ and β multiplies α_τ, so that the rate "
-    "starts at α₀", _PIECEWISE)
+    "the weights are swapped: (1 − f) multiplies η₀ and f multiplies η_τ, so that the rate "
+    "starts at η₀", _PIECEWISE)
 PIECEWISE_NO_FLOOR = _mistake(
     "piecewise.no-floor",
-    "from step τ on the rate stays at α_τ; it does not keep moving along the line",
+    "from step τ on the rate stays at η_τ; it does not keep moving along the line",
     _PIECEWISE)
 PIECEWISE_LATE = _mistake(
     "piecewise.one-step-late",
-    "the slide is one step late: α_1 already differs from α₀ (β = i/τ, not (i − 1)/τ)",
+    "the slide is one step late: η_1 already differs from η₀ (f = i/τ, not (i − 1)/τ)",
     _PIECEWISE)
 PIECEWISE_EARLY = _mistake(
     "piecewise.one-step-early",
-    "the slide is one step early: α_0 must be α₀ (β = i/τ, not (i + 1)/τ)", _PIECEWISE)
+    "the slide is one step early: η_0 must be η₀ (f = i/τ, not (i + 1)/τ)", _PIECEWISE)
 PIECEWISE_LINSPACE = _mistake(
     "piecewise.linspace-endpoint",
-    "α_τ is reached at step τ, not τ − 1: β = i/τ, not i/(τ − 1) (np.linspace(α₀, α_τ, τ) "
+    "η_τ is reached at step τ, not τ − 1: f = i/τ, not i/(τ − 1) (np.linspace(η₀, η_τ, τ) "
     "ends one step early)", _PIECEWISE)
 PIECEWISE_DECAY_ONLY = _mistake(
     "piecewise.decay-only",
-    "the same formula ramps a value up when α_τ > α₀ (as a momentum warm-up does): do not "
-    "clip the rate to α₀ or assume α_τ < α₀", "Momentum warm-up, the mirror image")
+    "the same formula ramps a value up when η_τ > η₀ (as a momentum warm-up does): do not "
+    "clip the rate to η₀ or assume η_τ < η₀", "Momentum warm-up, the mirror image")
 
 STEP_EARLY = _mistake(
     "step-decay.one-step-early",
     "the first decay comes at step step_size, not one step earlier: steps 0 … step_size − 1 "
-    "use α₀ (⌊t/s⌋ with t counted from 0, not ⌊(t + 1)/s⌋)", _DECAYS)
+    "use η₀ (⌊t/s⌋ with t counted from 0, not ⌊(t + 1)/s⌋)", _DECAYS)
 STEP_LATE = _mistake(
     "step-decay.one-step-late",
     "the first decay comes at step step_size, not one step later (⌊t/s⌋, not ⌊(t − 1)/s⌋)",
     _DECAYS)
 STEP_EVERY_STEP = _mistake(
     "step-decay.every-step",
-    "γ is applied once every step_size steps, not at every step (that is exponential decay)",
+    "the factor d (gamma) is applied once every step_size steps, not at every step (that is "
+    "exponential decay)",
     _DECAYS)
 STEP_CONTINUOUS = _mistake(
     "step-decay.continuous-exponent",
@@ -121,38 +123,39 @@ STEP_CONTINUOUS = _mistake(
     "ExponentialDecay only with staircase=True", _DECAYS)
 STEP_ONE_MINUS = _mistake(
     "step-decay.one-minus-gamma",
-    "γ is the factor the rate is multiplied by at each decay: α₀·γ^⌊t/s⌋, not α₀·(1 − γ)^⌊t/s⌋",
+    "d (gamma) is the factor the rate is multiplied by at each decay: η₀·d^⌊t/s⌋, not "
+    "η₀·(1 − d)^⌊t/s⌋",
     _DECAYS)
 
 EXPONENTIAL_EARLY = _mistake(
     "exponential.one-step-early",
-    "α_0 is α₀: the exponent is t, the number of updates done (from 0), not t + 1", _DECAYS)
+    "η_0 is η₀: the exponent is t, the number of updates done (from 0), not t + 1", _DECAYS)
 EXPONENTIAL_RATE = _mistake(
     "exponential.gamma-as-rate",
-    "gamma is the factor per step, α₀·γ^t, not a rate k in α₀·e^(−kt) (that is γ = e^(−k))",
+    "gamma is the factor d per step, η₀·d^t, not a rate k in η₀·e^(−kt) (that is d = e^(−k))",
     _DECAYS)
 EXPONENTIAL_ONE_MINUS = _mistake(
     "exponential.one-minus-gamma",
-    "γ is the factor the rate is multiplied by at each step: α₀·γ^t, not α₀·(1 − γ)^t",
+    "d (gamma) is the factor the rate is multiplied by at each step: η₀·d^t, not η₀·(1 − d)^t",
     _DECAYS)
 
 INVERSE_EARLY = _mistake(
     "inverse-time.one-step-early",
-    "α_0 is α₀: use t, the number of updates done (from 0), not t + 1", _DECAYS)
+    "η_0 is η₀: use t, the number of updates done (from 0), not t + 1", _DECAYS)
 INVERSE_SQRT = _mistake(
     "inverse-time.square-root",
-    "no square root: α₀/(1 + k·t) falls like 1/t; α₀/√(1 + k·t) is the inverse-square-root "
+    "no square root: η₀/(1 + k·t) falls like 1/t; η₀/√(1 + k·t) is the inverse-square-root "
     "schedule", _DECAYS)
 INVERSE_POWER = _mistake(
     "inverse-time.power",
-    "k multiplies t, it is not a power: α₀/(1 + k·t), not α₀/(1 + k)^t (that is exponential "
+    "k multiplies t, it is not a power: η₀/(1 + k·t), not η₀/(1 + k)^t (that is exponential "
     "decay)", _DECAYS)
 INVERSE_LINEAR = _mistake(
-    "inverse-time.linear", "divide: α₀/(1 + k·t), not α₀·(1 − k·t)", _DECAYS)
+    "inverse-time.linear", "divide: η₀/(1 + k·t), not η₀·(1 − k·t)", _DECAYS)
 
 COSINE_PERIODIC = _mistake(
     "cosine.periodic-past-end",
-    "past total_steps the course keeps α_min: PyTorch's CosineAnnealingLR would follow the "
+    "past total_steps the course keeps η_min: PyTorch's CosineAnnealingLR would follow the "
     "cosine back up", _COSINE)
 COSINE_OVER_TOTAL = _mistake(
     "cosine.period-includes-warmup",
@@ -164,7 +167,7 @@ COSINE_FROM_ZERO = _mistake(
     _COSINE)
 COSINE_NO_LR_MIN = _mistake(
     "cosine.no-lr-min",
-    "the cosine ends at α_min: α_min + ½(α₀ − α_min)(1 + cos …), not ½α₀(1 + cos …) (the "
+    "the cosine ends at η_min: η_min + ½(η₀ − η_min)(1 + cos …), not ½η₀(1 + cos …) (the "
     "schedule that ends at 0)", _COSINE)
 COSINE_HALF = _mistake(
     "cosine.half-period",
@@ -172,23 +175,23 @@ COSINE_HALF = _mistake(
     "cos(π·progress/2)", _COSINE)
 COSINE_OFF_BY_ONE = _mistake(
     "cosine.off-by-one",
-    "the cosine reaches α_min at step T, not T − 1: its progress is (t − W)/(T − W), not "
+    "the cosine reaches η_min at step T, not T − 1: its progress is (t − W)/(T − W), not "
     "(t − W)/(T − W − 1)", _COSINE)
 WARMUP_FROM_ONE = _mistake(
     "warmup.starts-at-one",
-    "the warm-up starts from 0 at step 0 and reaches α₀ at step W: α₀·t/W, not α₀·(t + 1)/W",
+    "the warm-up starts from 0 at step 0 and reaches η₀ at step W: η₀·t/W, not η₀·(t + 1)/W",
     _COSINE)
 WARMUP_ENDS_EARLY = _mistake(
     "warmup.ends-early",
-    "the warm-up reaches α₀ at step W, where the cosine starts: α₀·t/W, not α₀·t/(W − 1)",
+    "the warm-up reaches η₀ at step W, where the cosine starts: η₀·t/W, not η₀·t/(W − 1)",
     _COSINE)
 WARMUP_NONE = _mistake(
     "warmup.when-none",
-    "with W = 0 there is no warm-up: the cosine starts at step 0, with α₀ (mind t ≤ W and a "
+    "with W = 0 there is no warm-up: the cosine starts at step 0, with η₀ (mind t ≤ W and a "
     "division by W = 0)", _COSINE)
 WARMUP_FROM_LR_MIN = _mistake(
     "warmup.from-lr-min",
-    "the warm-up starts from 0, not from α_min: α₀·t/W", _COSINE)
+    "the warm-up starts from 0, not from η_min: η₀·t/W", _COSINE)
 
 PLATEAU_COOLDOWN = _mistake(
     "plateau.counts-during-cooldown",
@@ -318,11 +321,11 @@ DECAY = {"lr0": 0.1, "lr_tau": 0.001, "tau": 30}
 
 
 def check_piecewise_linear_lr(piecewise_linear_lr, lr0=0.1, lr_tau=0.001, tau=30, steps=60):
-    """(1 − β)α₀ + βα_τ with β = i/τ for i < τ, then α_τ, against ``LinearLR``.
+    """(1 − f)η₀ + fη_τ with f = i/τ for i < τ, then η_τ, against ``LinearLR``.
 
     ``LinearLR`` multiplies the optimizer's initial rate by a factor that moves linearly from
     ``start_factor`` to ``end_factor`` over ``total_iters`` steps; both factors must lie in
-    (0, 1], so a decay starts from α₀ and a ramp up (α_τ > α₀) from α_τ. Every call also
+    (0, 1], so a decay starts from η₀ and a ramp up (η_τ > η₀) from η_τ. Every call also
     checks the other direction (:data:`RAMP_UP` after a decay, :data:`DECAY` after a ramp).
     """
     check = "check_piecewise_linear_lr"
@@ -363,14 +366,14 @@ def _piecewise_stage(student, lr0, lr_tau, tau, steps) -> None:
         return found
 
     _compare(name, got, expected, variants,
-             "α_i = (1 − i/τ)·α₀ + (i/τ)·α_τ for i < τ, α_τ from step τ on")
+             "η_i = (1 − i/τ)·η₀ + (i/τ)·η_τ for i < τ, η_τ from step τ on")
 
 
 # ---------------------------------------------------------------- step and exponential
 
 
 def check_step_lr(step_lr, lr0=0.1, step_size=10, gamma=0.5, steps=60):
-    """α₀·γ^⌊t/s⌋ against ``StepLR``, and the default γ = 0.1."""
+    """η₀·d^⌊t/s⌋ against ``StepLR``, and the default d = 0.1."""
     check = "check_step_lr"
     require(check, _POSITIVE, lr0=lr0)
     require(check, integer(1), step_size=step_size, steps=steps)
@@ -393,16 +396,16 @@ def check_step_lr(step_lr, lr0=0.1, step_size=10, gamma=0.5, steps=60):
             STEP_ONE_MINUS: lr0 * (1 - gamma) ** (t // step_size),
         }
 
-    _compare(name, got, expected, variants, "α_t = α₀·γ^⌊t/step_size⌋")
+    _compare(name, got, expected, variants, "η_t = η₀·d^⌊t/step_size⌋")
     default_name = f"step_lr(lr0={lr0:g}, step_size={step_size}) without gamma"
     got = _schedule(step_lr, default_name, steps, lr0=lr0, step_size=step_size)
     expected = _torch_lrs(lambda opt: lr_scheduler.StepLR(opt, step_size), lr0, steps)
     _compare(default_name, got, expected, lambda: {STEP_ONE_MINUS: lr0 * 0.9 ** (t // step_size)},
-             "the default γ is StepLR's, gamma=0.1")
+             "the default factor d (gamma) is StepLR's, gamma=0.1")
 
 
 def check_exponential_lr(exponential_lr, lr0=0.1, gamma=0.95, steps=60):
-    """α₀·γ^t against ``ExponentialLR``."""
+    """η₀·d^t against ``ExponentialLR``."""
     check = "check_exponential_lr"
     require(check, _POSITIVE, lr0=lr0)
     require(check, _FACTOR, gamma=gamma)
@@ -422,14 +425,14 @@ def check_exponential_lr(exponential_lr, lr0=0.1, gamma=0.95, steps=60):
             EXPONENTIAL_ONE_MINUS: lr0 * (1 - gamma) ** t,
         }
 
-    _compare(name, got, expected, variants, "α_t = α₀·γ^t")
+    _compare(name, got, expected, variants, "η_t = η₀·d^t")
 
 
 # ---------------------------------------------------------------- inverse time
 
 
 def check_inverse_time_lr(inverse_time_lr, lr0=0.1, decay=0.1, steps=60):
-    """α₀/(1 + k·t) against ``LambdaLR`` and the closed form, and 1/α_t linear in t."""
+    """η₀/(1 + k·t) against ``LambdaLR`` and the closed form, and 1/η_t linear in t."""
     check = "check_inverse_time_lr"
     require(check, _POSITIVE, lr0=lr0)
     require(check, number(least=0), decay=decay)
@@ -451,19 +454,19 @@ def check_inverse_time_lr(inverse_time_lr, lr0=0.1, decay=0.1, steps=60):
             INVERSE_LINEAR: lr0 * (1 - decay * t),
         }
 
-    _compare(name, got, expected, variants, "α_t = α₀/(1 + decay·t)")
-    # The same rule seen another way: 1/α_t = 1/α₀ + (k/α₀)·t goes up by k/α₀ per step.
+    _compare(name, got, expected, variants, "η_t = η₀/(1 + decay·t)")
+    # The same rule seen another way: 1/η_t = 1/η₀ + (k/η₀)·t goes up by k/η₀ per step.
     growth = np.diff(1.0 / got)
-    assert_close(f"{name}, 1/α_{{t+1}} − 1/α_t", growth, np.full(steps, decay / lr0),
-                 rtol=1e-7, atol=1e-9, what="growth of 1/α",
-                 hint="1/α_t must grow by the same amount decay/α₀ at every step")
+    assert_close(f"{name}, 1/η_{{t+1}} − 1/η_t", growth, np.full(steps, decay / lr0),
+                 rtol=1e-7, atol=1e-9, what="growth of 1/η",
+                 hint="1/η_t must grow by the same amount decay/η₀ at every step")
 
 
 # ---------------------------------------------------------------- cosine with warm-up
 
 
 def _cosine_torch(lr0, warmup_steps, total_steps, lr_min, steps, t_max=None) -> np.ndarray:
-    """SequentialLR: LambdaLR t/W for W steps, then CosineAnnealingLR(T − W, α_min)."""
+    """SequentialLR: LambdaLR t/W for W steps, then CosineAnnealingLR(T − W, η_min)."""
     t_max = total_steps - warmup_steps if t_max is None else t_max
 
     def make(opt):
@@ -482,10 +485,10 @@ OTHER_WARMUP = 10
 
 def check_cosine_warmup_lr(cosine_warmup_lr, lr0=0.1, warmup_steps=10, total_steps=60,
                            lr_min=0.001, past=20):
-    """Warm-up t/W·α₀, then α_min + ½(α₀ − α_min)(1 + cos(π(t − W)/(T − W))), then α_min.
+    """Warm-up t/W·η₀, then η_min + ½(η₀ − η_min)(1 + cos(π(t − W)/(T − W))), then η_min.
 
     Against ``SequentialLR(LambdaLR, CosineAnnealingLR)`` up to step T; from T to T + past
-    (and at least step 50) the course keeps α_min. Also checks the default α_min = 0, and the
+    (and at least step 50) the course keeps η_min. Also checks the default η_min = 0, and the
     same schedule without a warm-up (W = 0), or with :data:`OTHER_WARMUP` steps of warm-up
     when W is already 0.
     """
@@ -552,8 +555,8 @@ def _cosine_stage(student, lr0, warmup_steps, total_steps, lr_min, steps) -> Non
         return found
 
     _compare(name, got, expected, variants,
-             "α₀·t/W for t < W; α_min + ½(α₀ − α_min)(1 + cos(π(t − W)/(T − W))) for "
-             "W ≤ t < T; α_min from T on")
+             "η₀·t/W for t < W; η_min + ½(η₀ − η_min)(1 + cos(π(t − W)/(T − W))) for "
+             "W ≤ t < T; η_min from T on")
 
 
 # ---------------------------------------------------------------- reduce on plateau
@@ -764,3 +767,106 @@ _PLATEAU_HINTS = [
     "and after a cut",
     "cooldown_counter: set to cooldown after a cut, then decreased by 1 each epoch while > 0",
 ]
+
+
+# ---------------------------------------------------------------- the noise floor
+
+_BOUNCE = "Why a constant rate bounces"
+
+FLOOR_SMALL_LR = _mistake(
+    "noise-floor.small-lr-approximation",
+    "ησ²/(2λ) is the small-step approximation (ηλ ≪ 1); the exact floor keeps the (2 − ηλ): "
+    "v* = ησ²/(λ(2 − ηλ)), twice as large at ηλ = 1 and 20 times at ηλ = 1.9", _BOUNCE)
+FLOOR_NOISE_LR_ONCE = _mistake(
+    "noise-floor.noise-lr-once",
+    "the noise enters the step through η: θ ← θ − η(λθ + σξ) adds η²σ² to the variance per "
+    "step, not ησ² (or σ²)", _BOUNCE)
+FLOOR_NOT_SQUARED = _mistake(
+    "noise-floor.contraction-not-squared",
+    "a variance scales with the square of a factor: Var((1 − ηλ)θ) = (1 − ηλ)²·Var θ, so "
+    "v = (1 − ηλ)²v + η²σ²", _BOUNCE)
+FLOOR_STD = _mistake(
+    "noise-floor.standard-deviation",
+    "return the variance v* = Var θ_∞, not its square root", _BOUNCE)
+FLOOR_LOSS = _mistake(
+    "noise-floor.loss-not-variance",
+    "(λ/2)·v* is the expected loss at the floor; return the variance of θ itself, v*", _BOUNCE)
+FLOOR_UNSTABLE = _mistake(
+    "noise-floor.unstable",
+    "with ηλ ≥ 2 the factor |1 − ηλ| ≥ 1: the variance grows without end, so return math.inf "
+    "(the formula, negative or divided by 0 there, does not apply)", _BOUNCE)
+
+
+def noise_floor_closed_form(lr: float, curvature: float, noise_var: float) -> float:
+    """v* = η²σ²/(1 − (1 − ηλ)²) = ησ²/(λ(2 − ηλ)) for 0 < ηλ < 2, inf from ηλ = 2 on (0 when
+    σ² = 0 and the step is stable)."""
+    product = lr * curvature
+    if product >= 2.0:
+        return math.inf
+    return lr * noise_var / (curvature * (2.0 - product))
+
+
+def noise_floor_recursion(lr: float, curvature: float, noise_var: float,
+                          steps: int = 100_000) -> float:
+    """The exact variance recursion v_{t+1} = (1 − ηλ)²v_t + η²σ², iterated from v₀ = 0."""
+    v, factor = 0.0, (1.0 - lr * curvature) ** 2
+    for _ in range(steps):
+        v = factor * v + lr * lr * noise_var
+    return v
+
+
+#: ηλ the visible call also tries, with λ = 4 and σ² = 0.5: a small step, ηλ = 1 (the
+#: contraction is 0: v* = η²σ²), ηλ = 1.9 (the small-step formula is 20 times too small), and
+#: ηλ = 2 and 3 (unstable).
+_FLOOR_PRODUCTS = (0.01, 1.0, 1.9, 2.0, 3.0)
+
+
+def _check_one_floor(noise_floor_variance, lr: float, curvature: float, noise_var: float) -> None:
+    name = f"noise_floor_variance (η = {lr:g}, λ = {curvature:g}, σ² = {noise_var:g})"
+    expected = noise_floor_closed_form(lr, curvature, noise_var)
+    product = lr * curvature
+    try:
+        result = noise_floor_variance(lr, curvature, noise_var)
+    except ZeroDivisionError as error:
+        if product < 2.0:
+            raise
+        raise AssertionError(f"{name}: your function raised ZeroDivisionError ({error}) — "
+                             f"{FLOOR_UNSTABLE}") from None
+    got = as_number(result, name, "variance", ", e.g. float(lr * noise_var / …)")
+    if math.isinf(expected):
+        if got != math.inf:
+            raise AssertionError(f"{name}: ηλ = {product:g} ≥ 2, expected inf, got {got:g} — "
+                                 f"{FLOOR_UNSTABLE}")
+        return
+    if noise_var > 0 and product < 2.0:
+        hint = diagnose(got, [
+            (FLOOR_SMALL_LR, lambda: lr * noise_var / (2.0 * curvature)),
+            (FLOOR_NOISE_LR_ONCE, lambda: noise_var / (curvature * (2.0 - product))),
+            (FLOOR_NOISE_LR_ONCE, lambda: noise_var / (lr * curvature * (2.0 - product))),
+            (FLOOR_NOT_SQUARED, lambda: lr * noise_var / curvature),
+            (FLOOR_STD, lambda: math.sqrt(expected)),
+            (FLOOR_LOSS, lambda: 0.5 * curvature * expected),
+        ], "at the floor the variance no longer changes: solve v = (1 − ηλ)²v + η²σ² for v")
+    else:
+        hint = "without noise (σ² = 0) the iterate settles on the minimum: v* = 0"
+    assert_close(name, got, expected, rtol=1e-9, atol=1e-300, hint=hint, what="variance")
+
+
+def check_noise_floor_variance(noise_floor_variance, lr=0.05, curvature=4.0, noise_var=1.0):
+    """The stationary variance of constant-rate SGD on L(θ) = ½λθ², with gradient noise of
+    variance σ², against the closed form v* = ησ²/(λ(2 − ηλ)) (relative tolerance 1e-9).
+
+    θ ← θ − η(λθ + σξ) gives v_{t+1} = (1 − ηλ)²v_t + η²σ², whose fixed point is v*;
+    from ηλ = 2 on the variance grows without end and the function must return math.inf.
+    Whatever the arguments, ηλ = 0.01, 1, 1.9, 2 and 3 (with λ = 4, σ² = 0.5) are tried too
+    (λ ≠ 2, so that the expected loss (λ/2)·v* differs from v*).
+    The tests check the closed form against the recursion itself and against simulated runs.
+    """
+    check = "check_noise_floor_variance"
+    require(check, number(above=0, why=" (a step against the gradient)"), lr=lr)
+    require(check, number(above=0, why=" (the curvature λ of a minimum)"), curvature=curvature)
+    require(check, number(least=0, why=" (a variance)"), noise_var=noise_var)
+    cases = [(float(lr), float(curvature), float(noise_var))]
+    cases += [(p / 4.0, 4.0, 0.5) for p in _FLOOR_PRODUCTS]
+    for case in dict.fromkeys(cases):
+        _check_one_floor(noise_floor_variance, *case)
