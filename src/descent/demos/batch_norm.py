@@ -358,7 +358,7 @@ def train_eval_figure(layer: Layer, batch_size: int):
                label="test mode")
     sizes.axvspan(BATCH_SIZES.index(batch_size) - 0.4, BATCH_SIZES.index(batch_size) + 0.4,
                   color="0.9")
-    sizes.set(title="the same example, every batch size", xlabel="batch size N",
+    sizes.set(title="the same example, every batch size", xlabel="batch size Nₛ",
               ylabel="output", ylim=(-1.5, 3))
     sizes.set_xticks(positions, [str(n) for n in BATCH_SIZES])
     sizes.legend(fontsize="x-small", loc="upper right")
