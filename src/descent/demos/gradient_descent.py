@@ -59,7 +59,7 @@ def lr_figure(gradient_descent: Callable, max_stable_lr: Callable, lr: float, st
     draw_surface(plane, ELLIPSE)
     draw_path(plane, path, color=PALETTE["sgd"])
     factors = 1.0 - lr * np.diag(ELLIPSE_HESSIAN)
-    plane.set_title(f"lr = {lr:g}: {regime(lr)}\nper step x × {factors[0]:+.3f}, "
+    plane.set_title(f"η = {lr:g}: {regime(lr)}\nper step x × {factors[0]:+.3f}, "
                     f"y × {factors[1]:+.3f}", fontsize="small")
 
     t = np.arange(steps + 1)
@@ -211,7 +211,7 @@ def saddle_figure(gradient_descent: Callable, y0: float, lr: float = 0.05, steps
     draw_surface(plane, SADDLE)
     plane.plot(0.0, 0.0, "x", color="black", ms=8, mew=2)
     draw_path(plane, path, color=PALETTE["sgd"], markevery=5)
-    plane.set_title(f"start (7, {y0:g}), lr = {lr:g}", fontsize="small")
+    plane.set_title(f"start (7, {y0:g}), η = {lr:g}", fontsize="small")
 
     t = np.arange(steps + 1)
     with np.errstate(over="ignore", invalid="ignore"):

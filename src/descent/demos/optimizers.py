@@ -260,7 +260,7 @@ def delta_bar_delta_figure(delta_bar_delta_step: Callable, lr: float = 0.01,
     right.plot(t, rates[:, 0], color=color, label="rate of x (curvature 2)")
     right.plot(t, rates[:, 1], color=color, ls="--", label="rate of y (curvature 20)")
     right.axhline(2 / 20, color="0.6", ls=":", lw=0.9)
-    right.annotate("2/λ_y: y oscillates above", (steps * 0.35, 0.105), fontsize=7)
+    right.annotate("2/λ_y: y would diverge above", (steps * 0.35, 0.105), fontsize=7)
     right.set(xlabel="step", ylabel="per-parameter rate ηᵢ", title="the rates it learns")
     right.legend(fontsize=7, loc="upper left")
     right.grid(alpha=0.3)
