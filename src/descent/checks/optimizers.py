@@ -912,8 +912,9 @@ def check_heavy_ball_tuning(heavy_ball_tuning, lambda_min=1.0, lambda_max=100.0)
     has eigenvalues in [λ_min, λ_max], against the closed form (relative tolerance 1e-7).
 
     Along an eigen-direction of curvature λ the error obeys the 2×2 recursion
-    (e_{t+1}, e_t) = [[1 + μ − ηλ, −μ], [1, 0]] (e_t, e_{t−1}); the best pair puts both
-    extreme curvatures on the edge of critical damping, where the spectral radius is √μ.
+    (e_{t+1}, e_t) = [[1 + μ − ηλ, −μ], [1, 0]] (e_t, e_{t−1}); the best pair puts the two
+    extreme curvatures on the two edges of the band (1 − √μ)² ≤ ηλ ≤ (1 + √μ)² where the
+    spectral radius is √μ: λ_min at critical damping, λ_max at the other edge.
     When a pair differs, the message gives the worst spectral radius the student's pair
     reaches, computed with numpy's eigenvalues. Whatever the arguments, (3, 3), (2, 20) and
     (1e-4, 1) are tried too.
