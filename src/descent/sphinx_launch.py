@@ -2,8 +2,9 @@
 
 The theme points every launch button at the page's own source. JupyterHub and Binder open
 ``book/<id>.md`` as a notebook (jupytext), but Colab reads only ``.ipynb`` files, so on a
-chapter page its button opens the chapter's exercise notebook, ``notebooks/<id>/<id>.ipynb``,
-instead; a page without one gets no Colab button.
+chapter page its button opens the chapter's exercise notebook, ``notebooks/<id>/<id>.ipynb``
+(the second page of chapter 05 opens chapter 05's), instead; a page without one gets no Colab
+button.
 """
 
 from __future__ import annotations
@@ -12,9 +13,18 @@ from pathlib import Path, PurePosixPath
 
 
 def _colab_target(srcdir: Path, pagename: str) -> str | None:
+    """The page's exercise notebook: ``notebooks/<id>/<id>.ipynb``, or for a chapter written
+    as several pages (05_optimizers, 05_adaptive) the one notebook of its number."""
     chapter = PurePosixPath(pagename).name
     notebook = f"notebooks/{chapter}/{chapter}.ipynb"
-    return notebook if (srcdir / notebook).is_file() else None
+    if (srcdir / notebook).is_file():
+        return notebook
+    number = chapter.split("_", 1)[0]
+    if not number.isdigit():
+        return None
+    found = sorted(srcdir.glob(f"notebooks/{number}_*/{number}_*.ipynb"))
+    found = [path for path in found if path.stem == path.parent.name]
+    return str(found[0].relative_to(srcdir)) if len(found) == 1 else None
 
 
 def point_colab_at_notebooks(app, pagename, templatename, context, doctree) -> None:

@@ -67,6 +67,7 @@ from descent.checks._compare import (
 from descent.checks._oracle import float64_tensor
 from descent.checks._trajectory import torch_run
 from descent.checks.misconceptions import on_page
+from descent.checks.optimizers_mistakes import page_of
 from descent.lab.probes import load_state, plain_state, probe_net
 
 #: (shape, layer type) of LeNet-5's parameters, in order, for a 28×28 input padded by 2.
@@ -172,27 +173,27 @@ _ADAM = "Adam"
 ADAM_NO_BIAS = _mistake(
     "course-adam.no-bias-correction",
     "no bias correction: divide m by 1 − β₁ᵗ and v by 1 − β₂ᵗ in the step", _ADAM,
-    "05_optimizers")
+    page_of(_ADAM))
 ADAM_BETAS_SWAPPED = _mistake(
     "course-adam.betas-swapped",
     "β₁ and β₂ swapped: β₁ belongs to m (the average of g), β₂ to v (the average of g²)", _ADAM,
-    "05_optimizers")
+    page_of(_ADAM))
 ADAM_STEP_COUNT = _mistake(
     "course-adam.step-count",
     "t counts this parameter's own updates, incremented first (t = 1 at its first update; a "
-    "step where p.grad is None does not count)", _ADAM, "05_optimizers")
+    "step where p.grad is None does not count)", _ADAM, page_of(_ADAM))
 ADAM_EPS_INSIDE = _mistake(
     "course-adam.eps-inside-root",
     "ε goes outside the root: √v̂ + ε, not √(v̂ + ε)", "Where conventions differ",
-    "05_optimizers")
+    page_of("Where conventions differ"))
 ADAM_EPS_HAT = _mistake(
     "course-adam.epsilon-hat",
     "add ε to the bias-corrected √v̂ (PyTorch's Adam); TensorFlow and Keras add it to √v "
-    "before the correction, which differs while 1 − β₂ᵗ is small", _ADAM, "05_optimizers")
+    "before the correction, which differs while 1 − β₂ᵗ is small", _ADAM, page_of(_ADAM))
 ADAM_CORRECTED_STATE = _mistake(
     "course-adam.corrected-state",
     "store m and v themselves in exp_avg and exp_avg_sq; m̂ and v̂ (the bias-corrected ones) "
-    "are only used in the step", _ADAM, "05_optimizers")
+    "are only used in the step", _ADAM, page_of(_ADAM))
 ADAM_GROUP_OPTIONS = _mistake(
     "course-adam.ignores-group-options",
     "each parameter uses its own group's hyper-parameters, group['lr'], group['betas'] and "
@@ -212,11 +213,11 @@ ADAM_CLOSURE = _mistake(
 ADAM_STATE_NAMES = _mistake(
     "course-adam.state-names",
     "keep Adam's state under PyTorch's names: step, exp_avg (m) and exp_avg_sq (v)",
-    "One interface for every rule", "05_optimizers")
+    "One interface for every rule", page_of("One interface for every rule"))
 ADAM_KERAS_DEFAULTS = _mistake(
     "course-adam.keras-defaults",
     "the defaults are PyTorch's Adam's, lr=1e-3, betas=(0.9, 0.999), eps=1e-8 (Keras's "
-    "epsilon is 1e-7)", _ADAM, "05_optimizers")
+    "epsilon is 1e-7)", _ADAM, page_of(_ADAM))
 
 
 def _fail(message: str) -> None:

@@ -6,7 +6,7 @@ it::
 
     … expected -0.1269571, got -0.1269531 (relative error 3.1e-06) — is the bias
     correction applied? m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ)
-    [misconception: adam.no-bias-correction] (read “Adam”: book/05_optimizers.html#adam)
+    [misconception: adam.no-bias-correction] (read “Adam”: book/05_adaptive.html#adam)
 
 The grader finds the tags in test output (:func:`find`) and counts them per test and
 per student in ``report.json`` and the class report. An instructor's own tests can use

@@ -1,14 +1,32 @@
 """The mistakes the chapter 05 checks name (:mod:`descent.checks.optimizers`), one
-misconception each, grouped by the rule and the section of ``book/05_optimizers.md`` that
-explains them. A check's hints refer to them as ``mistake.<NAME>``.
+misconception each, grouped by the rule and the section of chapter 05 that explains them.
+A check's hints refer to them as ``mistake.<NAME>``.
+
+Chapter 05 is two pages: ``book/05_optimizers.md`` (the shared table and interface, momentum,
+Nesterov and their theory) and ``book/05_adaptive.md`` (the adaptive rules, the race, the
+blog's errata, the conventions). A mistake links to the page that holds its section.
 """
 
 from __future__ import annotations
 
-from descent.checks.misconceptions import on_page
+from descent.checks.misconceptions import misconception
 
 PAGE = "05_optimizers"
-_mistake = on_page(PAGE)
+ADAPTIVE_PAGE = "05_adaptive"
+#: The sections of chapter 05's second page.
+ADAPTIVE_SECTIONS = frozenset({
+    "Adagrad", "Adadelta", "RMSprop", "Adam", "AdaMax", "Nadam", "AMSGrad", "Delta-bar-delta",
+    "Annealed gradient noise", "The race", "Errata: the comparison blog's code",
+    "Reproducing the comparison", "Where conventions differ"})
+
+
+def page_of(section: str) -> str:
+    """The page of chapter 05 that holds ``section``."""
+    return ADAPTIVE_PAGE if section in ADAPTIVE_SECTIONS else PAGE
+
+
+def _mistake(id: str, text: str, section: str):
+    return misconception(id, text, page=page_of(section), section=section)
 
 _INTERFACE = "One interface for every rule"
 HARD_CODED = _mistake(
