@@ -55,7 +55,9 @@ HOSTILE = {
             "ip.input_transformers_cleanup.append(lambda lines: [])\n"
             "ip.events.register('post_run_cell', "
             "lambda result: setattr(result, 'error_in_exec', None))\n")},
-        fails=frozenset({"test_clip_by_global_norm"})),
+        # The blanking reaches the student's own later cells too, as it would in any kernel:
+        # growth_rate (the task after clipping) is never defined, so its test fails honestly.
+        fails=frozenset({"test_clip_by_global_norm", "test_growth_rate"})),
     "looks_for_the_solutions": Case(
         "elu copied from the model answer if any file on disk has it, else wrong",
         {"elu": (
