@@ -29,15 +29,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import date
 from pathlib import Path
-
-import torch
 
 from descent.answers import load
 from descent.data import load_mnist
 from descent.lab import extras
-from descent.lab.experiment import environment, save_results
+from descent.lab.experiment import run_meta, save_results
 from descent.lab.training import pick_device, prepare, to_device
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,15 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             del history["lr"], history["lr_epoch"]
 
     results = {
-        "meta": {
-            **environment(device), "date": date.today().isoformat(),
-            "command": " ".join(["scripts/lenet_extras.py", *(argv or sys.argv[1:])]),
-            "data": data.note, "source": data.source,
-            "train_size": len(tensors[1]), "val_size": len(tensors[3]),
-            "epochs": args.epochs, "seeds": args.seeds, "batch_size": args.batch_size,
-            "threads": torch.get_num_threads(),
-            "minutes": (time.perf_counter() - started) / 60,
-        },
+        "meta": run_meta(device, "scripts/lenet_extras.py", argv or sys.argv[1:], data, tensors,
+                         args, started),
         "settings": {
             "model": "LeNet-5 (chapter 09)", "optimizer": "SGD", "lr": args.lr,
             "momentum": args.momentum,

@@ -16,20 +16,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import date
 from pathlib import Path
-
-import torch
 
 from descent.answers import load
 from descent.data import load_mnist
 from descent.lab.experiment import (
     COURSE_ADAM,
     OPTIMIZERS,
-    environment,
     logistic_regression,
     mlp,
     run,
+    run_meta,
     save_results,
 )
 from descent.lab.training import pick_device, prepare, to_device
@@ -97,15 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sweep    {name:12s} done", flush=True)
 
     results = {
-        "meta": {
-            **environment(device), "date": date.today().isoformat(),
-            "command": " ".join(["scripts/lenet_full.py", *(argv or sys.argv[1:])]),
-            "data": data.note, "source": data.source,
-            "train_size": len(tensors[1]), "val_size": len(tensors[3]),
-            "epochs": args.epochs, "seeds": args.seeds, "batch_size": args.batch_size,
-            "threads": torch.get_num_threads(), "amp": args.amp,
-            "minutes": (time.perf_counter() - started) / 60,
-        },
+        "meta": run_meta(device, "scripts/lenet_full.py", argv or sys.argv[1:], data, tensors,
+                         args, started, amp=args.amp),
         "optimizers": {name: {"class": cls, **hyper} for name, (cls, hyper) in
                        OPTIMIZERS.items()} | {COURSE_ADAM: {"class": "CourseAdam", "lr": 1e-3}},
         "runs": runs,

@@ -11,6 +11,7 @@ import urllib.error
 import numpy as np
 import pytest
 import torch
+from labtools import one_thread, tiny  # noqa: F401  (one_thread: a fixture)
 from matplotlib.figure import Figure
 
 from descent import data as data_module
@@ -25,20 +26,7 @@ CACHE = repo_root() / "book" / "_data"
 MODELS = ("lenet5", "mlp", "logistic")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def tiny(n_train=96, n_val=40, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    return (torch.rand(n_train, 1, 28, 28, generator=generator),
-            torch.randint(0, 10, (n_train,), generator=generator),
-            torch.rand(n_val, 1, 28, 28, generator=generator),
-            torch.randint(0, 10, (n_val,), generator=generator))
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_a_cpu_run_repeats_exactly():

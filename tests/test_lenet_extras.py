@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import runpy
 
+import labtools
 import pytest
 import torch
+from labtools import one_thread  # noqa: F401  (a fixture)
 from matplotlib.figure import Figure
 from torch import nn
 
@@ -21,20 +23,11 @@ lenet5, train_one_epoch, evaluate = load("09_lenet_lab", "lenet5", "train_one_ep
 CACHE = repo_root() / "book" / "_data" / "lenet_extras.json"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(n_train=128, n_val=48, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    return (torch.rand(n_train, 1, 28, 28, generator=generator),
-            torch.randint(0, 10, (n_train,), generator=generator),
-            torch.rand(n_val, 1, 28, 28, generator=generator),
-            torch.randint(0, 10, (n_val,), generator=generator))
+    return labtools.tiny(n_train, n_val, seed)
 
 
 def test_batchnorm_goes_after_every_conv_and_hidden_linear_layer():

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import platform
+import time
 from collections.abc import Callable, Mapping
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +84,21 @@ def environment(device: torch.device) -> dict:
     """Where a result was measured, for the page to say."""
     return {"device": describe(device), "torch": torch.__version__,
             "machine": platform.machine(), "python": platform.python_version()}
+
+
+def run_meta(device: torch.device, script: str, argv: list[str], data, tensors, args,
+             started: float, **extra) -> dict:
+    """The ``meta`` of a cached experiment: where, when, with what command and data, and how
+    long it took (``started``: its ``time.perf_counter()``)."""
+    return {
+        **environment(device), "date": date.today().isoformat(),
+        "command": " ".join([script, *argv]),
+        "data": data.note, "source": data.source,
+        "train_size": len(tensors[1]), "val_size": len(tensors[3]),
+        "epochs": args.epochs, "seeds": args.seeds, "batch_size": args.batch_size,
+        "threads": torch.get_num_threads(), **extra,
+        "minutes": (time.perf_counter() - started) / 60,
+    }
 
 
 def save_results(path: Path, results: dict) -> None:
