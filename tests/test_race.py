@@ -143,7 +143,7 @@ def test_race_figure_and_fast_view_draw_every_surface(name):
     fig = race_figure(optimizers, name, 30, lr=0.05)
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     labels = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
-    assert labels[0].startswith("sgd (lr 0.05)")
+    assert labels[0].startswith("sgd (η = 0.05)")
     view = RaceView(list(optimizers))
     png = view.update(SURFACES[name], 30, race(optimizers, name, 30, lr=0.05))
     assert png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -188,7 +188,7 @@ def _loss_limits(surface: Surface) -> tuple[float, float]:
 def _label(name: str, lr: float, path: np.ndarray, surface: Surface) -> str:
     final = score(path, surface.loss)
     diverged = not np.all(np.isfinite(path))
-    return f"{name} (lr {lr:g}): {'left the frame' if diverged else f'{final:.2g}'}"
+    return f"{name} (η = {lr:g}): {'left the frame' if diverged else f'{final:.2g}'}"
 
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -352,9 +352,9 @@ def race_widget(optimizers: Mapping[str, Callable], *, surfaces: Mapping = SURFA
         "surface": widgets.Dropdown(options=list(surfaces), description="surface"),
         "mode": widgets.ToggleButtons(options=["plain", "fair"], description="mode"),
         "lr": widgets.FloatLogSlider(value=lr, base=10, min=-4, max=1, step=0.1,
-                                     description="lr", style=style),
+                                     description="η (lr)", style=style),
         "momentum": widgets.FloatSlider(value=0.9, min=0.0, max=0.99, step=0.01,
-                                        description="momentum γ", style=style),
+                                        description="momentum μ", style=style),
         "beta1": widgets.FloatSlider(value=0.9, min=0.0, max=0.99, step=0.01,
                                      description="β₁", style=style),
         "beta2": widgets.FloatSlider(value=0.999, min=0.9, max=0.9999, step=0.0001,
