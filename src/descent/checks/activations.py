@@ -39,6 +39,7 @@ from descent.checks._arguments import (
 from descent.checks._compare import (
     as_array_list,
     as_float_array,
+    as_number,
     as_tuple,
     assert_close,
     assert_unchanged,
@@ -716,11 +717,9 @@ def _measured_rate(w: torch.Tensor, steps: int = 1000) -> float:
 def _check_rate(growth_rate, label: str, matrix: np.ndarray) -> None:
     name = f"growth_rate ({label})"
     saved = matrix.copy()
-    got = as_float_array(growth_rate(matrix), name, "rate")
+    result = growth_rate(matrix)
     assert_unchanged(name, saved, matrix, "W")
-    if got.shape != ():
-        raise AssertionError(f"{name}: the rate has shape {got.shape}; return one number, "
-                             "the spectral radius r(W) = max_i |λ_i|")
+    got = as_number(result, name, "rate", ", the spectral radius r(W) = max_i |λ_i|")
     w = float64_tensor(saved)
     eigenvalues = torch.linalg.eigvals(w)
     expected = float(eigenvalues.abs().max())

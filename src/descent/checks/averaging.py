@@ -37,6 +37,7 @@ from descent.checks._arguments import SEED, array_shape, integer, number, one_of
 from descent.checks._compare import (
     as_array_list,
     as_float_array,
+    as_number,
     as_tuple,
     assert_close,
     assert_unchanged,
@@ -643,10 +644,7 @@ def _check_one_ema_variance(ema_noise_variance, decay, noise_var, steps) -> None
     name = f"ema_noise_variance (ρ = {decay:g}, σ² = {noise_var:g}{shown})"
     result = (ema_noise_variance(decay, noise_var) if steps is None
               else ema_noise_variance(decay, noise_var, steps=steps))
-    got = as_float_array(result, name, "variance")
-    if got.shape != ():
-        raise AssertionError(f"{name}: the variance has shape {got.shape}; return one number, "
-                             "e.g. float(noise_var * (1 - decay) / (1 + decay))")
+    got = as_number(result, name, "variance", ", e.g. float(noise_var * (1 - decay) / (1 + decay))")
     if steps is None:
         expected = ema_noise_variance_closed_form(decay, noise_var)
     else:

@@ -139,20 +139,21 @@ def run(build: Callable[[], nn.Module], tensors, train_one_epoch: Callable,
     def record(name: str, value: float) -> None:
         history.setdefault(name, []).append(_finite(value))
 
+    def record_average(prefix: str, average: AveragedModel) -> None:
+        loss, accuracy = evaluate(average.module, *tensors[2:])
+        record(f"{prefix}_val_loss", loss)
+        record(f"{prefix}_val_acc", accuracy)
+
     for epoch in range(epochs):
         curves = fit(model, tensors, optimizer, train_one_epoch, evaluate, epochs=1,
                      batch_size=batch_size, seed=1000 * seed + epoch, progress=False)
         for name, values in curves.items():
             record(name, values[0])
         if ema is not None:
-            for name, value in zip(("ema_val_loss", "ema_val_acc"),
-                                   evaluate(ema.module, *tensors[2:]), strict=True):
-                record(name, value)
+            record_average("ema", ema)
         if swa is not None and epoch + 1 >= swa_start:
             swa.update_parameters(model)
-            for name, value in zip(("swa_val_loss", "swa_val_acc"),
-                                   evaluate(swa.module, *tensors[2:]), strict=True):
-                record(name, value)
+            record_average("swa", swa)
     history["lr"], history["lr_epoch"] = rates, at
     if swa is not None:
         history["swa_epochs"] = list(range(swa_start, epochs + 1))
