@@ -15,16 +15,17 @@ OUT ?= .grading/results/$(ASSIGNMENT)
 # JupyterLab opens Markdown (the book's MyST pages) as notebooks, via jupytext.
 LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 
-.PHONY: help venv book book-clean lab lab-full lab-extras release grade test lint lock clean screenshots
+.PHONY: help venv book book-clean lab lab-full lab-extras release grade hub test lint lock clean screenshots
 
 help:
 	@echo "make book      build the website into _build/html (creates .venv on first use)"
 	@echo "make test      everything CI checks: lint, checks, notebooks, grading, strict book build"
 	@echo "make lab       JupyterLab on notebooks/ (book/*.md open as live notebooks too)"
 	@echo "make release   regenerate notebooks/ from solutions/ (nbgrader generate_assignment)"
-	@echo "make grade ASSIGNMENT=01_activations SUBMISSIONS=path [OUT=dir] [WORKERS=n] [DB=url] [SOURCE=dir] [SITE_URL=url]"
+	@echo "make grade ASSIGNMENT=01_activations SUBMISSIONS=path [OUT=dir] [WORKERS=n] [DB=url] [SOURCE=dir] [SITE_URL=url] [CLUSTER=dask-scheduler-address]"
 	@echo "make lab-full [DEVICE=cuda]  chapter 09's full optimizer comparison -> book/_data/lenet_lab.json"
 	@echo "make lab-extras  LeNet-5 with schedules, EMA/SWA, BatchNorm (ch 06-08) -> book/_data/lenet_extras.json"
+	@echo "sudo make hub  the course on a JupyterHub at http://127.0.0.1:8000 (students, TA, instructor; formgrader; exchange)"
 	@echo "make screenshots  PNGs of the site and of JupyterLab for the README (docs/screenshots/)"
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
@@ -73,7 +74,16 @@ grade: venv
 		{ echo "usage: make grade ASSIGNMENT=01_activations SUBMISSIONS=folder-or-zip [OUT=dir] [WORKERS=n] [DB=url]"; exit 2; }
 	$(BIN)/python -m autograder grade $(ASSIGNMENT) $(SUBMISSIONS) --out $(OUT) \
 		$(if $(WORKERS),--workers $(WORKERS)) $(if $(DB),--db $(DB)) $(if $(SOURCE),--source $(SOURCE)) \
-		$(if $(SITE_URL),--site-url $(SITE_URL))
+		$(if $(SITE_URL),--site-url $(SITE_URL)) $(if $(CLUSTER),--cluster $(CLUSTER))
+
+# The course on a JupyterHub on this machine (deploy/local/hub.py says what it sets up). Root:
+# it creates the course's local users. Its proxy comes from npm (apt-get install nodejs npm).
+HUB_PROXY := .hub/proxy/node_modules/.bin/configurable-http-proxy
+$(HUB_PROXY):
+	npm install --silent --no-audit --no-fund --prefix .hub/proxy configurable-http-proxy@5.3.0
+
+hub: venv $(HUB_PROXY) $(LAB_SETTINGS)
+	$(BIN)/python deploy/local/hub.py
 
 lint: venv
 	$(BIN)/ruff check .

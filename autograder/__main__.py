@@ -1,4 +1,5 @@
-"""``python -m autograder grade ASSIGNMENT SUBMISSIONS --out DIR [--workers N] [--db URL]``."""
+"""``python -m autograder grade ASSIGNMENT SUBMISSIONS --out DIR [--workers N] [--db URL]
+[--cluster ADDRESS]``."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from autograder import lms
+from autograder import hubcourse, lms
 from autograder import report as class_report
 from autograder.grade import GraderError, grade
+from autograder.history import SCORED
 from autograder.inputs import __doc__ as SHAPES
 from autograder.sandbox import Limits
 
@@ -30,13 +32,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     grade_cmd.add_argument(
         "assignment", help="assignment id, a folder of solutions/, e.g. 01_activations")
-    grade_cmd.add_argument("submissions", type=Path,
+    grade_cmd.add_argument("submissions", type=Path, nargs="?",
                            help="folder of <student_id>/ folders, <student_id>.zip or "
-                                "<student_id>.ipynb files, or an LMS bulk .zip")
+                                "<student_id>.ipynb files, or an LMS bulk .zip "
+                                "(with --course: what nbgrader collected)")
+    grade_cmd.add_argument(
+        "--course", type=Path, default=None, metavar="DIR",
+        help="an nbgrader course on a hub (make hub): grade DIR/submitted (what collect "
+             "gathered) against DIR/source, record in the gradebook its nbgrader_config.py "
+             "names, and release each student's feedback through nbgrader's exchange")
     grade_cmd.add_argument("--out", type=Path, required=True, help="where to write the results")
     grade_cmd.add_argument("--workers", type=int, default=None,
                            help="submissions graded at once (default: the number of cores "
                                 "less one, which nbgrader's recording needs)")
+    grade_cmd.add_argument(
+        "--cluster", default=None, metavar="ADDRESS",
+        help="grade on a Dask cluster: its scheduler's address (tcp://HOST:8786 from `dask "
+             "scheduler` or a LocalCluster; dask-jobqueue's SLURMCluster().scheduler_address "
+             "or a --scheduler-file JSON; a Dask Gateway cluster's gateway://HOST:PORT/NAME). "
+             "Its workers need this course installed and bubblewrap; the gradebook stays here "
+             "(see autograder/cluster.py)")
     grade_cmd.add_argument("--db", default=None,
                            help="gradebook SQLAlchemy URL, e.g. postgresql://user@host/db "
                                 "(default: SQLite in --work)")
@@ -88,13 +103,30 @@ def main(argv: list[str] | None = None) -> int:
 
     limits = Limits(call_seconds=args.timeout, submission_seconds=args.submission_timeout,
                     memory_bytes=args.memory << 20)
+    course = None
     try:
+        if args.course is not None:
+            course = hubcourse.open_course(args.course)
+            args.submissions = args.submissions or course.submitted
+            args.source = args.source or course.root / "source" / args.assignment
+            args.db = args.db or course.db_url
+            args.work = args.work or course.root / ".autograder" / args.assignment
+        elif args.submissions is None:
+            parser.error("give SUBMISSIONS (or --course DIR)")
         results = grade(args.assignment, args.submissions, args.out, work=args.work,
                         db_url=args.db, workers=args.workers, limits=limits, unsafe=args.unsafe,
                         source=args.source, site_url=args.site_url,
                         canvas_gradebook=args.canvas_gradebook,
-                        moodle_worksheet=args.moodle_worksheet, canvas_column=args.canvas_column)
-    except GraderError as error:
+                        moodle_worksheet=args.moodle_worksheet, canvas_column=args.canvas_column,
+                        cluster=args.cluster)
+        if course is not None:
+            notebooks = sorted(p.stem for p in args.source.glob("*.ipynb"))
+            released = hubcourse.release_feedback(
+                course, args.assignment, notebooks, args.out,
+                [r.student_id for r in results if r.status in SCORED])
+            print(f"autograder: feedback released through the exchange to {len(released)} "
+                  "students (they fetch it in the Assignment List)", file=sys.stderr)
+    except (GraderError, hubcourse.HubCourseError) as error:
         print(f"autograder: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from autograder.engine import grade_id, nbgrader_meta
+from autograder.nbcells import grade_id, nbgrader_meta
 
 COURSE_ID = "descent"
 
@@ -38,14 +38,22 @@ class CourseError(Exception):
 
 
 def write_config(work: Path, db_url: str) -> None:
-    (work / "nbgrader_config.py").write_text(
+    (work / "nbgrader_config.py").write_text(config_text(work, db_url))
+
+
+def config_text(work: Path, db_url: str,
+                first_step: str = "autograder.preprocessors.ApplyVerdicts") -> str:
+    """An nbgrader_config.py for a course at ``work`` whose autograde runs nothing in a kernel:
+    ``first_step`` writes the sandboxed grading's outputs (saved verdicts, or a fresh grading:
+    :mod:`autograder.sandboxed`), and feedback hides the hidden tests."""
+    return (
         "c = get_config()  # noqa: F821\n"
         f"c.CourseDirectory.course_id = {COURSE_ID!r}\n"
         f"c.CourseDirectory.root = {str(work)!r}\n"
         f"c.CourseDirectory.db_url = {db_url!r}\n"
         "# Nothing runs in nbgrader's kernel: the sandboxed grading's verdicts become outputs.\n"
         "c.Autograde.autograde_preprocessors = [\n"
-        "    'autograder.preprocessors.ApplyVerdicts',\n"
+        f"    {first_step!r},\n"
         "    'nbgrader.preprocessors.IgnorePattern',\n"
         "    'nbconvert.preprocessors.ClearMetadataPreprocessor',\n"
         "    'nbgrader.preprocessors.LimitOutput',\n"
@@ -200,23 +208,7 @@ class Course:
                           + (result.get("error") or result.get("log") or "")[-3000:])
 
     def stored_cells(self, notebook: str) -> dict[str, dict]:
-        """The test and locked code cells as nbgrader stored them when it generated the
-        assignment (AUTOTESTs instantiated, hidden tests kept), by grade_id."""
-        from nbgrader.api import Gradebook
-
-        cells = {}
-        with Gradebook(self.api.coursedir.db_url, COURSE_ID) as gradebook:
-            stored = gradebook.find_notebook(Path(notebook).stem, self.assignment)
-            graded = {cell.name for cell in stored.grade_cells}
-            answers = {cell.name for cell in stored.solution_cells}
-            for cell in stored.source_cells:
-                if cell.cell_type != "code" or cell.name in answers:
-                    continue
-                if cell.name in graded:
-                    cells[cell.name] = {"kind": "test", "source": cell.source}
-                elif cell.locked:
-                    cells[cell.name] = {"kind": "locked", "source": cell.source}
-        return cells
+        return stored_cells(self.api.coursedir.db_url, self.assignment, notebook)
 
     def autograde(self, student_id: str) -> str:
         """Record one student's verdicts; "" when done, else nbgrader's explanation."""
@@ -252,6 +244,26 @@ class Course:
     def feedback(self, student_id: str, out: Path) -> bool:
         self.api.generate_feedback(self.assignment, student_id, force=True)
         return copy_feedback(self.work, out, student_id, self.assignment)
+
+
+def stored_cells(db_url: str, assignment: str, notebook: str) -> dict[str, dict]:
+    """The test and locked code cells as nbgrader stored them when it generated the
+    assignment (AUTOTESTs instantiated, hidden tests kept), by grade_id."""
+    from nbgrader.api import Gradebook
+
+    cells = {}
+    with Gradebook(db_url, COURSE_ID) as gradebook:
+        stored = gradebook.find_notebook(Path(notebook).stem, assignment)
+        graded = {cell.name for cell in stored.grade_cells}
+        answers = {cell.name for cell in stored.solution_cells}
+        for cell in stored.source_cells:
+            if cell.cell_type != "code" or cell.name in answers:
+                continue
+            if cell.name in graded:
+                cells[cell.name] = {"kind": "test", "source": cell.source}
+            elif cell.locked:
+                cells[cell.name] = {"kind": "locked", "source": cell.source}
+    return cells
 
 
 def restore_test_cells(notebook, reference) -> list[str]:

@@ -33,33 +33,10 @@ import time
 
 from autograder.cells import CellDeadline, Outputs, capturing, parse, run_cell
 from autograder.mirror import Mirror
+from autograder.nbcells import grade_id, is_locked_code, is_test, source_of
 from autograder.sandbox import Limits
 from autograder.session import OutOfTime, Session
 from autograder.worker import make_shell
-
-
-def nbgrader_meta(cell) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
-
-
-def grade_id(cell) -> str | None:
-    return nbgrader_meta(cell).get("grade_id")
-
-
-def is_test(cell) -> bool:
-    meta = nbgrader_meta(cell)
-    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
-
-
-def is_locked_code(cell) -> bool:
-    meta = nbgrader_meta(cell)
-    return (cell.get("cell_type") == "code" and bool(meta.get("locked"))
-            and not meta.get("grade") and not meta.get("solution"))
-
-
-def source_of(cell) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)
 
 
 def plan(submitted_cells: list, reference: dict[str, dict]) -> list[tuple[str, str, str | None]]:

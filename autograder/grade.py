@@ -2,8 +2,9 @@
 
 1. Find each student's notebook (:mod:`autograder.inputs`: folders, zips, LMS
    bulk zips) and check it is one of this assignment's notebooks.
-2. Grade every notebook, ``workers`` at a time: the student's code runs in a
-   sandboxed worker, the instructor's tests run here (:mod:`autograder.engine`).
+2. Grade every notebook, ``workers`` at a time (or on a Dask cluster's workers:
+   :mod:`autograder.cluster`): the student's code runs in a sandboxed worker, the
+   instructor's tests in a judge beside it (:mod:`autograder.engine`).
    Each verdict is saved as soon as it is known, keyed by the notebook's and the
    assignment's contents, so a run that is stopped (Ctrl-C, SIGKILL) and started
    again only grades what is left, and a regrade of unchanged work is identical.
@@ -35,7 +36,6 @@ import hashlib
 import json
 import os
 import queue
-import shutil
 import sys
 import threading
 import time
@@ -48,8 +48,9 @@ import nbformat
 
 from autograder import course, feedback, history, judge, lms, rules, similarity
 from autograder import report as class_report
-from autograder.engine import grade_id, instructor_names, is_test, nbgrader_meta, reference_cells
-from autograder.inputs import STUDENT_ID, gather, regular_files, shown, submitted_name
+from autograder.engine import instructor_names, reference_cells
+from autograder.inputs import gather, intake
+from autograder.nbcells import grade_id, is_test, nbgrader_meta
 from autograder.preprocessors import verdict_path
 from autograder.sandbox import Limits, SandboxUnavailable, check_sandbox
 from descent.checks.misconceptions import find as find_misconceptions
@@ -57,9 +58,6 @@ from descent.paths import repo_root
 
 #: Changes whenever a change here could change a verdict: old verdicts are then regraded.
 ENGINE_VERSION = "4"
-MAX_NOTEBOOK_BYTES = 100 << 20
-#: A student's extra files (beside their notebook) that their code may read: at most.
-MAX_EXTRA_FILES, MAX_EXTRA_BYTES = 500, 100 << 20
 
 
 class GraderError(Exception):
@@ -111,91 +109,6 @@ class Assignment:
                    if nbgrader_meta(c).get("grade") or nbgrader_meta(c).get("task"))
 
 
-def _collect(found: list[Path], cell_ids: dict[str, set[str]], label: str):
-    """Map each expected notebook name to the student's notebook (read and validated) and
-    its path, or explain what is wrong."""
-    notebooks = sorted(cell_ids)
-    if not found:
-        return {}, f"no .ipynb file in {label} (expected {', '.join(notebooks)})"
-    by_name = {submitted_name(p): p for p in found}
-    if len(by_name) < len(found):  # two files the same once Canvas's prefixes are read
-        by_name = {p.name: p for p in found}
-    if any(name in by_name for name in notebooks):
-        # (a notebook left out scores 0, as in nbgrader: _stage says which)
-        chosen = {name: by_name[name] for name in notebooks if name in by_name}
-    elif len(notebooks) == 1 and len(found) == 1:
-        chosen = {notebooks[0]: found[0]}  # renamed by the student or the LMS: still theirs
-    else:
-        return {}, (f"expected {', '.join(notebooks)} in {label}, "
-                    f"found {', '.join(shown(n) for n in by_name)}")
-    read = {}
-    for name, path in chosen.items():
-        size = path.stat().st_size
-        if size > MAX_NOTEBOOK_BYTES:
-            return {}, (f"{shown(path.name)} is {size >> 20} MiB, over the "
-                        f"{MAX_NOTEBOOK_BYTES >> 20} MiB limit; clear its outputs and submit again")
-        try:
-            notebook = nbformat.read(path, as_version=4)
-            nbformat.validate(notebook)
-        except Exception as error:  # noqa: BLE001 - any unreadable file is the same verdict
-            return {}, (f"{shown(path.name)} is not a valid notebook "
-                        f"({type(error).__name__}: {str(error)[:300]})")
-        ids = {grade_id(cell) for cell in notebook.cells}
-        if cell_ids[name] and not ids & cell_ids[name]:
-            return {}, (f"{shown(path.name)} has none of the graded cells of {name} "
-                        "(a notebook of another assignment, or one rebuilt from scratch?)")
-        read[name] = (notebook, path)
-    return read, ""
-
-
-def _stage(assignment: Assignment, student_id: str, notebooks: dict) -> str:
-    """Write a student's notebooks into the course, outputs dropped, and the files their code
-    may read (their extra files, then the assignment's own on top); note restored tests."""
-    target = assignment.work / "submitted" / student_id / assignment.name
-    target.mkdir(parents=True)
-    files = assignment.work / "files" / student_id
-    shutil.rmtree(files, ignore_errors=True)
-    files.mkdir(parents=True)
-    restored = []
-    missing = sorted(set(assignment.sources) - set(notebooks))
-    notes = [f"not handed in (scores 0): {', '.join(missing)}"] if missing else []
-    for name, (notebook, path) in notebooks.items():
-        for cell in notebook.cells:
-            if cell.cell_type == "code":
-                cell.outputs, cell.execution_count = [], None
-        restored += course.restore_test_cells(notebook, assignment.sources[name])
-        nbformat.write(notebook, target / name)
-        if path.parent.is_dir() and path.parent != assignment.work / "inbox":
-            notes += _copy_regular_files(path.parent, files)
-    _copy_regular_files(assignment.folder, files, overwrite=True)
-    if restored:
-        notes.append("restored deleted test cells: " + ", ".join(restored))
-    return "; ".join(notes)
-
-
-def _copy_regular_files(source: Path, target: Path, overwrite: bool = False) -> list[str]:
-    """Copy the regular files under ``source`` (no links followed, no notebooks) into
-    ``target``; limits on count and size. Students' trees are untrusted: nothing outside
-    ``source`` is ever read."""
-    count = size = 0
-    for path in sorted(regular_files(source)):
-        relative = path.relative_to(source)
-        if path.name.endswith(".ipynb") or any(part.startswith(".") or part == "__pycache__"
-                                               for part in relative.parts):
-            continue
-        size += path.lstat().st_size
-        count += 1
-        if count > MAX_EXTRA_FILES or size > MAX_EXTRA_BYTES:
-            return [f"files beyond {MAX_EXTRA_FILES} or {MAX_EXTRA_BYTES >> 20} MiB "
-                    "beside the notebook were left out"]
-        destination = target / relative
-        if destination.exists() and not overwrite:
-            continue
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, destination, follow_symlinks=False)
-    return []
-
-
 def _verdict_key(assignment: Assignment, staged: bytes, files: Path) -> str:
     digest = hashlib.sha256(assignment.digest.encode() + staged)
     for path in sorted(files.rglob("*")):
@@ -204,10 +117,11 @@ def _verdict_key(assignment: Assignment, staged: bytes, files: Path) -> str:
     return digest.hexdigest()
 
 
-def _grade_student(assignment: Assignment, student_id: str, limits: Limits, sandboxed: bool,
-                   slots: queue.Queue) -> tuple[dict[str, dict], bool]:
-    """Each notebook's verdict (saved as it comes), and whether all were reused."""
-    verdicts, reused = {}, True
+def _to_judge(assignment: Assignment, student_id: str
+              ) -> tuple[dict[str, dict], dict[str, tuple[str, list]]]:
+    """A student's saved verdicts that still hold, and each notebook left to judge: its
+    verdict key and its cells (plain JSON data)."""
+    saved_verdicts, pending = {}, {}
     folder = assignment.work / "submitted" / student_id / assignment.name
     files = assignment.work / "files" / student_id
     for name in assignment.sources:
@@ -220,37 +134,61 @@ def _grade_student(assignment: Assignment, student_id: str, limits: Limits, sand
             try:
                 saved = json.loads(path.read_text())
                 if saved.get("key") == key:
-                    verdicts[name] = saved
+                    saved_verdicts[name] = saved
                     continue
             except ValueError:
                 pass  # a verdict cut off mid-write is graded again
-        reused = False
-        log = assignment.work / "logs" / f"{student_id}.log"
-        log.parent.mkdir(exist_ok=True)
         # Plain JSON data, not nbformat's objects: unpickling those would import nbformat in
         # every judge (over a second each).
-        cells = json.loads(nbformat.writes(nbformat.reads(staged.decode("utf-8"),
-                                                          as_version=4)))["cells"]
+        pending[name] = (key, json.loads(nbformat.writes(nbformat.reads(staged.decode("utf-8"),
+                                                                         as_version=4)))["cells"])
+    return saved_verdicts, pending
+
+
+def _judge_request(assignment: Assignment, name: str, cells: list, limits: Limits,
+                   sandboxed: bool) -> dict:
+    """What a judge needs to grade one notebook, but where it runs (slot, files, log, cwd)."""
+    return {"cells": cells, "reference": assignment.references[name],
+            "pushable": sorted(assignment.pushable[name]), "notebook": name,
+            "limits": limits, "sandboxed": sandboxed,
+            "forbidden": assignment.forbidden.get(name, [])}
+
+
+def _save_verdict(assignment: Assignment, student_id: str, name: str, verdict: dict,
+                  key: str) -> dict:
+    verdict["key"] = key
+    path = verdict_path(assignment.work / "verdicts", student_id, Path(name).stem)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(verdict, indent=1))
+    os.replace(partial, path)  # atomic: a verdict is whole or absent
+    return verdict
+
+
+def _in_notebook_order(assignment: Assignment, verdicts: dict[str, dict]) -> dict[str, dict]:
+    return {name: verdicts[name] for name in assignment.sources if name in verdicts}
+
+
+def _grade_student(assignment: Assignment, student_id: str, limits: Limits, sandboxed: bool,
+                   slots: queue.Queue) -> tuple[dict[str, dict], bool]:
+    """Each notebook's verdict (saved as it comes), and whether all were reused."""
+    verdicts, pending = _to_judge(assignment, student_id)
+    files = assignment.work / "files" / student_id
+    log = assignment.work / "logs" / f"{student_id}.log"
+    for name, (key, cells) in pending.items():
+        log.parent.mkdir(exist_ok=True)
         slot = slots.get()
         began = time.monotonic()
         try:
             verdict = judge.judge({
-                "cells": cells, "reference": assignment.references[name],
-                "pushable": sorted(assignment.pushable[name]), "notebook": name,
-                "limits": limits, "slot": slot, "sandboxed": sandboxed, "files": str(files),
-                "log": str(log), "cwd": str(assignment.folder),
-                "forbidden": assignment.forbidden.get(name, []),
+                **_judge_request(assignment, name, cells, limits, sandboxed), "slot": slot,
+                "files": str(files), "log": str(log), "cwd": str(assignment.folder),
             }, timeout=limits.submission_seconds + 60)
         finally:
             slots.put(slot)
         verdict["judge_seconds"] = round(time.monotonic() - began, 3)  # with the process start
-        verdict["key"] = key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        partial.write_text(json.dumps(verdict, indent=1))
-        os.replace(partial, path)  # atomic: a verdict is whole or absent
-        verdicts[name] = verdict
-    return verdicts, reused
+        verdicts[name] = _save_verdict(assignment, student_id, name, verdict, key)
+    return _in_notebook_order(assignment, verdicts), not pending
 
 
 def _summary(assignment: Assignment, verdicts: dict[str, dict]
@@ -385,12 +323,13 @@ def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = 
           db_url: str | None = None, workers: int | None = None, limits: Limits | None = None,
           unsafe: bool = False, source: Path | None = None, site_url: str | None = None,
           canvas_gradebook: Path | None = None, moodle_worksheet: Path | None = None,
-          canvas_column: str | None = None) -> list[StudentResult]:
+          canvas_column: str | None = None, cluster: str | None = None) -> list[StudentResult]:
     """Grade every submission found in ``submissions``; return one result per student.
 
     ``site_url``: the course website's address, for links from feedback and the class report
     to the book's sections. ``canvas_gradebook``, ``moodle_worksheet``, ``canvas_column``: how
-    to write the LMS import files (:mod:`autograder.lms`)."""
+    to write the LMS import files (:mod:`autograder.lms`). ``cluster``: a Dask scheduler's
+    address: the students' code is graded on its workers (:mod:`autograder.cluster`)."""
     started = time.monotonic()
     limits = limits or Limits()
     submissions = Path(submissions)
@@ -403,12 +342,17 @@ def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = 
         lms.check_files(assignment, **exports)  # now, rather than after grading the class
     except lms.LmsError as error:
         raise GraderError(str(error)) from None
+    dask = None
+    if cluster is not None:  # reached, and its workers checked, before any work is done
+        from autograder.cluster import connect
+
+        dask, sandbox = connect(cluster, sandboxed=not unsafe)
     if unsafe:
         sandbox = "NONE: --unsafe, students' code ran with the grader's rights"
         print("autograder: WARNING: --unsafe: students' code runs WITHOUT a sandbox, with "
               "your user's rights (it can read solutions/ and write the gradebook)",
               file=sys.stderr)
-    else:
+    elif dask is None:  # (on a cluster, the workers' sandboxes were checked by connect)
         try:
             sandbox = check_sandbox()
         except SandboxUnavailable as error:
@@ -443,34 +387,12 @@ def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = 
     except (ValueError, OSError) as error:
         raise GraderError(f"cannot read {submissions}: {error}") from None
 
-    results: dict[str, StudentResult] = {}
-    staged: dict[str, str] = {}  # student id -> note about their notebooks
-    cell_ids = task.cell_ids()
-    for entry in entries:
-        student_id = entry.student_id
-        if not STUDENT_ID.match(student_id):
-            name = shown(student_id)
-            results[name] = StudentResult(
-                name, "malformed", 0.0, max_score,
-                "not a usable student id (letters, digits and _ . @ + - only); "
-                "rename it and grade again")
-            continue
-        if entry.problem:
-            status = "duplicate" if entry.problem.startswith("duplicate") else "malformed"
-            results[student_id] = StudentResult(student_id, status, 0.0, max_score, entry.problem)
-            continue
-        chosen, problem = _collect(entry.notebooks(), cell_ids, ", ".join(entry.sources))
-        if problem:
-            results[student_id] = StudentResult(student_id, "malformed", 0.0, max_score, problem)
-            continue
-        try:
-            staged[student_id] = _stage(task, student_id, chosen)
-        except Exception as error:  # noqa: BLE001 - one student's file, not the batch
-            results[student_id] = StudentResult(student_id, "malformed", 0.0, max_score,
-                                                f"could not be read: {error}")
+    staged, refused = intake(entries, task)  # staged: student id -> note about their notebooks
+    results = {student_id: StudentResult(student_id, status, 0.0, max_score, message)
+               for student_id, status, message in refused}
 
     results.update(_grade_all(task, staged, limits, not unsafe, workers, out, generated,
-                              site_url))
+                              site_url, cluster=dask))
     ordered = [results[student_id] for student_id in sorted(results)]
     origins = lms.origins_of(entries)
     for result in ordered:
@@ -501,7 +423,8 @@ def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = 
 
 
 def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, workers, out,
-               generated: bool, site_url: str | None = None) -> dict[str, StudentResult]:
+               generated: bool, site_url: str | None = None,
+               cluster=None) -> dict[str, StudentResult]:
     """Grade the staged students in parallel; record each through nbgrader as it is done.
 
     One recorder thread owns nbgrader (and so every write to the gradebook): it
@@ -543,34 +466,47 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
             result.record_seconds = round(time.monotonic() - began, 3)
         nbgrader.close()
 
-    def one(student_id: str) -> None:
-        began = time.monotonic()
+    def accept(student_id: str, verdicts: dict | None = None, reused: bool = False,
+               seconds: float = 0.0, error: Exception | None = None) -> None:
+        """A student's verdicts (or why there are none) into their result; to the recorder."""
         result = results[student_id] = StudentResult(student_id, "crashed",
-                                                      message=staged[student_id])
-        try:
-            verdicts, result.reused = _grade_student(task, student_id, limits, sandboxed, slots)
-        except Exception as error:  # noqa: BLE001 - one student, never the batch
+                                                      message=staged[student_id], reused=reused)
+        if error is not None:
             result.message = f"could not be graded: {type(error).__name__}: {error}"
             return
         result.status, problems, result.tests, result.forbidden = _summary(task, verdicts)
         result.message = "; ".join(m for m in (result.message, problems) if m)
-        result.seconds = round(time.monotonic() - began, 2)
+        result.seconds = round(seconds, 2)
         graded.put(student_id)
+
+    def one(student_id: str) -> None:
+        began = time.monotonic()
+        try:
+            verdicts, reused = _grade_student(task, student_id, limits, sandboxed, slots)
+        except Exception as error:  # noqa: BLE001 - one student, never the batch
+            accept(student_id, error=error)
+            return
+        accept(student_id, verdicts, reused, time.monotonic() - began)
 
     recorder = threading.Thread(target=record, name="nbgrader", daemon=True)
     recorder.start()
-    pool = ThreadPoolExecutor(max_workers=workers)
-    try:
-        futures = [pool.submit(one, student_id) for student_id in sorted(staged)]
-        while not all(future.done() for future in futures):
-            time.sleep(0.1)  # (not a blocking wait: Ctrl-C reaches this thread at once)
-        for future in futures:
-            future.result()
-    except BaseException:
-        # Ctrl-C: stop at once (the caller exits); saved verdicts make the next run resume.
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
+    if cluster is not None:  # each student a Dask task; their verdicts come back here
+        from autograder.cluster import grade_on_cluster
+
+        grade_on_cluster(cluster, task, sorted(staged), limits, sandboxed, accept)
+    else:
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
+            futures = [pool.submit(one, student_id) for student_id in sorted(staged)]
+            while not all(future.done() for future in futures):
+                time.sleep(0.1)  # (not a blocking wait: Ctrl-C reaches this thread at once)
+            for future in futures:
+                future.result()
+        except BaseException:
+            # Ctrl-C: stop at once (the caller exits); saved verdicts make the next run resume.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
     graded.put(None)
     recorder.join()
     if failure:

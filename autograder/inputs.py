@@ -27,15 +27,29 @@ is not guessed at: that student gets the status ``duplicate`` and the sources
 are named, for the instructor to keep one. Zips are read with limits (size,
 number of files, no paths outside their folder); the students' files are only
 ever read.
+
+:func:`intake` then decides, for each entry, whether it can be graded: a usable id, one
+submission, this assignment's notebooks (readable, not too large) — and stages it into the
+grader's course folder, or says why not (``malformed``, ``duplicate``).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+import nbformat
+
+from autograder.course import restore_test_cells
+from autograder.nbcells import grade_id
+
+if TYPE_CHECKING:
+    from autograder.grade import Assignment
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$")
 CANVAS = re.compile(
@@ -47,6 +61,9 @@ MOODLE_FILE = re.compile(
 MAX_ZIP_BYTES = 512 << 20  # uncompressed, per zip
 MAX_ZIP_FILES = 5000
 IGNORED = ("__MACOSX", ".DS_Store", "Thumbs.db", ".ipynb_checkpoints")
+MAX_NOTEBOOK_BYTES = 100 << 20
+#: A student's extra files (beside their notebook) that their code may read: at most.
+MAX_EXTRA_FILES, MAX_EXTRA_BYTES = 500, 100 << 20
 
 
 @dataclass
@@ -93,8 +110,6 @@ def _regular(path: Path, root: Path | None) -> bool:
 def regular_files(folder: Path):
     """Every regular file under ``folder``: links neither followed nor listed (a student's
     tree could point at another student's work or at the solutions)."""
-    import os
-
     for root, subfolders, names in os.walk(folder, followlinks=False):
         subfolders[:] = [d for d in subfolders if not (Path(root) / d).is_symlink()]
         for name in names:
@@ -105,8 +120,6 @@ def regular_files(folder: Path):
 
 def shown(name: str) -> str:
     """A printable form of a file name that may not even be UTF-8."""
-    import os
-
     return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
@@ -250,3 +263,120 @@ def gather(submissions: Path, inbox: Path) -> list[Entry]:
                              + ", ".join(entry.sources) + "); keep one and grade again")
     return sorted([*entries.values(), *problems], key=lambda e: e.student_id)
 
+
+
+def intake(entries: list[Entry], assignment: Assignment
+           ) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
+    """Stage every gradable entry into the assignment's course folder.
+
+    Returns ``staged`` (student id -> a note about their notebooks, "" when none) and
+    ``refused``: (student id, status, message) for each entry that cannot be graded, status
+    ``malformed`` or ``duplicate``, in the order of ``entries``."""
+    staged: dict[str, str] = {}
+    refused: list[tuple[str, str, str]] = []
+    cell_ids = assignment.cell_ids()
+    for entry in entries:
+        student_id = entry.student_id
+        if not STUDENT_ID.match(student_id):
+            refused.append((shown(student_id), "malformed",
+                            "not a usable student id (letters, digits and _ . @ + - only); "
+                            "rename it and grade again"))
+            continue
+        if entry.problem:
+            status = "duplicate" if entry.problem.startswith("duplicate") else "malformed"
+            refused.append((student_id, status, entry.problem))
+            continue
+        chosen, problem = _collect(entry.notebooks(), cell_ids, ", ".join(entry.sources))
+        if problem:
+            refused.append((student_id, "malformed", problem))
+            continue
+        try:
+            staged[student_id] = _stage(assignment, student_id, chosen)
+        except Exception as error:  # noqa: BLE001 - one student's file, not the batch
+            refused.append((student_id, "malformed", f"could not be read: {error}"))
+    return staged, refused
+
+
+def _collect(found: list[Path], cell_ids: dict[str, set[str]], label: str):
+    """Map each expected notebook name to the student's notebook (read and validated) and
+    its path, or explain what is wrong."""
+    notebooks = sorted(cell_ids)
+    if not found:
+        return {}, f"no .ipynb file in {label} (expected {', '.join(notebooks)})"
+    by_name = {submitted_name(p): p for p in found}
+    if len(by_name) < len(found):  # two files the same once Canvas's prefixes are read
+        by_name = {p.name: p for p in found}
+    if any(name in by_name for name in notebooks):
+        # (a notebook left out scores 0, as in nbgrader: _stage says which)
+        chosen = {name: by_name[name] for name in notebooks if name in by_name}
+    elif len(notebooks) == 1 and len(found) == 1:
+        chosen = {notebooks[0]: found[0]}  # renamed by the student or the LMS: still theirs
+    else:
+        return {}, (f"expected {', '.join(notebooks)} in {label}, "
+                    f"found {', '.join(shown(n) for n in by_name)}")
+    read = {}
+    for name, path in chosen.items():
+        size = path.stat().st_size
+        if size > MAX_NOTEBOOK_BYTES:
+            return {}, (f"{shown(path.name)} is {size >> 20} MiB, over the "
+                        f"{MAX_NOTEBOOK_BYTES >> 20} MiB limit; clear its outputs and submit again")
+        try:
+            notebook = nbformat.read(path, as_version=4)
+            nbformat.validate(notebook)
+        except Exception as error:  # noqa: BLE001 - any unreadable file is the same verdict
+            return {}, (f"{shown(path.name)} is not a valid notebook "
+                        f"({type(error).__name__}: {str(error)[:300]})")
+        ids = {grade_id(cell) for cell in notebook.cells}
+        if cell_ids[name] and not ids & cell_ids[name]:
+            return {}, (f"{shown(path.name)} has none of the graded cells of {name} "
+                        "(a notebook of another assignment, or one rebuilt from scratch?)")
+        read[name] = (notebook, path)
+    return read, ""
+
+
+def _stage(assignment: Assignment, student_id: str, notebooks: dict) -> str:
+    """Write a student's notebooks into the course, outputs dropped, and the files their code
+    may read (their extra files, then the assignment's own on top); note restored tests."""
+    target = assignment.work / "submitted" / student_id / assignment.name
+    target.mkdir(parents=True)
+    files = assignment.work / "files" / student_id
+    shutil.rmtree(files, ignore_errors=True)
+    files.mkdir(parents=True)
+    restored = []
+    missing = sorted(set(assignment.sources) - set(notebooks))
+    notes = [f"not handed in (scores 0): {', '.join(missing)}"] if missing else []
+    for name, (notebook, path) in notebooks.items():
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        restored += restore_test_cells(notebook, assignment.sources[name])
+        nbformat.write(notebook, target / name)
+        if path.parent.is_dir() and path.parent != assignment.work / "inbox":
+            notes += copy_regular_files(path.parent, files)
+    copy_regular_files(assignment.folder, files, overwrite=True)
+    if restored:
+        notes.append("restored deleted test cells: " + ", ".join(restored))
+    return "; ".join(notes)
+
+
+def copy_regular_files(source: Path, target: Path, overwrite: bool = False) -> list[str]:
+    """Copy the regular files under ``source`` (no links followed, no notebooks) into
+    ``target``; limits on count and size. Students' trees are untrusted: nothing outside
+    ``source`` is ever read."""
+    count = size = 0
+    for path in sorted(regular_files(source)):
+        relative = path.relative_to(source)
+        if path.name.endswith(".ipynb") or any(part.startswith(".") or part == "__pycache__"
+                                               for part in relative.parts):
+            continue
+        size += path.lstat().st_size
+        count += 1
+        if count > MAX_EXTRA_FILES or size > MAX_EXTRA_BYTES:
+            return [f"files beyond {MAX_EXTRA_FILES} or {MAX_EXTRA_BYTES >> 20} MiB "
+                    "beside the notebook were left out"]
+        destination = target / relative
+        if destination.exists() and not overwrite:
+            continue
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, destination, follow_symlinks=False)
+    return []

@@ -9,7 +9,7 @@ from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_output
 from traitlets import Bool, Unicode
 
-from autograder.engine import grade_id
+from autograder.nbcells import grade_id
 
 
 def verdict_path(folder: Path, student_id: str, notebook: str) -> Path:

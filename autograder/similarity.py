@@ -42,7 +42,7 @@ import re
 from itertools import combinations
 from pathlib import Path
 
-from autograder.engine import grade_id, nbgrader_meta
+from autograder.nbcells import grade_id, nbgrader_meta
 
 #: Length, in characters of normalized code, of the shortest match that counts (k-grams).
 NOISE_T = 25

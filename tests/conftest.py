@@ -9,7 +9,7 @@ import pytest
 # The tests import their shared helpers (tests/nbtools.py) as a plain module.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pgserver import PostgresUnavailable, running_postgres  # noqa: E402  (needs the line above)
+from autograder.pgserver import PostgresUnavailable, running_postgres  # noqa: E402
 
 
 @pytest.fixture(scope="session")

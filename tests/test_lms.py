@@ -272,7 +272,7 @@ def test_canvas_students_who_share_a_name_and_notebooks_of_one_submission(tmp_pa
     """Canvas names files by the student's name: two users of the same name are two students
     (their user id appended), and several notebooks of one user are one submission, each
     notebook matched by the name the student gave it."""
-    from autograder.grade import _collect
+    from autograder.inputs import _collect
 
     folder = tmp_path / "bulk"
     folder.mkdir()
@@ -294,7 +294,7 @@ def test_canvas_students_who_share_a_name_and_notebooks_of_one_submission(tmp_pa
 def test_moodle_download_without_folders(tmp_path):
     """Moodle's bulk download with "Download submissions in folders" off: each file carries
     the folder's prefix; one participant's notebooks are one submission."""
-    from autograder.grade import _collect
+    from autograder.inputs import _collect
 
     folder = tmp_path / "bulk"
     folder.mkdir()

@@ -1,7 +1,9 @@
-"""A throwaway PostgreSQL server for tests: a fresh cluster on 127.0.0.1, removed afterwards.
+"""A PostgreSQL server of our own: a throwaway one for tests, or the hub's gradebook.
 
     with running_postgres(tmp_dir) as url:   # "postgresql+psycopg2://descent@127.0.0.1:PORT/descent"
-        ...
+        ...                                  # a fresh cluster on 127.0.0.1, removed afterwards
+    with gradebook_server(folder, owner="descent-grader") as url:
+        ...   # kept in folder between runs; reachable only through a socket only `owner` can open
 
 Needs the server binaries (Debian: `apt-get install postgresql`) and psycopg2. PostgreSQL refuses
 to run as root, so under root the cluster belongs to, and runs as, the `postgres` system user (else
@@ -36,6 +38,14 @@ unix_socket_directories = '{socket_dir}'
 fsync = off
 synchronous_commit = off
 full_page_writes = off
+"""
+# The hub's gradebook: durable, and no TCP port at all, since `trust` on loopback would let any
+# local user (a student) in. The socket's folder (mode 0700) is the only door, and only the
+# server's own user (the grader's account) can pass it.
+GRADEBOOK_SETTINGS = """
+listen_addresses = ''
+unix_socket_directories = '{socket_dir}'
+unix_socket_permissions = 0700
 """
 
 
@@ -112,6 +122,48 @@ def running_postgres(base: Path) -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@contextmanager
+def gradebook_server(folder: Path, owner: str) -> Iterator[str]:
+    """Run the cluster kept in ``folder`` (made on first use) as ``owner``; yield its URL.
+
+    Stops the server on exit and keeps its data. Only ``owner`` (and root) can connect."""
+    bin_dir = find_postgres_bin()
+    if bin_dir is None:
+        raise PostgresUnavailable(
+            "no initdb/pg_ctl/postgres on PATH or in /usr/lib/postgresql/*/bin "
+            "(Debian: apt-get install postgresql)")
+    owner = owner if os.geteuid() == 0 else None
+    folder = Path(folder)
+    data, socket_dir, log = folder / "data", folder / "sock", folder / "server.log"
+    folder.mkdir(parents=True, exist_ok=True)
+    socket_dir.mkdir(exist_ok=True)
+    os.chmod(folder, 0o700)
+    os.chmod(socket_dir, 0o700)
+    if owner:
+        _chown_tree(folder, owner, top_only=(data / "PG_VERSION").exists())
+    if not (data / "PG_VERSION").exists():
+        _run(owner, folder, bin_dir / "initdb", "-D", data, "-U", SUPERUSER, "--auth=trust",
+             "--encoding=UTF8", "--locale=C", what="initdb")
+        with open(data / "postgresql.conf", "a") as conf:
+            conf.write(GRADEBOOK_SETTINGS.format(socket_dir=socket_dir))
+        fresh = True
+    else:
+        fresh = False
+    running = subprocess.run(_as_user(owner, bin_dir / "pg_ctl", "status", "-D", data),
+                             cwd=folder, capture_output=True).returncode == 0
+    if running:  # left by a hub that was killed: restart it, so this run owns it
+        _stop(owner, folder, bin_dir, data, mode="fast")
+    _run(owner, folder, bin_dir / "pg_ctl", "start", "-D", data, "-l", log, "-w",
+         "-t", str(START_TIMEOUT_S), what="pg_ctl start", log=log)
+    try:
+        if fresh:
+            _run(owner, folder, bin_dir / "createdb", "-h", socket_dir, "-U", SUPERUSER,
+                 DATABASE, what="createdb")
+        yield f"postgresql+psycopg2://{SUPERUSER}@/{DATABASE}?host={socket_dir}"
+    finally:
+        _stop(owner, folder, bin_dir, data, mode="fast")
+
+
 def _unprivileged_user() -> str:
     for name in ("postgres", "nobody"):
         try:
@@ -153,8 +205,11 @@ def _cluster_dir(base: Path, owner: str | None) -> Path:
     return Path(tempfile.mkdtemp(prefix="pg-"))
 
 
-def _chown_tree(root: Path, owner: str) -> None:
+def _chown_tree(root: Path, owner: str, top_only: bool = False) -> None:
     user = pwd.getpwnam(owner)
+    if top_only:
+        os.chown(root, user.pw_uid, user.pw_gid)
+        return
     for directory, _, files in os.walk(root):
         for path in [directory, *(os.path.join(directory, name) for name in files)]:
             os.chown(path, user.pw_uid, user.pw_gid)
@@ -183,14 +238,14 @@ def _run(owner, cwd: Path, *command, what: str, log: Path | None = None) -> None
         raise PostgresUnavailable(f"{what} failed (exit {done.returncode}):\n{tail}")
 
 
-def _stop(owner, cwd: Path, bin_dir: Path, data: Path) -> None:
+def _stop(owner, cwd: Path, bin_dir: Path, data: Path, mode: str = "immediate") -> None:
     """Stop the server if it runs; kill it by its pid if pg_ctl cannot."""
     pid_file = data / "postmaster.pid"
     if not pid_file.exists():
         return
     try:
         stopped = subprocess.run(
-            _as_user(owner, bin_dir / "pg_ctl", "stop", "-D", data, "-m", "immediate", "-w"),
+            _as_user(owner, bin_dir / "pg_ctl", "stop", "-D", data, "-m", mode, "-w"),
             cwd=cwd, capture_output=True, timeout=30).returncode == 0
     except (subprocess.TimeoutExpired, PostgresUnavailable):
         stopped = False
