@@ -202,28 +202,37 @@ def running_lab(root: Path, scratch: Path, *, timeout: float = 120) -> Iterator[
         f"--LabApp.workspaces_dir={scratch / 'workspaces'}",
         *(["--allow-root"] if os.geteuid() == 0 else []),  # CI runs as root
     ]
-    log = open(scratch / "jupyterlab.log", "w")  # noqa: SIM115  (closed below)
-    server = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}/"
+    with running_server(command, f"{base_url}api/status?token={token}",
+                        scratch / "jupyterlab.log", timeout, cwd=root, env=env):
+        yield base_url, token
+
+
+@contextmanager
+def running_server(command: list[str], ready_url: str, log_path: Path, timeout: float,
+                   **popen) -> Iterator[subprocess.Popen]:
+    """Start ``command`` (its output to ``log_path``), wait until ``ready_url`` answers 200;
+    stop it afterwards (terminate, then kill). Fails with the log's end if it never answers."""
+    log = open(log_path, "w")  # noqa: SIM115  (closed below)
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, **popen)
     try:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                with urlopen(f"{base_url}api/status?token={token}", timeout=5) as answer:
+                with urlopen(ready_url, timeout=5) as answer:
                     if answer.status == 200:
                         break
             except OSError:
                 pass
             if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    "JupyterLab did not start:\n" + (scratch / "jupyterlab.log").read_text()[-3000:]
-                )
+                raise RuntimeError(f"{Path(command[-1]).name} did not start:\n"
+                                   + log_path.read_text()[-4000:])
             time.sleep(0.5)
-        yield base_url, token
+        yield server
     finally:
         server.terminate()
         try:
-            server.wait(timeout=20)
+            server.wait(timeout=60)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()

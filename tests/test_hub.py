@@ -24,19 +24,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from urllib.request import urlopen
 
 import nbformat
 import pytest
-from browser import chromium, free_port, unavailable
+from browser import chromium, free_port, running_server, unavailable
 from nbtools import ROOT, fill_in, read, solution_sources
 
 ASSIGNMENT = "05_optimizers"
 INSTRUCTOR, TA = "descent-instructor", "descent-ta"
 ALICE, BOB = "descent-alice", "descent-bob"
 PROXY = ROOT / ".hub" / "proxy" / "node_modules" / ".bin" / "configurable-http-proxy"
+LAB_SETTINGS = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
 WAIT = 180_000  # ms: a step that grades or validates a notebook
 
 
@@ -45,36 +44,23 @@ def hub(tmp_path_factory):
     """A running `make hub` in a folder of its own; yields (base_url, passwords, root)."""
     if os.geteuid() != 0:
         unavailable("the hub creates local users and runs servers as them: run as root")
-    if not PROXY.exists():
-        if not shutil.which("npm"):
-            unavailable("no npm for JupyterHub's proxy (apt-get install nodejs npm)")
-        subprocess.run(["make", str(PROXY.relative_to(ROOT))], cwd=ROOT, check=True,
-                       capture_output=True)
+    if not PROXY.exists() and not shutil.which("npm"):
+        unavailable("no npm for JupyterHub's proxy (apt-get install nodejs npm)")
+    # What `make hub` makes before it starts the hub: the proxy, JupyterLab's settings.
+    subprocess.run(["make", str(PROXY.relative_to(ROOT)), str(LAB_SETTINGS.relative_to(ROOT))],
+                   cwd=ROOT, check=True, capture_output=True)
     root = Path(tempfile.mkdtemp(prefix="descent-hub-"))
     os.chmod(root, 0o755)  # the students' servers run from here (mkdtemp makes it 0700)
     port = free_port()
-    log_path = tmp_path_factory.mktemp("hub") / "hub.log"
-    log = open(log_path, "w")  # noqa: SIM115  (closed below)
     env = {**os.environ, "HUB_ROOT": str(root), "HUB_PORT": str(port),
            "HUB_STUDENTS": f"{ALICE} {BOB}"}
-    server = subprocess.Popen([sys.executable, str(ROOT / "deploy" / "local" / "hub.py")],
-                              env=env, stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while not _answers(f"{base_url}/hub/api/"):
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("the hub did not start:\n" + log_path.read_text()[-4000:])
-            time.sleep(0.5)
-        passwords = json.loads((root / "passwords.json").read_text())
-        yield base_url, passwords, root
+        with running_server([sys.executable, str(ROOT / "deploy" / "local" / "hub.py")],
+                            f"http://127.0.0.1:{port}/hub/api/",
+                            tmp_path_factory.mktemp("hub") / "hub.log", 120, env=env):
+            base_url = f"http://127.0.0.1:{port}"
+            yield base_url, json.loads((root / "passwords.json").read_text()), root
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
         for user in (ALICE, BOB, INSTRUCTOR):  # fresh homes next time: no fetched copies
             home = Path(pwd.getpwnam(user).pw_dir)
             for item in home.glob(f"{ASSIGNMENT}*"):
@@ -82,14 +68,6 @@ def hub(tmp_path_factory):
             shutil.rmtree(home / ".local" / "share" / "jupyter" / "nbgrader_cache",
                           ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urlopen(url, timeout=5) as answer:
-            return answer.status == 200
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
