@@ -28,7 +28,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from browser import chromium, free_port, running_server, unavailable
+from browser import free_port, running_server, unavailable
 from nbtools import ROOT, fill_in, read, solution_sources
 
 ASSIGNMENT = "05_optimizers"
@@ -125,126 +125,136 @@ def as_user(user: str, *command: str) -> subprocess.CompletedProcess:
     return subprocess.run(["runuser", "-u", user, "--", *command], capture_output=True, text=True)
 
 
-def test_a_class_on_the_hub(hub, shots):
+@pytest.fixture
+def browser_of(browser):
+    """Opens a logged-in browser context per person (the session's Chromium); closes them."""
+    opened = []
+
+    def login_as(base_url: str, user: str, password: str):
+        context, page = login(browser, base_url, user, password)
+        opened.append(context)
+        return context, page
+
+    yield login_as
+    for context in opened:
+        context.close()
+
+
+def test_a_class_on_the_hub(hub, shots, browser_of):
     base_url, passwords, root = hub
-    with chromium() as browser:
-        # The instructor generates and releases the assignment from the formgrader.
-        teacher, desk = login(browser, base_url, INSTRUCTOR, passwords[INSTRUCTOR])
-        desk.goto(f"{base_url}/services/descent/formgrader/manage_assignments")
-        desk.locator(f"td.name:has-text('{ASSIGNMENT}')").wait_for(timeout=60_000)
-        formgrader_action(desk, ASSIGNMENT, "assign", "Successfully created the student version")
-        formgrader_action(desk, ASSIGNMENT, "release", "Successfully released")
-        shots(desk, "1-instructor-released")
-        assistant, page = login(browser, base_url, TA, passwords[TA])  # the TA grades too
-        answer = page.goto(f"{base_url}/services/descent/formgrader/manage_assignments")
-        assert answer.status == 200, page.url
-        page.locator(f"td.name:has-text('{ASSIGNMENT}')").wait_for(timeout=60_000)
-        assistant.close()
+    # The instructor generates and releases the assignment from the formgrader.
+    _, desk = browser_of(base_url, INSTRUCTOR, passwords[INSTRUCTOR])
+    desk.goto(f"{base_url}/services/descent/formgrader/manage_assignments")
+    desk.locator(f"td.name:has-text('{ASSIGNMENT}')").wait_for(timeout=60_000)
+    formgrader_action(desk, ASSIGNMENT, "assign", "Successfully created the student version")
+    formgrader_action(desk, ASSIGNMENT, "release", "Successfully released")
+    shots(desk, "1-instructor-released")
+    _, page = browser_of(base_url, TA, passwords[TA])  # the TA grades too
+    answer = page.goto(f"{base_url}/services/descent/formgrader/manage_assignments")
+    assert answer.status == 200, page.url
+    page.locator(f"td.name:has-text('{ASSIGNMENT}')").wait_for(timeout=60_000)
 
-        # Two students fetch it, answer (alice right, bob one function wrong), validate, submit.
-        students = {}
-        for user, correct in ((ALICE, True), (BOB, False)):
-            context, page = login(browser, base_url, user, passwords[user])
-            assignment_list(page, base_url, user)
-            released = page.locator("#released_assignments_list .list_item",
-                                    has_text=ASSIGNMENT)
-            released.first.wait_for(timeout=60_000)
-            released.first.locator("button", has_text="Fetch").click()
-            fetched = page.locator("#fetched_assignments_list .list_item", has_text=ASSIGNMENT)
-            fetched.first.wait_for(timeout=60_000)
-            home = Path(pwd.getpwnam(user).pw_dir)
-            path = home / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-            assert path.is_file(), f"{user}: Fetch wrote no notebook"
-            nbformat.write(student_notebook(correct), path)  # what the student typed in
-            owner = pwd.getpwnam(user)
-            os.chown(path, owner.pw_uid, owner.pw_gid)
-            fetched.first.locator(".assignment-notebooks-link").click()
-            fetched.first.locator("button", has_text="Validate").click()
-            dialog = page.locator(".jp-Dialog")
-            dialog.wait_for(timeout=WAIT)
-            page.wait_for_function(
-                "() => !/Validating/.test(document.querySelector('.jp-Dialog')?.innerText"
-                " || 'Validating')", timeout=WAIT)
-            verdict = dialog.inner_text()
-            if correct:
-                assert "Success! Your notebook passes all the tests." in verdict, verdict[:2000]
-            else:
-                assert "failed" in verdict.lower() or "error" in verdict.lower(), verdict[:2000]
-            shots(page, f"2-{user}-validated")
-            dialog.locator("button", has_text="OK").click()
-            fetched.first.locator("button", has_text="Submit").click()
-            submitted = page.locator("#submitted_assignments_list .list_item",
-                                     has_text=ASSIGNMENT)
-            submitted.first.wait_for(timeout=60_000)
-            shots(page, f"3-{user}-submitted")
-            students[user] = (context, page)
+    # Two students fetch it, answer (alice right, bob one function wrong), validate, submit.
+    students = {}
+    for user, correct in ((ALICE, True), (BOB, False)):
+        context, page = browser_of(base_url, user, passwords[user])
+        assignment_list(page, base_url, user)
+        released = page.locator("#released_assignments_list .list_item",
+                                has_text=ASSIGNMENT)
+        released.first.wait_for(timeout=60_000)
+        released.first.locator("button", has_text="Fetch").click()
+        fetched = page.locator("#fetched_assignments_list .list_item", has_text=ASSIGNMENT)
+        fetched.first.wait_for(timeout=60_000)
+        home = Path(pwd.getpwnam(user).pw_dir)
+        path = home / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+        assert path.is_file(), f"{user}: Fetch wrote no notebook"
+        nbformat.write(student_notebook(correct), path)  # what the student typed in
+        owner = pwd.getpwnam(user)
+        os.chown(path, owner.pw_uid, owner.pw_gid)
+        fetched.first.locator(".assignment-notebooks-link").click()
+        fetched.first.locator("button", has_text="Validate").click()
+        dialog = page.locator(".jp-Dialog")
+        dialog.wait_for(timeout=WAIT)
+        page.wait_for_function(
+            "() => !/Validating/.test(document.querySelector('.jp-Dialog')?.innerText"
+            " || 'Validating')", timeout=WAIT)
+        verdict = dialog.inner_text()
+        if correct:
+            assert "Success! Your notebook passes all the tests." in verdict, verdict[:2000]
+        else:
+            assert "failed" in verdict.lower() or "error" in verdict.lower(), verdict[:2000]
+        shots(page, f"2-{user}-validated")
+        dialog.locator("button", has_text="OK").click()
+        fetched.first.locator("button", has_text="Submit").click()
+        submitted = page.locator("#submitted_assignments_list .list_item",
+                                 has_text=ASSIGNMENT)
+        submitted.first.wait_for(timeout=60_000)
+        shots(page, f"3-{user}-submitted")
+        students[user] = (context, page)
 
-        # Bob forges a later submission in alice's name: collect must not take it.
-        inbound = root / "exchange" / "descent" / "inbound"
-        forged = inbound / f"{ALICE}+{ASSIGNMENT}+2099-01-01 00:00:00.000000 UTC+forged"
-        made = as_user(BOB, "mkdir", str(forged))
-        assert made.returncode == 0, made.stderr
-        wrong = root / "wrong.ipynb"
-        nbformat.write(student_notebook(False), wrong)
-        os.chmod(wrong, 0o644)
-        as_user(BOB, "cp", str(wrong), str(forged / f"{ASSIGNMENT}.ipynb"))
-        as_user(BOB, "sh", "-c", f"echo '2099-01-01 00:00:00.000000 UTC' > "
-                                 f"'{forged}/timestamp.txt'")
+    # Bob forges a later submission in alice's name: collect must not take it.
+    inbound = root / "exchange" / "descent" / "inbound"
+    forged = inbound / f"{ALICE}+{ASSIGNMENT}+2099-01-01 00:00:00.000000 UTC+forged"
+    made = as_user(BOB, "mkdir", str(forged))
+    assert made.returncode == 0, made.stderr
+    wrong = root / "wrong.ipynb"
+    nbformat.write(student_notebook(False), wrong)
+    os.chmod(wrong, 0o644)
+    as_user(BOB, "cp", str(wrong), str(forged / f"{ASSIGNMENT}.ipynb"))
+    as_user(BOB, "sh", "-c", f"echo '2099-01-01 00:00:00.000000 UTC' > "
+                             f"'{forged}/timestamp.txt'")
 
-        # The instructor collects and autogrades each student (in the sandbox).
-        desk.goto(f"{base_url}/services/descent/formgrader/manage_assignments")
-        formgrader_action(desk, ASSIGNMENT, "collect", "Successfully collected")
-        desk.goto(f"{base_url}/services/descent/formgrader/manage_submissions/{ASSIGNMENT}")
-        for user in (ALICE, BOB):
-            row = desk.locator(f"tr:has(td.student-id:has-text('{user}'))")
-            row.locator("td.autograde a").click()
-            desk.locator(".modal-dialog").wait_for(timeout=WAIT)
-            text = desk.locator(".modal-dialog").inner_text()
-            assert "Successfully autograded" in text, text[-4000:]
-            desk.locator(".modal-dialog button", has_text="OK").first.click()
-            desk.wait_for_selector(".modal-dialog", state="detached", timeout=30_000)
-        desk.reload()
-        desk.locator("td.score", has_text="/").first.wait_for(timeout=60_000)
-        shots(desk, "4-instructor-autograded")
+    # The instructor collects and autogrades each student (in the sandbox).
+    desk.goto(f"{base_url}/services/descent/formgrader/manage_assignments")
+    formgrader_action(desk, ASSIGNMENT, "collect", "Successfully collected")
+    desk.goto(f"{base_url}/services/descent/formgrader/manage_submissions/{ASSIGNMENT}")
+    for user in (ALICE, BOB):
+        row = desk.locator(f"tr:has(td.student-id:has-text('{user}'))")
+        row.locator("td.autograde a").click()
+        desk.locator(".modal-dialog").wait_for(timeout=WAIT)
+        text = desk.locator(".modal-dialog").inner_text()
+        assert "Successfully autograded" in text, text[-4000:]
+        desk.locator(".modal-dialog button", has_text="OK").first.click()
+        desk.wait_for_selector(".modal-dialog", state="detached", timeout=30_000)
+    desk.reload()
+    desk.locator("td.score", has_text="/").first.wait_for(timeout=60_000)
+    shots(desk, "4-instructor-autograded")
 
-        scores = _gradebook_scores(root)
-        max_score = _max_score()
-        assert scores[ALICE] == (max_score, max_score), scores  # the forgery was not collected
-        assert 0 < scores[BOB][0] < max_score, scores
+    scores = _gradebook_scores(root)
+    max_score = _max_score()
+    assert scores[ALICE] == (max_score, max_score), scores  # the forgery was not collected
+    assert 0 < scores[BOB][0] < max_score, scores
 
-        # Feedback, generated and released; each student fetches and opens their own.
-        desk.goto(f"{base_url}/services/descent/formgrader/manage_assignments")
-        formgrader_action(desk, ASSIGNMENT, "generate-feedback",
-                          "Successfully generated feedback of")
-        formgrader_action(desk, ASSIGNMENT, "release-feedback",
-                          "Successfully released feedback of")
-        for user in (ALICE, BOB):
-            context, page = students[user]
-            assignment_list(page, base_url, user)
-            item = page.locator("#submitted_assignments_list .list_item", has_text=ASSIGNMENT)
-            item.first.locator("button", has_text="Fetch Feedback").click(timeout=60_000)
-            page.locator("#submitted_assignments_list a",
-                         has_text="view feedback").first.wait_for(timeout=60_000)
-            pages = list((Path(pwd.getpwnam(user).pw_dir) / ASSIGNMENT / "feedback")
-                         .rglob(f"{ASSIGNMENT}.html"))
-            assert len(pages) == 1, pages
-            relative = pages[0].relative_to(pwd.getpwnam(user).pw_dir)
-            page.goto(f"{base_url}/user/{user}/files/{relative}")
-            body = page.locator("body").inner_text()
-            score, total = scores[user]  # as nbgrader's feedback writes them (round(2))
-            heading = f"{ASSIGNMENT} (Score: {round(score, 2)} / {round(total, 2)})"
-            assert heading in body, body[:1500]
-            shots(page, f"5-{user}-feedback")
+    # Feedback, generated and released; each student fetches and opens their own.
+    desk.goto(f"{base_url}/services/descent/formgrader/manage_assignments")
+    formgrader_action(desk, ASSIGNMENT, "generate-feedback",
+                      "Successfully generated feedback of")
+    formgrader_action(desk, ASSIGNMENT, "release-feedback",
+                      "Successfully released feedback of")
+    for user in (ALICE, BOB):
+        context, page = students[user]
+        assignment_list(page, base_url, user)
+        item = page.locator("#submitted_assignments_list .list_item", has_text=ASSIGNMENT)
+        item.first.locator("button", has_text="Fetch Feedback").click(timeout=60_000)
+        page.locator("#submitted_assignments_list a",
+                     has_text="view feedback").first.wait_for(timeout=60_000)
+        pages = list((Path(pwd.getpwnam(user).pw_dir) / ASSIGNMENT / "feedback")
+                     .rglob(f"{ASSIGNMENT}.html"))
+        assert len(pages) == 1, pages
+        relative = pages[0].relative_to(pwd.getpwnam(user).pw_dir)
+        page.goto(f"{base_url}/user/{user}/files/{relative}")
+        body = page.locator("body").inner_text()
+        score, total = scores[user]  # as nbgrader's feedback writes them (round(2))
+        heading = f"{ASSIGNMENT} (Score: {round(score, 2)} / {round(total, 2)})"
+        assert heading in body, body[:1500]
+        shots(page, f"5-{user}-feedback")
 
-        # What a student must not reach.
-        context, page = students[BOB]
-        answer = page.goto(f"{base_url}/services/descent/formgrader")
-        assert answer.status in (403, 404) or "formgrader" not in page.url, page.url
-        answer = page.goto(f"{base_url}/user/{ALICE}/api/contents")
-        assert answer.status in (403, 404) or f"/user/{ALICE}/" not in page.url, page.url
-        for context, _ in students.values():
-            context.close()
-        teacher.close()
+    # What a student must not reach.
+    context, page = students[BOB]
+    answer = page.goto(f"{base_url}/services/descent/formgrader")
+    assert answer.status in (403, 404) or "formgrader" not in page.url, page.url
+    answer = page.goto(f"{base_url}/user/{ALICE}/api/contents")
+    assert answer.status in (403, 404) or f"/user/{ALICE}/" not in page.url, page.url
 
     for command in (["ls", str(inbound)], ["cat", str(root / "course" / "nbgrader_config.py")],
                     ["ls", str(root / "course" / "source" / ASSIGNMENT)],
