@@ -28,7 +28,7 @@ import nbformat
 from traitlets import Float, Integer
 
 from autograder import course, judge
-from autograder.grade import _load_assignment
+from autograder.grade import _judge_request, _load_assignment
 from autograder.inputs import copy_regular_files
 from autograder.preprocessors import ApplyVerdicts, verdict_path
 from autograder.sandbox import Limits, SandboxUnavailable, check_sandbox
@@ -75,7 +75,7 @@ def grade_cells(root: Path, assignment: str, student: str, name: str, nb, limits
     if name not in task.sources:
         raise RuntimeError(f"{name} is not a notebook of {assignment} (source/{assignment}/)")
     course.restore_test_cells(nb, task.sources[name])
-    reference = course.stored_cells(db_url, assignment, name)  # AUTOTESTs instantiated
+    task.references[name] = course.stored_cells(db_url, assignment, name)  # AUTOTESTs made
     cells = json.loads(nbformat.writes(nb))["cells"]
     judge.preload(task.preload)
     with tempfile.TemporaryDirectory(prefix="files-") as files, _one_at_a_time:
@@ -86,7 +86,6 @@ def grade_cells(root: Path, assignment: str, student: str, name: str, nb, limits
         log = root / "logs" / f"{student}.log"
         log.parent.mkdir(exist_ok=True)
         return judge.judge({
-            "cells": cells, "reference": reference, "pushable": sorted(task.pushable[name]),
-            "notebook": name, "limits": limits, "slot": 0, "sandboxed": True, "files": files,
-            "log": str(log), "cwd": str(task.folder), "forbidden": task.forbidden.get(name, []),
+            **_judge_request(task, name, cells, limits, sandboxed=True), "slot": 0,
+            "files": files, "log": str(log), "cwd": str(task.folder),
         }, timeout=limits.submission_seconds + 60)
