@@ -71,6 +71,16 @@ def find_postgres_bin() -> Path | None:
     return None
 
 
+def _server_bin() -> Path:
+    """find_postgres_bin, or PostgresUnavailable saying what to install."""
+    bin_dir = find_postgres_bin()
+    if bin_dir is None:
+        raise PostgresUnavailable(
+            "no initdb/pg_ctl/postgres on PATH or in /usr/lib/postgresql/*/bin "
+            "(Debian: apt-get install postgresql)")
+    return bin_dir
+
+
 def _version_key(bin_dir: Path) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", bin_dir.parent.name)) or (-1,)
 
@@ -83,11 +93,7 @@ def running_postgres(base: Path) -> Iterator[str]:
     except ImportError as error:
         raise PostgresUnavailable(
             f"psycopg2 is not importable ({error}); pip install psycopg2-binary") from None
-    bin_dir = find_postgres_bin()
-    if bin_dir is None:
-        raise PostgresUnavailable(
-            "no initdb/pg_ctl/postgres on PATH or in /usr/lib/postgresql/*/bin "
-            "(Debian: apt-get install postgresql)")
+    bin_dir = _server_bin()
     owner = _unprivileged_user() if os.geteuid() == 0 else None
     _as_user(owner)  # fails now, before any directory exists, if we cannot switch users
 
@@ -127,11 +133,7 @@ def gradebook_server(folder: Path, owner: str) -> Iterator[str]:
     """Run the cluster kept in ``folder`` (made on first use) as ``owner``; yield its URL.
 
     Stops the server on exit and keeps its data. Only ``owner`` (and root) can connect."""
-    bin_dir = find_postgres_bin()
-    if bin_dir is None:
-        raise PostgresUnavailable(
-            "no initdb/pg_ctl/postgres on PATH or in /usr/lib/postgresql/*/bin "
-            "(Debian: apt-get install postgresql)")
+    bin_dir = _server_bin()
     owner = owner if os.geteuid() == 0 else None
     folder = Path(folder)
     data, socket_dir, log = folder / "data", folder / "sock", folder / "server.log"
