@@ -13,7 +13,9 @@ who uses one gets the status ``forbidden`` beside their score, with where and ho
   F.batch_norm``);
 * **at run time** (:func:`install_guards`, in the sandboxed worker): reading a forbidden
   attribute from the student's own code raises :class:`ForbiddenAPI` there, so an answer built
-  on it fails its tests, and the use is recorded even if their code catches the error.
+  on it fails its tests, and the use is recorded even if their code catches the error. A
+  module is guarded when it is first imported, not before: a student who never imports
+  PyTorch never waits for it.
 
 The run-time guard looks at the code that reads the attribute, not at the whole stack: a
 library the student calls may use the API internally (``nn.BatchNorm1d`` calls
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.abc
 import re
 import sys
 import types
@@ -169,34 +172,100 @@ def take_uses() -> list[str]:
     return uses
 
 
-def install_guards(forbidden: list[str], student_folder: str) -> list[str]:
-    """Guard every forbidden API that can be imported here; the ones that cannot (not
-    installed) are returned: nothing can use them anyway."""
+def install_guards(forbidden: list[str], student_folder: str) -> None:
+    """Guard every forbidden API: at once where its module is already imported, otherwise
+    the moment it is (by anyone: the student's code or a library). Importing a module only
+    to guard it would cost every worker PyTorch's start-up (about a second) for the many
+    students who never import it. An API in no installed module is never used either."""
     global _student_folder
     _student_folder = student_folder.rstrip("/") + "/"
-    absent = []
     for path in forbidden:
         parent_path, _, attribute = path.rpartition(".")
-        try:
-            module = importlib.import_module(path)
-        except ImportError:
-            module = None
-        except Exception:  # noqa: BLE001 - a broken module cannot be used either
-            absent.append(path)
-            continue
-        if isinstance(module, types.ModuleType) and module.__name__ == path:
-            _guard(module, "*", path)  # a whole module: every attribute in it
+        _waiting.setdefault(path, "*")  # the API as a module: everything in it
         if parent_path:
-            try:
-                parent = importlib.import_module(parent_path)
-            except Exception:  # noqa: BLE001
-                parent = None
-            if isinstance(parent, types.ModuleType):
-                _guard(parent, attribute, path)
-                continue
-        if module is None:
-            absent.append(path)
-    return absent
+            _waiting.setdefault(f"{parent_path}:{attribute}", path)  # as an attribute
+    _guard_imported()
+    if _waiting and not any(isinstance(f, _GuardOnImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _GuardOnImport())
+
+
+#: What is still to guard, by the module it lives in: "module" -> "*" (the whole module) and
+#: "module:attribute" -> the forbidden API.
+_waiting: dict[str, str] = {}
+
+
+def _guard_imported() -> None:
+    """Guard what :data:`_waiting` names in the modules imported by now."""
+    for key, api in list(_waiting.items()):
+        name, _, attribute = key.partition(":")
+        module = sys.modules.get(name)
+        if not isinstance(module, types.ModuleType):
+            continue
+        if attribute:
+            _guard(module, attribute, api)
+        elif module.__name__ == name:
+            _guard(module, "*", name)
+        del _waiting[key]
+
+
+class _GuardOnImport(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: it asks the finders after it, and has the loader of a module
+    that holds a forbidden API guard it as soon as the module has run (so before the import
+    statement that asked for it returns to the student's code)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if not any(key.partition(":")[0] == fullname for key in _waiting):
+            return None
+        later = sys.meta_path[sys.meta_path.index(self) + 1:] if self in sys.meta_path else []
+        for finder in later:
+            find = getattr(finder, "find_spec", None)
+            spec = find(fullname, path, target) if find else None
+            if spec is not None:
+                loader = spec.loader
+                if hasattr(loader, "exec_module") and not _guard_after(loader):
+                    spec.loader = _ThenGuard(loader)
+                return spec
+        return None
+
+
+class _ThenGuard:
+    """A loader that cannot be changed, or one shared by many modules (built-ins), for one
+    module: guards what waits once the module has run."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        try:
+            self._loader.exec_module(module)
+        finally:
+            _guard_imported()
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+
+def _guard_after(loader) -> bool:
+    """Make ``loader``, this module's own instance, guard what waits once it has run the
+    module; False when it is not such an instance."""
+    if isinstance(loader, type):
+        return False
+    run = loader.exec_module
+
+    def exec_module(module):
+        try:
+            run(module)
+        finally:
+            _guard_imported()
+
+    try:
+        loader.exec_module = exec_module
+    except (AttributeError, TypeError):  # no instance dict (__slots__)
+        return False
+    return True
 
 
 def _guard(module: types.ModuleType, attribute: str, api: str) -> None:

@@ -75,7 +75,10 @@ def _run(worker, source: str) -> dict:
 def test_the_worker_blocks_and_records_a_forbidden_api(worker):
     reply = worker.request({"op": "forbid", "apis": [*OPTIM, *BATCH_NORM, "not_installed.x"]},
                            time.monotonic() + 60)
-    assert reply["op"] == "done" and reply["absent"] == ["not_installed.x"]
+    assert reply["op"] == "done"
+    # Guarded when first imported, not before: a student who never imports PyTorch never
+    # waits for it (about a second per worker).
+    assert _run(worker, "import sys\nprint('torch' in sys.modules)")["stdout"] == "False\n"
     # A library that uses the API inside itself is not the student's use.
     ok = _run(worker, "import torch\nlayer = torch.nn.LayerNorm(3)\n"
                       "y = torch.nn.functional.relu(torch.ones(2))\nimport torch.nn as nn")
@@ -97,3 +100,24 @@ def test_the_worker_blocks_and_records_a_forbidden_api(worker):
     caught = _run(worker, "try:\n    import torch.optim as o\n    o.SGD\nexcept Exception:\n"
                           "    pass")
     assert caught["error"] is None and caught["forbidden"] == ["torch.optim"]
+
+
+def test_a_guard_waits_for_its_module_however_it_is_loaded(sandbox):
+    """Guarded on first import: a built-in or extension module (math), a pure-Python module
+    nothing has imported yet (colorsys), a module imported inside a library's own import
+    (torch.func, by ``import torch``), and one already imported when the guards go up (json)."""
+    worker = Worker(6, Limits(call_seconds=60, memory_bytes=4 << 30, processes=16))
+    worker.start()
+    try:
+        apis = ["math.fsum", "colorsys.rgb_to_hsv", "torch.func", "json.dumps"]
+        assert worker.request({"op": "forbid", "apis": apis},
+                              time.monotonic() + 60)["op"] == "done"
+        assert _run(worker, "import math\nmath.sqrt(4.0)")["error"] is None
+        for source, api in [("import math\nmath.fsum([1.0])", "math.fsum"),
+                            ("from colorsys import rgb_to_hsv", "colorsys.rgb_to_hsv"),
+                            ("import torch\ntorch.func.grad", "torch.func"),
+                            ("import json\njson.dumps(1)", "json.dumps")]:
+            reply = _run(worker, source)
+            assert reply["error"] is not None and reply["forbidden"] == [api], (source, reply)
+    finally:
+        worker.kill()
