@@ -189,6 +189,21 @@ class _SchemaCheckedOnce:
         return getattr(self.jsonschema, name)
 
 
+def _alembic_head_in_process() -> None:
+    """nbgrader stamps a new gradebook with its schema's alembic revision, which it finds by
+    running ``alembic heads`` in a subprocess (3 s: a Python that imports nbgrader). The same
+    revision is read here from nbgrader's own migration scripts."""
+    import nbgrader.api
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import ALEMBIC_DIR
+
+    if getattr(nbgrader.api, "_descent_alembic", False):
+        return
+    head = ScriptDirectory(ALEMBIC_DIR).get_current_head()
+    nbgrader.api.get_alembic_version = lambda: head
+    nbgrader.api._descent_alembic = True
+
+
 class GradebookLock:
     """One writer at a time on a gradebook, across processes: two graders sharing one
     gradebook (two halves of a class on two machines, one PostgreSQL) must not interleave
@@ -266,6 +281,7 @@ class Course:
         _compile_templates_once()
         _reuse_gradebook_engines()
         _check_metadata_schema_once()
+        _alembic_head_in_process()
 
     def close(self) -> None:
         self.lock.close()

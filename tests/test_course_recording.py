@@ -15,6 +15,7 @@ from autograder import course
 @pytest.fixture
 def gradebook(tmp_path):
     course._reuse_gradebook_engines()
+    course._alembic_head_in_process()
     url = f"sqlite:///{tmp_path / 'gradebook.db'}"
     yield url
     course._release_engines(url)
@@ -70,3 +71,22 @@ def test_nbgraders_validator_still_accepts_good_cells_and_refuses_bad_ones():
     bad = new_code_cell("1", metadata={"nbgrader": {**good.metadata.nbgrader, "points": "two"}})
     with pytest.raises(jsonschema.ValidationError):
         MetadataValidatorV3().validate_cell(bad)
+
+
+def test_a_new_gradebook_is_stamped_with_the_revision_alembic_names(gradebook):
+    """nbgrader asks ``alembic heads`` (a subprocess) for the revision it stamps on a new
+    gradebook; the recording reads it from the same migration scripts: the same revision."""
+    import sqlite3
+
+    from nbgrader.api import Gradebook
+    from nbgrader.dbutil import _temp_alembic_ini
+
+    from tests.nbtools import run_tool
+
+    Gradebook(gradebook, course.COURSE_ID).close()
+    with sqlite3.connect(gradebook.removeprefix("sqlite:///")) as db:
+        stamped = db.execute("SELECT version_num FROM alembic_version").fetchall()
+    with _temp_alembic_ini("sqlite:////tmp/gradebook.db") as ini:
+        heads = run_tool(["alembic", "-c", ini, "heads"])
+    assert heads.returncode == 0, heads.stderr
+    assert stamped == [(heads.stdout.split()[0],)]

@@ -93,7 +93,7 @@ def assert_close(
     input_name: str = "z",
     rtol: float = 1e-7,
     atol: float = 1e-10,
-    hint: str = "",
+    hint="",
     what: str = "result",
 ) -> None:
     """Fail unless ``got`` matches ``expected`` element-wise within ``atol + rtol·|expected|``.
@@ -102,14 +102,19 @@ def assert_close(
     digits to differ and the relative error; ``inputs`` (same shape as ``expected``) lets
     it name the input there instead of the index: "sigmoid_grad: the result at z = 0:
     expected 0.25, got 0.5 (relative error 1) — hint". ``hint`` may be a
-    :class:`~descent.checks.misconceptions.Misconception`.
+    :class:`~descent.checks.misconceptions.Misconception`, or a function of no argument
+    returning one, called only when the check fails (a hint that is costly to compute).
     """
     expected = _asarray(expected, dtype=float)
     got = as_float_array(got, name, what)
-    suffix = f" — {hint}" if hint else ""
+
+    def suffix() -> str:
+        text = hint() if callable(hint) else hint
+        return f" — {text}" if text else ""
+
     if got.shape != expected.shape:
         raise AssertionError(
-            f"{name}: the {what} has shape {got.shape}, expected {expected.shape}{suffix}"
+            f"{name}: the {what} has shape {got.shape}, expected {expected.shape}{suffix()}"
         )
     bad_finite = _isfinite(expected) & ~_isfinite(got)
     error = _abs(got - expected)
@@ -131,7 +136,7 @@ def assert_close(
     expected_value = expected.reshape(-1)[worst]
     got_value = got.reshape(-1)[worst]
     raise AssertionError(
-        f"{name}: the {what}{where}: {describe_mismatch(expected_value, got_value)}{suffix}"
+        f"{name}: the {what}{where}: {describe_mismatch(expected_value, got_value)}{suffix()}"
     )
 
 
@@ -271,8 +276,5 @@ def diagnose(got, variants, default):
 def compare_with_hint(where, got, expected, variants, default, what: str = "result") -> None:
     """assert_close; only when it fails, compute ``variants`` (hint -> result of a known
     mistake, see :func:`diagnose`) and name the mistake ``got`` reproduces."""
-    try:
-        assert_close(where, got, expected, what=what)
-    except AssertionError:
-        hint = diagnose(got, variants, default)
-        assert_close(where, got, expected, what=what, hint=hint)
+    assert_close(where, got, expected, what=what,
+                 hint=lambda: diagnose(got, variants, default))
