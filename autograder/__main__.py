@@ -9,12 +9,16 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from autograder import hubcourse, lms
-from autograder import report as class_report
-from autograder.grade import GraderError, grade
-from autograder.history import SCORED
-from autograder.inputs import __doc__ as SHAPES
-from autograder.sandbox import Limits
+from autograder.lazy_imports import defer_iri_grammar
+
+defer_iri_grammar()  # before anything imports jsonschema
+
+from autograder import hubcourse, lms  # noqa: E402
+from autograder import report as class_report  # noqa: E402
+from autograder.grade import GraderError, grade  # noqa: E402
+from autograder.history import SCORED  # noqa: E402
+from autograder.inputs import __doc__ as SHAPES  # noqa: E402
+from autograder.sandbox import Limits  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
