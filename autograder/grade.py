@@ -46,9 +46,10 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import course, feedback, history, judge, lms, rules, similarity
+from autograder import course, history, judge, lms, rules, similarity
 from autograder import report as class_report
 from autograder.engine import instructor_names, reference_cells
+from autograder.feedback_writer import FeedbackWriter
 from autograder.inputs import gather, intake
 from autograder.nbcells import grade_id, is_test, nbgrader_meta
 from autograder.preprocessors import verdict_path
@@ -430,7 +431,8 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
     One recorder thread owns nbgrader (and so every write to the gradebook): it
     registers the assignment while the first submissions are graded, then takes
     each graded student in turn: autograde (verdicts into the gradebook), scores
-    read back, feedback.
+    read back. Their feedback pages are written meanwhile by a process of their own
+    (:mod:`feedback_writer`).
     """
     slots: queue.Queue = queue.Queue()
     for slot in range(workers):
@@ -440,6 +442,9 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
     failure: list[BaseException] = []
 
     recorded: set[str] = set()
+    # Pages only read the gradebook: beside the recorder, one process (two from 4 cores).
+    pages = FeedbackWriter(task.work, task.name, out, site_url,
+                           processes=1 if (os.cpu_count() or 2) < 4 else 2)
 
     def record() -> None:
         try:
@@ -455,8 +460,10 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
             began = time.monotonic()
             result = results[student_id]
             try:
-                _record(nbgrader, result, out, site_url)
+                _record(nbgrader, result)
                 recorded.add(student_id)
+                if result.status != "crashed":
+                    pages.submit(student_id, result.tests)
             except Exception as error:  # noqa: BLE001 - one student's record, never the batch
                 # Their scores never reached the gradebook: no grade is reported for them.
                 result.status, result.score = "crashed", 0.0
@@ -505,10 +512,15 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
         except BaseException:
             # Ctrl-C: stop at once (the caller exits); saved verdicts make the next run resume.
             pool.shutdown(wait=False, cancel_futures=True)
+            pages.stop()
             raise
         pool.shutdown()
     graded.put(None)
     recorder.join()
+    for student_id, (notes, seconds) in pages.finish().items():
+        result = results[student_id]
+        result.message = "; ".join(m for m in (result.message, *notes) if m)
+        result.record_seconds = round(result.record_seconds + seconds, 3)
     if failure:
         raise GraderError(f"nbgrader could not set up the course: {failure[0]}")
     for student_id, result in results.items():
@@ -519,9 +531,8 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
     return results
 
 
-def _record(nbgrader: course.Course, result: StudentResult, out: Path,
-            site_url: str | None = None) -> None:
-    """One graded student into the gradebook, then their feedback (with what to revisit)."""
+def _record(nbgrader: course.Course, result: StudentResult) -> None:
+    """One graded student into the gradebook; their scores as it holds them."""
     problem = nbgrader.autograde(result.student_id)
     if problem:
         result.status, result.message = "crashed", problem
@@ -534,20 +545,6 @@ def _record(nbgrader: course.Course, result: StudentResult, out: Path,
         return
     for test_id, entry in recorded.items():
         result.tests.setdefault(test_id, {}).update(entry)
-    if not nbgrader.feedback(result.student_id, out):
-        result.message = "; ".join(m for m in (result.message, "no feedback generated") if m)
-        return
-    pages = out / "feedback"
-    single = pages / f"{result.student_id}.html"
-    each = sorted((pages / result.student_id).glob("*.html"))  # one page per notebook
-    for page in [single] if single.is_file() else each:
-        tests = {test_id: test for test_id, test in result.tests.items()
-                 if page == single or test.get("notebook") == page.stem}
-        try:
-            feedback.annotate(page, tests, site_url)
-        except Exception as error:  # noqa: BLE001 - the grade stands; the page stays nbgrader's
-            note = f"feedback without 'What to revisit' ({type(error).__name__}: {error})"
-            result.message = "; ".join(m for m in (result.message, note[:300]) if m)
 
 
 def _write_results(out: Path, assignment: str, max_score: float, results, run: dict,

@@ -291,26 +291,39 @@ def test_no_sandbox_means_no_grading_unless_unsafe(tmp_path):
 def test_a_failure_to_record_never_reports_a_grade(tmp_path, monkeypatch):
     """A student whose verdicts cannot be recorded is 'crashed', never 'graded' with 0; a
     feedback page that cannot be annotated costs the box, not the grade."""
+    from autograder import course
+    from autograder import feedback_writer as writer
     from autograder import grade as grading
 
     for student in ("alice", "bob", "carol"):
         write(tmp_path / "subs", student, notebook())
     record = grading._record
 
-    def flaky(nbgrader, result, out, site_url=None):
+    def flaky(nbgrader, result):
         if result.student_id == "bob":
             raise RuntimeError("the gradebook went away")
-        record(nbgrader, result, out, site_url)
-
-    def broken_box(page, tests, site_url=None):
-        raise ImportError("a check module could not be imported")
+        record(nbgrader, result)
 
     monkeypatch.setattr(grading, "_record", flaky)
-    monkeypatch.setattr(grading.feedback, "annotate", broken_box)
     results = {r.student_id: r for r in grading.grade(
         CHAPTER, tmp_path / "subs", tmp_path / "out", work=tmp_path / "work", workers=1)}
     assert results["bob"].status == "crashed" and "could not be recorded" in results["bob"].message
+    assert not (tmp_path / "out" / "feedback" / "bob.html").exists()
     for student in ("alice", "carol"):  # graded after bob's failure: still recorded
         assert results[student].status == "graded", results[student]
         assert results[student].score == MAX_SCORE
-        assert "What to revisit" in results[student].message
+        assert (tmp_path / "out" / "feedback" / f"{student}.html").is_file()
+
+    # The pages are written in another process; the box's failure, here, in this one.
+    def broken_box(page, tests, site_url=None):
+        raise ImportError("a check module could not be imported")
+
+    monkeypatch.setattr(writer.feedback, "annotate", broken_box)
+    nbgrader = course.Course(tmp_path / "work", CHAPTER)
+    (tmp_path / "again").mkdir()
+    try:
+        notes = writer.write_pages(nbgrader, "alice", results["alice"].tests, tmp_path / "again")
+    finally:
+        nbgrader.close()
+    assert notes and "What to revisit" in notes[0] and "ImportError" in notes[0]
+    assert (tmp_path / "again" / "feedback" / "alice.html").is_file()
