@@ -47,8 +47,7 @@ def main(argv: list[str] | None = None) -> int:
              "names, and release each student's feedback through nbgrader's exchange")
     grade_cmd.add_argument("--out", type=Path, required=True, help="where to write the results")
     grade_cmd.add_argument("--workers", type=int, default=None,
-                           help="submissions graded at once (default: the number of cores "
-                                "less one, which nbgrader's recording needs)")
+                           help="submissions graded at once (default: the number of cores)")
     grade_cmd.add_argument(
         "--cluster", default=None, metavar="ADDRESS",
         help="grade on a Dask cluster: its scheduler's address (tcp://HOST:8786 from `dask "

@@ -62,9 +62,10 @@ class FeedbackWriter:
 
     def __init__(self, work: Path, assignment: str, out: Path, site_url: str | None = None,
                  processes: int = 1):
-        # forkserver: the grader has threads, which a plain fork would copy mid-flight.
+        # spawn: a fresh interpreter, whose imports go on while the grader prepares (a fork
+        # would copy the grader's threads mid-flight; the judges' fork server may be busy).
         self.pool = ProcessPoolExecutor(
-            max_workers=processes, mp_context=multiprocessing.get_context("forkserver"),
+            max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
             initializer=_start, initargs=(str(work), assignment, str(out), site_url))
         self.pending: dict[str, Future] = {}
         self.pool.submit(_ready)

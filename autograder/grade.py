@@ -358,55 +358,71 @@ def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = 
             sandbox = check_sandbox()
         except SandboxUnavailable as error:
             raise GraderError(f"no sandbox: {error}") from None
-    # One core stays with nbgrader's recording (a single thread: the gradebook's only writer),
-    # the slowest step: on 2 cores one worker grades faster than two.
-    workers = max(1, workers or (os.cpu_count() or 2) - 1)
+    # One judge per core: the recording (autograde, a tenth of a second a student) and the
+    # feedback pages (another process) fit beside them; on 2 cores two grade faster than one.
+    workers = max(1, workers or os.cpu_count() or 2)
     work = Path(work or repo_root() / ".grading" / assignment).resolve()
     out = Path(out).resolve()
     db_url = db_url or f"sqlite:///{work / 'gradebook.db'}"
     course.prepare(source, assignment, work, db_url)
-    task = _load_assignment(assignment, work, limits)
-    generated = _has_autotests(task)
-    if generated:
-        # nbgrader instantiates AUTOTEST cells when it generates the assignment: the tests
-        # to run are the ones it stores in its gradebook (hidden tests included).
-        nbgrader = course.Course(task.work, task.name)
-        try:
-            nbgrader.generate()
-        except course.CourseError as error:
-            raise GraderError(str(error)) from None
-        finally:
-            nbgrader.close()
-        for name in task.sources:
-            task.references[name] = nbgrader.stored_cells(name)
-    judge.preload(task.preload)
-    findings = _findings(source)
-    max_score = task.max_score()
     out.mkdir(parents=True, exist_ok=True)
+    # What takes seconds to start, started side by side now: the process that writes the
+    # feedback pages, nbgrader for the recorder (a thread), the judges' fork server (below).
+    pages = FeedbackWriter(work, assignment, out, site_url,
+                           processes=1 if (os.cpu_count() or 2) < 4 else 2)
+    opening = ThreadPoolExecutor(max_workers=1)
+    recorder_course = opening.submit(course.Course, work, assignment)
+    opening.shutdown(wait=False)
     try:
-        entries = gather(submissions, work / "inbox")
-    except (ValueError, OSError) as error:
-        raise GraderError(f"cannot read {submissions}: {error}") from None
+        task = _load_assignment(assignment, work, limits)
+        judge.preload(task.preload, start=True)
+        generated = _has_autotests(task)
+        if generated:
+            # nbgrader instantiates AUTOTEST cells when it generates the assignment: the tests
+            # to run are the ones it stores in its gradebook (hidden tests included).
+            nbgrader = recorder_course.result()
+            try:
+                nbgrader.generate()
+            except course.CourseError as error:
+                raise GraderError(str(error)) from None
+            for name in task.sources:
+                task.references[name] = nbgrader.stored_cells(name)
+        findings = _findings(source)
+        max_score = task.max_score()
+        try:
+            entries = gather(submissions, work / "inbox")
+        except (ValueError, OSError) as error:
+            raise GraderError(f"cannot read {submissions}: {error}") from None
 
-    staged, refused = intake(entries, task)  # staged: student id -> note about their notebooks
-    results = {student_id: StudentResult(student_id, status, 0.0, max_score, message)
-               for student_id, status, message in refused}
+        staged, refused = intake(entries, task)  # student id -> note about their notebooks
+        results = {student_id: StudentResult(student_id, status, 0.0, max_score, message)
+                   for student_id, status, message in refused}
 
-    results.update(_grade_all(task, staged, limits, not unsafe, workers, out, generated,
-                              site_url, cluster=dask))
+        results.update(_grade_all(task, staged, limits, not unsafe, workers, generated,
+                                  recorder_course, pages, cluster=dask))
+    except BaseException:
+        pages.stop()
+        if recorder_course.done() and not recorder_course.exception():
+            recorder_course.result().close()
+        raise
     ordered = [results[student_id] for student_id in sorted(results)]
     origins = lms.origins_of(entries)
     for result in ordered:
         result.max_score = result.max_score or max_score
         result.origin = origins.get(result.student_id, {})
     scored = [r.student_id for r in ordered if r.status in history.SCORED]
+    # Leads for the instructor, never a change to a grade; found while the last pages are written.
+    pairs = similarity.class_pairs(work, assignment, task.sources, scored)
+    for student_id, (notes, seconds) in pages.finish().items():
+        result = results[student_id]
+        result.message = "; ".join(m for m in (result.message, *notes) if m)
+        result.record_seconds = round(result.record_seconds + seconds, 3)
     report = _write_results(out, assignment, max_score, ordered, {
         "sandbox": sandbox, "workers": workers, "limits": asdict(limits),
         "findings": [asdict(finding) for finding in findings],
         "seconds": round(time.monotonic() - started, 2),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"), "site_url": site_url}, {
-        # Leads for the instructor, never a change to a grade.
-        "similarity": similarity.class_pairs(work, assignment, task.sources, scored)})
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"), "site_url": site_url},
+        {"similarity": pairs})
     # The class beside the earlier runs of this assignment kept in the gradebook.
     report["history"] = history.record(db_url, report)
     _write_report_json(out, report)
@@ -423,8 +439,8 @@ def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = 
     return ordered
 
 
-def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, workers, out,
-               generated: bool, site_url: str | None = None,
+def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, workers,
+               generated: bool, recorder_course, pages: FeedbackWriter,
                cluster=None) -> dict[str, StudentResult]:
     """Grade the staged students in parallel; record each through nbgrader as it is done.
 
@@ -442,13 +458,10 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
     failure: list[BaseException] = []
 
     recorded: set[str] = set()
-    # Pages only read the gradebook: beside the recorder, one process (two from 4 cores).
-    pages = FeedbackWriter(task.work, task.name, out, site_url,
-                           processes=1 if (os.cpu_count() or 2) < 4 else 2)
 
     def record() -> None:
         try:
-            nbgrader = course.Course(task.work, task.name)
+            nbgrader = recorder_course.result()  # (``recorder_course``: a future Course)
             if not generated:
                 nbgrader.generate()
         except BaseException as error:  # noqa: BLE001 - reported by the main thread
@@ -517,10 +530,6 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
         pool.shutdown()
     graded.put(None)
     recorder.join()
-    for student_id, (notes, seconds) in pages.finish().items():
-        result = results[student_id]
-        result.message = "; ".join(m for m in (result.message, *notes) if m)
-        result.record_seconds = round(result.record_seconds + seconds, 3)
     if failure:
         raise GraderError(f"nbgrader could not set up the course: {failure[0]}")
     for student_id, result in results.items():

@@ -28,12 +28,17 @@ class JudgeFailed(Exception):
     """The judge itself failed (a bug or a broken assignment), not the student's code."""
 
 
-def preload(modules: list[str]) -> None:
-    """Set what the fork server imports once; before the first judge starts."""
+def preload(modules: list[str], start: bool = False) -> None:
+    """Set what the fork server imports once; before the first judge starts. ``start``: start
+    the server now, so that its imports (a second or two) go on while the grader prepares."""
     global _context
     if _context is None:
         _context = multiprocessing.get_context("forkserver")
         _context.set_forkserver_preload([*BASE_PRELOAD, *modules])
+    if start:
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 def judge(task: dict, timeout: float) -> dict:

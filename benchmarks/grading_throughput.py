@@ -12,21 +12,19 @@ The class: a third correct, a third with one wrong function, a third stubs. Grad
    of 1 and of 2 worker processes, one thread each, started here before the timing starts.
 For each: submissions per minute, core-seconds per submission and the ratio to plain nbgrader.
 
-Core-seconds are user + system CPU time, from ``getrusage`` of this process and of its waited-for
-descendants: this process is made their "subreaper" (Linux), so that the processes that outlive
-their parent (the grader's fork server and its judges, nbgrader's kernels, the Dask workers'
-children) are reaped here and counted too. This process's own share includes the Dask
-scheduler and nannies in the cluster rows. Run it on an otherwise idle machine
-(``OMP_NUM_THREADS=1``): the wall-clock figures share the cores with whatever else runs.
+Core-seconds are the machine's busy CPU time during the run (user, system, interrupts, from
+``/proc/stat``), which is the only count that sees the sandboxed workers: each runs in a PID
+namespace whose first process dies with it, so no ``getrusage`` of ours ever collects their
+CPU, and the kernel's own work for them (namespaces, mounts) is nobody's child either. It also
+counts whatever else runs: use an otherwise idle machine (``OMP_NUM_THREADS=1``), where the
+wall-clock figures are meaningful too.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import ctypes
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -40,7 +38,6 @@ from autograder.nbcells import grade_id, nbgrader_meta
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-PR_SET_CHILD_SUBREAPER = 36
 
 
 def make_class(chapter: str, students: int, folder: Path) -> None:
@@ -69,43 +66,24 @@ def _answered(release, answers: dict[str, str]):
     return notebook
 
 
-def _cpu_seconds() -> float:
-    """User + system CPU of this process and of every descendant reaped so far."""
-    total = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        usage = resource.getrusage(who)
-        total += usage.ru_utime + usage.ru_stime
-    return total
-
-
-def _reap_orphans(patience: float = 30.0) -> None:
-    """Wait for the descendants that were left to this process (see the module docstring)."""
-    deadline = time.monotonic() + patience
-    while time.monotonic() < deadline:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return  # none left
-        if pid == 0:
-            time.sleep(0.05)
+def _busy_seconds() -> float:
+    """CPU time the whole machine has spent busy since it started (every core, every state
+    but idle and waiting for I/O), from the first line of ``/proc/stat``."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle, iowait = fields[3], fields[4]
+    return (sum(fields[:8]) - idle - iowait) / os.sysconf("SC_CLK_TCK")
 
 
 class Measured:
-    """Wall-clock and core-seconds of what runs inside the ``with``; ``reap``: wait for the
-    orphaned descendants at the end (not while this process's own Dask workers run)."""
-
-    def __init__(self, reap: bool = True):
-        self.reap = reap
+    """Wall-clock and busy core-seconds of what runs inside the ``with``."""
 
     def __enter__(self):
-        self.cpu, self.started = _cpu_seconds(), time.perf_counter()
+        self.cpu, self.started = _busy_seconds(), time.perf_counter()
         return self
 
     def __exit__(self, *exc):
         self.wall = time.perf_counter() - self.started
-        if self.reap:
-            _reap_orphans()
-        self.core_seconds = _cpu_seconds() - self.cpu
+        self.core_seconds = _busy_seconds() - self.cpu
 
 
 def plain_nbgrader(chapter: str, submissions: Path, work: Path) -> Measured:
@@ -124,9 +102,8 @@ def plain_nbgrader(chapter: str, submissions: Path, work: Path) -> Measured:
     return measured
 
 
-def ours(chapter: str, submissions: Path, work: Path, *options: str,
-         reap: bool = True) -> Measured:
-    with Measured(reap) as measured:
+def ours(chapter: str, submissions: Path, work: Path, *options: str) -> Measured:
+    with Measured() as measured:
         subprocess.run([sys.executable, "-m", "autograder", "grade", chapter, str(submissions),
                         "--out", str(work / "out"), "--work", str(work / "course"), *options],
                        cwd=ROOT, env=ENV, check=True, capture_output=True)
@@ -138,17 +115,14 @@ def ours(chapter: str, submissions: Path, work: Path, *options: str,
 
 def on_local_dask(chapter: str, submissions: Path, work: Path, processes: int) -> Measured:
     """``--cluster`` on a local cluster of ``processes`` workers: the wall-clock time is the
-    grading command's; the core-seconds add the workers' (this process's children, reaped
-    once the cluster is closed), their start and stop included."""
+    grading command's; the core-seconds add the cluster's start and stop."""
     from distributed import LocalCluster
 
-    cpu = _cpu_seconds()
+    cpu = _busy_seconds()
     with LocalCluster(n_workers=processes, threads_per_worker=1, processes=True,
                       host="127.0.0.1", dashboard_address=None) as cluster:
-        measured = ours(chapter, submissions, work, "--cluster", cluster.scheduler_address,
-                        reap=False)
-    _reap_orphans()
-    measured.core_seconds = _cpu_seconds() - cpu
+        measured = ours(chapter, submissions, work, "--cluster", cluster.scheduler_address)
+    measured.core_seconds = _busy_seconds() - cpu
     return measured
 
 
@@ -159,7 +133,6 @@ def main() -> None:
     parser.add_argument("--no-plain", action="store_true", help="skip plain nbgrader (slow)")
     parser.add_argument("--no-dask", action="store_true", help="skip the local Dask clusters")
     args = parser.parse_args()
-    subreaper = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     runs: dict[str, Measured] = {}
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
@@ -181,9 +154,6 @@ def main() -> None:
         print(f"  {name:26s} {run.wall:7.1f} s  {args.students / run.wall * 60:6.1f} "
               f"submissions/min  {run.core_seconds / args.students:5.2f} core-s/submission"
               f"{ratio}")
-    if not subreaper:
-        print("  (not a subreaper here: the CPU of processes that outlived their parent, the "
-              "judges and the Dask workers' children, is missing from core-seconds)")
 
 
 if __name__ == "__main__":
