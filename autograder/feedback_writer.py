@@ -11,6 +11,7 @@ A page that cannot be written costs the page, never the grade.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
@@ -42,8 +43,21 @@ def write_pages(nbgrader: course.Course, student_id: str, tests: dict[str, dict]
 
 
 def _start(work: str, assignment: str, out: str, site_url: str | None) -> None:
+    _die_with_the_grader()
     _writer.update(course=course.Course(Path(work), assignment), out=Path(out),
                    site_url=site_url)
+
+
+def _die_with_the_grader() -> None:
+    """Linux: be killed when the thread that started this process (the grader's main
+    thread) ends, however it ends (a pool's process otherwise outlives a killed grader)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _ready() -> None:
@@ -68,7 +82,8 @@ class FeedbackWriter:
             max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
             initializer=_start, initargs=(str(work), assignment, str(out), site_url))
         self.pending: dict[str, Future] = {}
-        self.pool.submit(_ready)
+        for _ in range(processes):  # all started now, from this (the main) thread
+            self.pool.submit(_ready)
 
     def submit(self, student_id: str, tests: dict[str, dict]) -> None:
         self.pending[student_id] = self.pool.submit(_write, student_id, tests)
@@ -87,4 +102,7 @@ class FeedbackWriter:
 
     def stop(self) -> None:
         """Stop at once (Ctrl-C): pages not written yet are not."""
+        processes = list((self.pool._processes or {}).values())  # (no public way in 3.11)
         self.pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.kill()

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import course, history, judge, lms, rules, similarity
+from autograder import course, history, judge, lms, rules, similarity, warm
 from autograder import report as class_report
 from autograder.engine import instructor_names, reference_cells
 from autograder.feedback_writer import FeedbackWriter
@@ -171,7 +171,8 @@ def _in_notebook_order(assignment: Assignment, verdicts: dict[str, dict]) -> dic
 
 
 def _grade_student(assignment: Assignment, student_id: str, limits: Limits, sandboxed: bool,
-                   slots: queue.Queue) -> tuple[dict[str, dict], bool]:
+                   slots: queue.Queue, zygotes: list | None = None
+                   ) -> tuple[dict[str, dict], bool]:
     """Each notebook's verdict (saved as it comes), and whether all were reused."""
     verdicts, pending = _to_judge(assignment, student_id)
     files = assignment.work / "files" / student_id
@@ -184,6 +185,7 @@ def _grade_student(assignment: Assignment, student_id: str, limits: Limits, sand
             verdict = judge.judge({
                 **_judge_request(assignment, name, cells, limits, sandboxed), "slot": slot,
                 "files": str(files), "log": str(log), "cwd": str(assignment.folder),
+                "zygote": zygotes[slot].address if zygotes else None,
             }, timeout=limits.submission_seconds + 60)
         finally:
             slots.put(slot)
@@ -502,12 +504,14 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
     def one(student_id: str) -> None:
         began = time.monotonic()
         try:
-            verdicts, reused = _grade_student(task, student_id, limits, sandboxed, slots)
+            verdicts, reused = _grade_student(task, student_id, limits, sandboxed, slots,
+                                              zygotes)
         except Exception as error:  # noqa: BLE001 - one student, never the batch
             accept(student_id, error=error)
             return
         accept(student_id, verdicts, reused, time.monotonic() - began)
 
+    zygotes: list = []
     recorder = threading.Thread(target=record, name="nbgrader", daemon=True)
     recorder.start()
     if cluster is not None:  # each student a Dask task; their verdicts come back here
@@ -515,6 +519,9 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
 
         grade_on_cluster(cluster, task, sorted(staged), limits, sandboxed, accept)
     else:
+        # Workers forked warm, one zygote a slot (as root: autograder.warm), when any is due.
+        zygotes = warm.start(workers, limits, task.work / "logs") if staged and warm.usable(
+            sandboxed) else []
         pool = ThreadPoolExecutor(max_workers=workers)
         try:
             futures = [pool.submit(one, student_id) for student_id in sorted(staged)]
@@ -527,6 +534,8 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
             pool.shutdown(wait=False, cancel_futures=True)
             pages.stop()
             raise
+        finally:
+            warm.stop(zygotes)
         pool.shutdown()
     graded.put(None)
     recorder.join()

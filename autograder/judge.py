@@ -45,7 +45,8 @@ def judge(task: dict, timeout: float) -> dict:
     """Grade one notebook in a new judge process; its verdict.
 
     ``task``: cells (the submitted notebook's), reference, pushable, notebook,
-    limits, slot, sandboxed, files (folder for the worker), log (path), cwd."""
+    limits, slot, sandboxed, files (folder for the worker), log (path), cwd; zygote: the
+    address of the slot's zygote (:mod:`autograder.warm`), if it has one."""
     preload([])
     receive, send = _context.Pipe(duplex=False)
     process = _context.Process(target=_main, args=(task, send), name="judge")
@@ -69,6 +70,7 @@ def judge(task: dict, timeout: float) -> dict:
 
 
 def _main(task: dict, send) -> None:
+    from autograder import warm
     from autograder.engine import grade_notebook
     from autograder.sandbox import Worker
 
@@ -76,11 +78,15 @@ def _main(task: dict, send) -> None:
         os.chdir(task["cwd"])  # the instructor's files: what tests read from disk
         with open(task["log"], "ab") as log:
             files = Path(task["files"]) if task.get("files") else None
-            verdict = grade_notebook(
-                task["cells"], task["reference"],
-                lambda: Worker(task["slot"], task["limits"], task["sandboxed"], log, files),
-                task["limits"], set(task["pushable"]), task["notebook"],
-                task.get("forbidden", []))
+            if task.get("zygote") and warm.shows_nothing(files):
+                def make_worker():
+                    return warm.ForkedWorker(task["zygote"], task["slot"], task["limits"], log)
+            else:
+                def make_worker():
+                    return Worker(task["slot"], task["limits"], task["sandboxed"], log, files)
+            verdict = grade_notebook(task["cells"], task["reference"], make_worker,
+                                     task["limits"], set(task["pushable"]), task["notebook"],
+                                     task.get("forbidden", []))
         send.send({"verdict": verdict})
     except BaseException:  # noqa: BLE001 - reported to the grader, which marks the student
         send.send({"error": traceback.format_exc()[-3000:]})

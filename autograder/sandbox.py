@@ -14,6 +14,9 @@ The worker runs under bubblewrap with:
   slot``), taken by the worker before it reads any student code, so that the
   process limit counts only that worker's processes.
 
+As root, a slot's workers are forked by its zygote instead, already started, each in PID,
+mount and IPC namespaces of its own inside the slot's sandbox (:mod:`autograder.warm`).
+
 Without bubblewrap the grader refuses to run unless told ``--unsafe``; the
 worker then runs as a plain child process (verdicts are still decided on the
 grader's side, but the student's code can read and write what the grader can).
@@ -41,7 +44,7 @@ DESCENT_IN_SANDBOX = Path("/opt/descent")
 FILES_IN_SANDBOX = Path("/assignment")
 #: The grader's modules the worker runs (only these: the sandbox shows nothing else of it).
 WORKER_MODULES = ("__init__.py", "worker.py", "wire.py", "codecs.py", "figures.py",
-                  "mpl_backend.py", "rules.py")
+                  "mpl_backend.py", "rules.py", "zygote.py")
 FIRST_UID = 60000
 STARTUP_SECONDS = 60.0
 
@@ -139,11 +142,15 @@ def _processes_of(uid: int) -> int:
 
 
 def worker_command(slot: int, limits: Limits, sandboxed: bool = True,
-                   files: Path | None = None) -> tuple[list, dict]:
+                   files: Path | None = None, zygote_fd: int | None = None
+                   ) -> tuple[list, dict]:
     """The command line and environment that start worker number ``slot``.
 
     ``files``: a folder shown read-only as the worker's working directory (the
-    assignment's data files and the student's extra files), or None for an empty one."""
+    assignment's data files and the student's extra files), or None for an empty one.
+    ``zygote_fd``: start the slot's zygote instead, listening on this inherited socket
+    (:mod:`autograder.warm`; as root only)."""
+    zygote = zygote_fd is not None
     import descent
 
     descent_dir = Path(descent.__file__).resolve().parent
@@ -183,14 +190,21 @@ def worker_command(slot: int, limits: Limits, sandboxed: bool = True,
     env = {"HOME": "/tmp", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
            "PYTHONPATH": f"{DESCENT_IN_SANDBOX}:{IN_SANDBOX}", "PYTHONHASHSEED": "0", **threads}
     if is_root:
-        # bubblewrap keeps these two capabilities only so the worker can give up root.
+        # bubblewrap keeps these two capabilities only so the worker can give up root; a
+        # zygote also makes each worker's namespaces and mounts (CAP_SYS_ADMIN).
         command += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        command += ["--cap-add", "CAP_SYS_ADMIN"] if zygote else []
         env["DESCENT_SANDBOX_UID"] = str(uid)
+    elif zygote:
+        raise SandboxUnavailable("a zygote needs root (it gives each worker its namespaces)")
     else:
         command += ["--unshare-user"]
+    if zygote:
+        env.update(DESCENT_TMP_BYTES=str(limits.tmp_bytes), DESCENT_ZYGOTE_FD=str(zygote_fd))
     for name, value in env.items():
         command += ["--setenv", name, value]
-    command += [str(python), "-B", "-s", "-m", "autograder.worker"]
+    module = "autograder.zygote" if zygote else "autograder.worker"
+    command += [str(python), "-B", "-s", "-m", module]
     return command, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 
 
@@ -259,11 +273,15 @@ class Worker:
                 pass
         self.process.wait()
 
-    def _death(self) -> WorkerDied:
+    def _exit_code(self) -> int | None:
+        """How the worker ended (negative: the signal), or None when it is not known."""
         try:
-            code = self.process.wait(timeout=2)
+            return self.process.wait(timeout=2)
         except subprocess.TimeoutExpired:
-            code = None
+            return None
+
+    def _death(self) -> WorkerDied:
+        code = self._exit_code()
         self.kill()
         if code is not None and code < 0:
             how = f"killed by {signal.Signals(-code).name}"
@@ -273,9 +291,15 @@ class Worker:
             how = "closed its channel to the grader"
         return WorkerDied(f"the worker process ended: {how}")
 
+    def _write_fd(self) -> int:
+        return self.process.stdin.fileno()
+
+    def _read_fd(self) -> int:
+        return self.process.stdout.fileno()
+
     def send(self, message: dict, deadline: float) -> None:
         data = wire.pack(message)
-        fd = self.process.stdin.fileno()
+        fd = self._write_fd()
         while data:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([], [fd], [], remaining)[1]:
@@ -289,7 +313,7 @@ class Worker:
                 raise self._death() from None
 
     def _read(self, size: int, deadline: float) -> bytes:
-        fd, chunks = self.process.stdout.fileno(), []
+        fd, chunks = self._read_fd(), []
         while size:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
