@@ -46,6 +46,24 @@ subprocess.Popen(['sleep', '600'], start_new_session=True)
 """
 
 
+#: Every place outside /proc and /sys the worker may write to (devices aside).
+WRITABLE = r"""
+import os, stat
+found = []
+for top, dirs, files in os.walk('/'):
+    dirs[:] = [d for d in dirs if os.path.join(top, d) not in ('/proc', '/sys')]
+    for path in [top] + [os.path.join(top, name) for name in files]:
+        try:
+            device = stat.S_ISCHR(os.stat(path).st_mode)  # /dev/null and links to it
+        except OSError:
+            continue
+        if os.access(path, os.W_OK) and not device:
+            found.append(path)
+fresh = ('/assignment', '/dev/shm', '/tmp')
+print(sorted(path for path in found if not path.startswith(tuple(f + '/' for f in fresh))))
+"""
+
+
 @pytest.fixture
 def zygote(sandbox, tmp_path):
     if os.getuid() != 0:
@@ -103,6 +121,10 @@ def test_a_forked_worker_sees_what_a_fresh_one_sees(zygote, tmp_path):
 def test_nothing_a_student_leaves_reaches_the_next(zygote):
     first = _forked(zygote)
     try:
+        # Where it can write at all: the three places made afresh for each student (and in
+        # them: none is the zygote's, or the last student's).
+        writable = _run(first, WRITABLE)["stdout"].strip()
+        assert writable == "['/assignment', '/dev/shm', '/tmp']", writable
         assert _run(first, LEAVE)["error"] is None
         assert len(_processes_of(60000 + SLOT)) == 2  # the worker and its escaped sleep
     finally:
