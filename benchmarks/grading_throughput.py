@@ -32,9 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import nbformat
-
-from autograder.nbcells import grade_id, nbgrader_meta
+# Nothing heavy is imported at the top: the judges of a local Dask cluster's workers (whose
+# main module this script is) import this module again, each of them.
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -42,6 +41,10 @@ ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.envi
 
 def make_class(chapter: str, students: int, folder: Path) -> None:
     """``students`` submissions of ``chapter``: correct, one function wrong, untouched."""
+    import nbformat
+
+    from autograder.nbcells import grade_id, nbgrader_meta
+
     source = nbformat.read(ROOT / "solutions" / chapter / f"{chapter}.ipynb", as_version=4)
     release = nbformat.read(ROOT / "notebooks" / chapter / f"{chapter}.ipynb", as_version=4)
     markers = ("### BEGIN SOLUTION", "### END SOLUTION")
@@ -59,6 +62,8 @@ def make_class(chapter: str, students: int, folder: Path) -> None:
 
 
 def _answered(release, answers: dict[str, str]):
+    from autograder.nbcells import grade_id, nbgrader_meta
+
     notebook = copy.deepcopy(release)
     for cell in notebook.cells:
         if nbgrader_meta(cell).get("solution") and grade_id(cell) in answers:
