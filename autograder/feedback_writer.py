@@ -17,6 +17,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 from autograder import course, feedback
+from autograder.lazy_imports import defer_iri_grammar
 
 _writer: dict = {}  # in a pool's process: its nbgrader course, where pages go, the site
 
@@ -44,6 +45,7 @@ def write_pages(nbgrader: course.Course, student_id: str, tests: dict[str, dict]
 
 def _start(work: str, assignment: str, out: str, site_url: str | None) -> None:
     _die_with_the_grader()
+    defer_iri_grammar()  # this process imports nbgrader (so jsonschema) afresh
     _writer.update(course=course.Course(Path(work), assignment), out=Path(out),
                    site_url=site_url)
 
