@@ -13,9 +13,8 @@ Used only where a fresh worker would show nothing of its own in its working dire
 data files, no extra files of the student's: those are bound per student), when the grader
 is root (the zygote needs its capabilities to make the namespaces), and on this machine (a
 Dask worker starts fresh workers). Everywhere else, and if a zygote cannot be reached, the
-worker starts fresh: same verdicts, slower. One difference: the workers of a slot share the
-zygote's NumPy random state at start (seeded once, not per worker); Python's ``random`` is
-seeded again in each.
+worker starts fresh: same verdicts, slower. Random states are a fresh worker's too: the
+zygote never imports ``numpy.random``, and Python seeds ``random`` again in each child.
 """
 
 from __future__ import annotations
@@ -71,6 +70,9 @@ class Zygote:
                     command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                     stderr=stderr, env=env, start_new_session=True,
                     pass_fds=(listener.fileno(),))
+        except BaseException:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
         finally:
             listener.close()  # the zygote's copy is the one that listens
 

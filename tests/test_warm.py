@@ -185,3 +185,17 @@ def test_only_a_worker_with_nothing_to_show_is_forked(tmp_path):
     assert warm.shows_nothing(tmp_path)
     (tmp_path / "data.csv").write_text("1,2\n")
     assert not warm.shows_nothing(tmp_path)
+
+
+def test_each_forked_worker_draws_its_own_random_numbers(zygote):
+    """As fresh workers do: nothing random is seeded in the zygote, once for all."""
+    draws = []
+    for _ in range(2):
+        worker = _forked(zygote)
+        try:
+            draws.append(_run(worker, "import numpy as np, random\n"
+                                      "print(np.random.rand(), random.random())")["stdout"])
+        finally:
+            worker.kill()
+    first, second = (line.split() for line in draws)
+    assert first[0] != second[0] and first[1] != second[1]
