@@ -36,6 +36,7 @@ from autograder.sandbox import (
     SandboxUnavailable,
     Worker,
     WorkerDied,
+    WorkerTimeout,
     worker_command,
 )
 
@@ -141,10 +142,14 @@ class ForkedWorker(Worker):
                 os.close(log)
         connection.setblocking(False)
         self.connection, self.status = connection, status
-        reply = self._receive(time.monotonic() + STARTUP_SECONDS)
-        if reply.get("op") != "ready":
+        try:
+            reply = self._receive(time.monotonic() + STARTUP_SECONDS)
+        except (WorkerDied, WorkerTimeout):
+            reply = {}
+        if reply.get("op") != "ready":  # the zygote could not make it (its log says why)
             self.kill()
-            raise WorkerDied(f"the worker did not start (said {reply.get('op')!r})")
+            self.fresh = True
+            super().start()
 
     def kill(self) -> None:
         if self.fresh:

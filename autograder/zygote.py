@@ -28,9 +28,11 @@ import select
 import signal
 import socket
 import struct
+from pathlib import Path
 
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID = 0x00020000, 0x08000000, 0x20000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND = 1, 2, 4, 8, 32, 4096
+MS_REC, MS_PRIVATE = 1 << 14, 1 << 18
 #: Where the student's code may write: each a new tmpfs (mode) for every student.
 FRESH = (("/tmp", "1777"), ("/dev/shm", "1777"), ("/assignment", "0777"))
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -82,12 +84,43 @@ def main() -> None:
         os.waitpid(keeper, 0)  # one student at a time: the next once this one is all gone
 
 
+def _mounts_under(folder: str) -> list[str]:
+    """The mount points below ``folder``, parents first (from /proc/self/mountinfo)."""
+    points = []
+    for line in open("/proc/self/mountinfo", encoding="utf-8"):
+        point = line.split()[4]
+        for escaped in ("\\040", "\\011", "\\012", "\\134"):  # mountinfo's octal escapes
+            point = point.replace(escaped, chr(int(escaped[1:], 8)))
+        if point.startswith(folder + "/"):
+            points.append(point)
+    return points
+
+
+def _fresh(tmp_bytes: int) -> None:
+    """A new empty tmpfs on each of :data:`FRESH`; what the sandbox shows below them (a
+    virtual environment that lives under /tmp) is bound again, read-only, on top."""
+    kept = {point: os.open(point, os.O_PATH) for target, _ in FRESH
+            for point in _mounts_under(target)}
+    for target, mode in FRESH:
+        _mount(b"tmpfs", target, b"tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_bytes},mode={mode}")
+    for point, held in kept.items():
+        for parent in reversed(Path(point).parents):
+            if not parent.exists():
+                parent.mkdir(mode=0o755)
+        if os.path.isdir(f"/proc/self/fd/{held}"):
+            os.makedirs(point, mode=0o755, exist_ok=True)
+        else:
+            open(point, "a").close()
+        _mount(f"/proc/self/fd/{held}".encode(), point, None, MS_BIND)
+        _mount(None, point, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        os.close(held)
+
+
 def _keep(connection: socket.socket, log_fd: int, status_fd: int, tmp_bytes: int) -> None:
     """The keeper: the student's namespaces; kills them all when the judge hangs up."""
     _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC), "unshare")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing mounted here is seen outside
-    for target, mode in FRESH:
-        _mount(b"tmpfs", target, b"tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_bytes},mode={mode}")
+    _fresh(tmp_bytes)
     init = os.fork()
     if init == 0:
         try:

@@ -17,7 +17,8 @@ SLOT = 7  # a uid of its own (60007): no other test's worker shares it
 
 #: What a worker sees of itself: its uid, its capabilities, the processes and files around it.
 LOOK = """
-import json, os
+import json, os, sys
+runtime = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)}  # a venv under /tmp
 fds = {}
 for fd in sorted(os.listdir('/proc/self/fd'), key=int):
     try:
@@ -28,8 +29,11 @@ status = dict(line.split(':', 1) for line in open('/proc/self/status'))
 print(json.dumps({
     'uid': os.getuid(), 'pid': os.getpid(),
     'processes': sorted(p for p in os.listdir('/proc') if p.isdigit()),
-    'tmp': sorted(set(os.listdir('/tmp')) - {'.ipython'}), 'shm': os.listdir('/dev/shm'),
+    'tmp': sorted(name for name in os.listdir('/tmp') if name != '.ipython' and not any(
+        path.startswith('/tmp/' + name + '/') for path in runtime)),
+    'shm': os.listdir('/dev/shm'),
     'cwd': os.getcwd(), 'here': os.listdir('.'), 'fds': fds,
+    'runtime_writable': [p for p in runtime for top, _, _ in os.walk(p) if os.access(top, os.W_OK)],
     'caps': [status[k].strip() for k in ('CapPrm', 'CapEff', 'CapAmb')],
     'no_new_privs': status['NoNewPrivs'].strip()}))
 """
@@ -111,6 +115,7 @@ def test_a_forked_worker_sees_what_a_fresh_one_sees(zygote, tmp_path):
         forked.kill()
     assert seen["uid"] == expected["uid"] == 60000 + SLOT
     assert seen["caps"] == ["0000000000000000"] * 3 and seen["no_new_privs"] == "1"
+    assert seen["runtime_writable"] == []  # Python and its packages, read-only (under /tmp too)
     for key in ("processes", "tmp", "shm", "cwd", "here"):
         assert seen[key] == expected[key], key
     # The judge's channel on 3 and 4 (a socket here, pipes there), nothing of the zygote's.
