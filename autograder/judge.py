@@ -80,7 +80,8 @@ def _main(task: dict, send) -> None:
             files = Path(task["files"]) if task.get("files") else None
             if task.get("zygote") and warm.shows_nothing(files):
                 def make_worker():
-                    return warm.ForkedWorker(task["zygote"], task["slot"], task["limits"], log)
+                    return warm.ForkedWorker(task["zygote"], task["slot"], task["limits"], log,
+                                             files)
             else:
                 def make_worker():
                     return Worker(task["slot"], task["limits"], task["sandboxed"], log, files)

@@ -107,8 +107,9 @@ class ForkedWorker(Worker):
     """A worker from the slot's zygote at ``address``, spoken to over its socket; a fresh
     worker (:class:`~autograder.sandbox.Worker`) when the zygote cannot be reached."""
 
-    def __init__(self, address: str, slot: int, limits: Limits, log=None):
-        super().__init__(slot, limits, True, log, None)
+    def __init__(self, address: str, slot: int, limits: Limits, log=None,
+                 files: Path | None = None):
+        super().__init__(slot, limits, True, log, files)  # (``files``: for a fresh start)
         self.address = address
         self.connection: socket.socket | None = None
         self.status: int | None = None  # the read end of the pipe the exit status comes on

@@ -177,10 +177,12 @@ def test_a_worker_that_ends_or_hangs_costs_only_itself(zygote):
 
 def test_without_its_zygote_a_worker_starts_fresh(zygote, tmp_path):
     zygote.stop()
-    worker = warm.ForkedWorker(zygote.address, SLOT, LIMITS)
+    (tmp_path / "files").mkdir()
+    worker = warm.ForkedWorker(zygote.address, SLOT, LIMITS, None, tmp_path / "files")
     worker.start()
-    try:
-        assert worker.fresh and _run(worker, "print(1)")["stdout"].strip() == "1"
+    try:  # as the zygote's would have been: in the (empty) working directory
+        assert worker.fresh
+        assert _run(worker, "import os\nprint(os.getcwd())")["stdout"].strip() == "/assignment"
     finally:
         worker.kill()
 
