@@ -29,6 +29,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.abc
+import os
 import re
 import sys
 import types
@@ -38,6 +39,11 @@ _PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 #: Frames of the import machinery: an import done by the student's code reads attributes
 #: from these, on the student's behalf.
 _IMPORT_FRAMES = ("<frozen importlib", str(Path(importlib.__file__).parent) + "/")
+#: Where Python and the installed packages live: never the student's code, even when the
+#: working directory holds them (a virtual environment under /tmp, the working directory of a
+#: worker shown no files).
+_RUNTIME = tuple({f"{path}/" for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}
+                  for path in (prefix, os.path.realpath(prefix))})
 
 
 class ForbiddenAPI(Exception):
@@ -130,7 +136,8 @@ def _from_student(frame) -> bool:
     if frame is None:
         return False
     filename = frame.f_code.co_filename
-    return filename.startswith("<") or filename.startswith(_student_folder)
+    return filename.startswith("<") or (filename.startswith(_student_folder)
+                                        and not filename.startswith(_RUNTIME))
 
 
 _student_folder = "/assignment/"
