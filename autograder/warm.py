@@ -122,35 +122,31 @@ class ForkedWorker(Worker):
         return self.connection is not None and not select.select([self.status], [], [], 0)[0]
 
     def start(self) -> None:
-        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            connection.connect(self.address)
-        except OSError:  # no zygote there (it could not start, or died): start afresh
-            connection.close()
+        if not self._forked():  # the zygote is gone, or could not make it (its log says why)
+            self.kill()
             self.fresh = True
-            return super().start()
+            super().start()
+
+    def _forked(self) -> bool:
+        """Ask the zygote for the worker; whether it came up."""
+        self.connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         status, status_in = os.pipe()
+        self.status = status
         log = self.log.fileno() if self.log is not None else os.open(os.devnull, os.O_WRONLY)
         try:
-            socket.send_fds(connection, [b"w"], [log, status_in])
+            self.connection.connect(self.address)
+            socket.send_fds(self.connection, [b"w"], [log, status_in])
         except OSError:
-            connection.close()
-            os.close(status)
-            raise WorkerDied("the slot's zygote did not take the request") from None
+            return False
         finally:
             os.close(status_in)
             if self.log is None:
                 os.close(log)
-        connection.setblocking(False)
-        self.connection, self.status = connection, status
+        self.connection.setblocking(False)
         try:
-            reply = self._receive(time.monotonic() + STARTUP_SECONDS)
+            return self._receive(time.monotonic() + STARTUP_SECONDS).get("op") == "ready"
         except (WorkerDied, WorkerTimeout):
-            reply = {}
-        if reply.get("op") != "ready":  # the zygote could not make it (its log says why)
-            self.kill()
-            self.fresh = True
-            super().start()
+            return False
 
     def kill(self) -> None:
         if self.fresh:
