@@ -417,7 +417,7 @@ def grade(assignment: str, submissions: Path, out: Path, *, work: Path | None = 
     pairs = similarity.class_pairs(work, assignment, task.sources, scored)
     for student_id, (notes, seconds) in pages.finish().items():
         result = results[student_id]
-        result.message = "; ".join(m for m in (result.message, *notes) if m)
+        result.message = _joined(result.message, *notes)
         result.record_seconds = round(result.record_seconds + seconds, 3)
     report = _write_results(out, assignment, max_score, ordered, {
         "sandbox": sandbox, "workers": workers, "limits": asdict(limits),
@@ -482,9 +482,9 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
             except Exception as error:  # noqa: BLE001 - one student's record, never the batch
                 # Their scores never reached the gradebook: no grade is reported for them.
                 result.status, result.score = "crashed", 0.0
-                result.message = "; ".join(m for m in (result.message, (
+                result.message = _joined(result.message, (
                     f"graded, but could not be recorded: {type(error).__name__}: {error}"
-                    )[:500]) if m)
+                    )[:500])
             result.record_seconds = round(time.monotonic() - began, 3)
         nbgrader.close()
 
@@ -497,7 +497,7 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
             result.message = f"could not be graded: {type(error).__name__}: {error}"
             return
         result.status, problems, result.tests, result.forbidden = _summary(task, verdicts)
-        result.message = "; ".join(m for m in (result.message, problems) if m)
+        result.message = _joined(result.message, problems)
         result.seconds = round(seconds, 2)
         graded.put(student_id)
 
@@ -544,9 +544,14 @@ def _grade_all(task: Assignment, staged: dict[str, str], limits, sandboxed, work
     for student_id, result in results.items():
         if result.status != "crashed" and student_id not in recorded:  # never a grade unsaved
             result.status, result.score = "crashed", 0.0
-            result.message = "; ".join(m for m in (result.message, "graded, but not recorded "
-                                                   "in the gradebook: grade again") if m)
+            result.message = _joined(result.message,
+                                     "graded, but not recorded in the gradebook: grade again")
     return results
+
+
+def _joined(*notes: str) -> str:
+    """A result's message: its notes that say something, in order."""
+    return "; ".join(note for note in notes if note)
 
 
 def _record(nbgrader: course.Course, result: StudentResult) -> None:
