@@ -122,24 +122,44 @@ def sweep_figure(results: dict, scale: float = 1.0):
 
 
 def throughput_figure(rows: list[dict]):
-    """Images per second of the lab's loop and of a plain DataLoader loop, per device."""
-    fig, ax = figure(figsize=(7.0, 0.9 + 0.55 * len(rows)))
-    y = np.arange(len(rows))
-    ours = [r["ours_images_per_s"] for r in rows]
-    plain = [r["plain_images_per_s"] for r in rows]
-    ax.barh(y + 0.2, ours, height=0.38, color=color("adam"), label="lab's loop")
-    ax.barh(y - 0.2, plain, height=0.38, color=color("sgd"), label="plain DataLoader loop")
-    for i, r in enumerate(rows):
-        ax.text(ours[i], i + 0.2, f" {ours[i]:,.0f}  (×{r['ratio']:.2f})", va="center",
-                fontsize=8)
-        ax.text(plain[i], i - 0.2, f" {plain[i]:,.0f}", va="center", fontsize=8)
-    ax.set_yticks(y, [r["device"] for r in rows])
-    ax.set(xscale="log", xlabel="training images per second (log scale)")
-    ax.set_xlim(min(ours + plain) / 30, max(ours + plain) * 60)  # room for labels, legend
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ax.legend(fontsize=8, loc="lower right")
-    major_ticks_only(ax)
+    """Images per second of each loop of ``descent.lab.throughput``, one panel per device
+    (threads, batch size), each bar labelled with its ratio to the plain loop."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["device"], row["batch_size"]), []).append(row)
+    longest = max(len(g) for g in groups.values())
+    fig, axes = figure(nrows=len(groups), figsize=(7.0, len(groups) * (0.6 + 0.32 * longest)))
+    axes = np.atleast_1d(axes)
+    top = max(r["images_per_s"] for r in rows)
+    for ax, ((device, batch), group) in zip(axes, groups.items(), strict=True):
+        y = np.arange(len(group))[::-1]
+        speeds = [r["images_per_s"] for r in group]
+        colors = [color("sgd") if r["loop"] == "plain" else
+                  color("adam") if r["loop"] == "lab" else "#9aa5b1" for r in group]
+        ax.barh(y, speeds, height=0.7, color=colors)
+        for yi, r in zip(y, group, strict=True):
+            ratio = f"  ×{r['ratio']:.2f}" if r.get("ratio") else ""
+            ax.text(r["images_per_s"], yi, f" {r['images_per_s']:,.0f}{ratio}", va="center",
+                    fontsize=8)
+        ax.set_yticks(y, [r["label"] for r in group], fontsize=8)
+        ax.set_title(f"{device}, batch {batch}", fontsize=9, loc="left")
+        ax.set_xlim(0, top * 1.35)  # room for the labels
+        major_ticks_only(ax)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    axes[-1].set_xlabel("training images per second (median epoch)")
     return fig
+
+
+def throughput_table(rows: list[dict]) -> str:
+    """The rows as a Markdown table: loop, images/s, s/epoch, ratio, loss gap, accuracy."""
+    lines = ["| device | loop | images/s | s/epoch | × plain | final loss | val. accuracy |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ratio = f"{r['ratio']:.2f}" if r.get("ratio") else ""
+        lines.append(f"| {r['device']}, batch {r['batch_size']} | {r['label']} | "
+                     f"{r['images_per_s']:,.0f} | {r['median_epoch_s']:.2f} | {ratio} | "
+                     f"{r['loss'][-1]:.4f} | {100 * r['val_acc']:.2f} % |")
+    return "\n".join(lines)
 
 
 def summary_table(results: dict, curve: str = "val_acc") -> str:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from descent.lab import speed
 from descent.lab.training import describe, fit, prepare
 
 #: name -> (torch.optim class name, hyper-parameters): common defaults, none tuned here.
@@ -52,26 +53,37 @@ def mlp(inputs: int = 784, hidden: int = 500, depth: int = 2, classes: int = 10)
     return nn.Sequential(*layers, nn.Linear(hidden, classes))
 
 
-def make_optimizer(name: str, params, lr_scale: float = 1.0, custom: Mapping | None = None):
+def make_optimizer(name: str, params, lr_scale: float = 1.0, custom: Mapping | None = None,
+                   settings: speed.Settings = speed.PLAIN, device: torch.device | None = None):
     """The optimizer ``name`` of :data:`OPTIMIZERS` (or of ``custom``: name -> (class, hyper)),
-    its learning rate multiplied by ``lr_scale``."""
+    its learning rate multiplied by ``lr_scale``; fused on ``device`` if ``settings`` say so."""
     if custom and name in custom:
         cls, hyper = custom[name]
     else:
         class_name, hyper = OPTIMIZERS[name]
         cls = getattr(torch.optim, class_name)
-    return cls(params, **{**hyper, "lr": hyper["lr"] * lr_scale})
+    fused = speed.optimizer_options(cls, device or torch.device("cpu"), settings)
+    return cls(params, **{**hyper, "lr": hyper["lr"] * lr_scale, **fused})
 
 
 def run(build: Callable, optimizer: str, tensors, train_one_epoch: Callable,
         evaluate: Callable, *, seed: int, epochs: int, batch_size: int = 64,
         lr_scale: float = 1.0, custom: Mapping | None = None, threads: int | None = None,
-        amp: bool = False, progress: bool = False) -> dict[str, list[float]]:
-    """One seeded run: a fresh model from ``build()``, trained by ``optimizer``; its curves."""
+        amp: bool = False, settings: speed.Settings | None = None,
+        progress: bool = False) -> dict[str, list[float]]:
+    """One seeded run: a fresh model from ``build()``, trained by ``optimizer``; its curves.
+
+    ``settings`` (:mod:`descent.lab.speed`) say how the loop runs; by default the fastest
+    here, which :func:`descent.lab.speed.lab_settings` finds on the first run and prints.
+    """
     device = tensors[0].device
     prepare(device, seed, threads)
-    model = build().to(device)
-    opt = make_optimizer(optimizer, model.parameters(), lr_scale, custom)
+    if settings is None:
+        settings = speed.lab_settings(build, train_one_epoch, tensors[0], tensors[1],
+                                      batch_size=batch_size)
+    model = speed.prepared_model(build().to(device), settings)
+    opt = make_optimizer(optimizer, model.parameters(), lr_scale, custom, settings, device)
+    tensors = [speed.laid_out(t, settings) for t in tensors]
     return fit(model, tensors, opt, train_one_epoch, evaluate, epochs=epochs,
                batch_size=batch_size, seed=1000 * seed, amp=amp, progress=progress,
                label=f"{optimizer} seed {seed}")

@@ -108,7 +108,7 @@ def fit(model, tensors, optimizer, train_one_epoch: Callable, evaluate: Callable
                                                     batch_size=batch_size, seed=seed + epoch)
         synchronize(device)
         seconds = time.perf_counter() - started
-        with autocast(device, amp):
+        with torch.inference_mode(), autocast(device, amp):  # no autograd bookkeeping
             val_loss, val_acc = evaluate(model, x_val, y_val)
         for name, value in zip(CURVES, (train_loss, train_acc, val_loss, val_acc, seconds),
                                strict=True):
