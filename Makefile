@@ -23,7 +23,7 @@ help:
 	@echo "make lab       JupyterLab on notebooks/ (book/*.md open as live notebooks too)"
 	@echo "make release   regenerate notebooks/ from solutions/ (nbgrader generate_assignment)"
 	@echo "make grade ASSIGNMENT=01_activations SUBMISSIONS=path [OUT=dir] [WORKERS=n] [DB=url] [SOURCE=dir] [SITE_URL=url] [CLUSTER=dask-scheduler-address]"
-	@echo "make lab-full [DEVICE=cuda]  chapter 09's full optimizer comparison -> book/_data/lenet_lab.json"
+	@echo "make lab-full [DEVICE=cuda]  chapter 09's full optimizer comparison -> book/_data/lenet_lab[_cuda].json"
 	@echo "make lab-extras  LeNet-5 with schedules, EMA/SWA, BatchNorm (ch 06-08) -> book/_data/lenet_extras.json"
 	@echo "sudo make hub  the course on a JupyterHub at http://127.0.0.1:8000 (students, TA, instructor; formgrader; exchange)"
 	@echo "make screenshots  PNGs of the site and of JupyterLab for the README (docs/screenshots/)"

@@ -1,6 +1,6 @@
 """LeNet-5 training throughput: the lab's loop against a plain DataLoader loop, in one run.
 
-    .venv/bin/python benchmarks/lenet_throughput.py [--threads 1,2] [--epochs 3]
+    .venv/bin/python benchmarks/lenet_throughput.py [--threads 1,2] [--epochs 5]
         [--loops plain,one tensor,fused,channels_last,lab] [--compile]
         [--device cpu,cuda] [--batch-size 64,1024] [--amp]
         [--json book/_data/lenet_throughput.json]
@@ -32,7 +32,7 @@ from descent.lab.training import devices
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", default="1,2", help="CPU thread counts, e.g. 1,2")
-    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per loop")
+    parser.add_argument("--epochs", type=int, default=5, help="timed epochs per loop")
     parser.add_argument("--images", type=int, default=None, help="training images (all)")
     parser.add_argument("--loops", default=",".join(DEFAULT_LOOPS),
                         help=f"which loops, in order (of {', '.join(LOOPS)})")

@@ -7,8 +7,9 @@ Trains LeNet-5, a 2×500 perceptron and a logistic regression on MNIST (or what
 the course's ``CourseAdam``, each over several seeds, then LeNet-5 again with each
 optimizer's learning rate scaled by 0.1 … 10 (one seed, fewer epochs). The model, the
 epoch, the evaluation and CourseAdam are the model answers of the chapter's notebook.
-Writes the curves, the settings and where they were measured to ``--out`` (by default
-``book/_data/lenet_lab.json``, which the chapter page plots).
+Writes the curves, the settings and where they were measured to ``--out``: by default
+``book/_data/lenet_lab.json`` on the CPU, which the chapter page plots, and
+``book/_data/lenet_lab_cuda.json`` (``…_mps.json``) on a GPU, which the page sets beside it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from descent.lab.experiment import (
     run_meta,
     save_results,
 )
+from descent.lab.speed import lab_settings
 from descent.lab.training import pick_device, prepare, to_device
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +39,8 @@ SCALES = (0.1, 0.3, 1.0, 3.0, 10.0)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "book" / "_data" / "lenet_lab.json")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="the cache to write (default: by device, see above)")
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=10)
@@ -57,16 +60,19 @@ def main(argv: list[str] | None = None) -> int:
     builders = {"lenet5": lenet5, "mlp": mlp, "logistic": logistic_regression}
     models = [m for m in args.models.split(",") if m]
     device = pick_device(args.device)
+    out = args.out or cache_path(device)
     prepare(device, 0, args.threads)
     data = load_mnist()
     tensors = list(to_device(data, device))
     if args.train_size:
         tensors[0], tensors[1] = tensors[0][:args.train_size], tensors[1][:args.train_size]
     custom = {COURSE_ADAM: (course_adam, {"lr": 1e-3})}
+    settings = lab_settings(lenet5, train_one_epoch, tensors[0], tensors[1],
+                            batch_size=args.batch_size)
     names = [*OPTIMIZERS, COURSE_ADAM]
     common = {"train_one_epoch": train_one_epoch, "evaluate": evaluate,
               "batch_size": args.batch_size, "custom": custom, "threads": args.threads,
-              "amp": args.amp, "progress": True}
+              "amp": args.amp, "settings": settings, "progress": True}
 
     started = time.perf_counter()
     runs: dict = {}
@@ -95,16 +101,22 @@ def main(argv: list[str] | None = None) -> int:
 
     results = {
         "meta": run_meta(device, "scripts/lenet_full.py", argv or sys.argv[1:], data, tensors,
-                         args, started, amp=args.amp),
+                         args, started, amp=args.amp, settings=settings.describe()),
         "optimizers": {name: {"class": cls, **hyper} for name, (cls, hyper) in
                        OPTIMIZERS.items()} | {COURSE_ADAM: {"class": "CourseAdam", "lr": 1e-3}},
         "runs": runs,
         "sweep": {"model": "lenet5", "epochs": args.sweep_epochs, "seed": 0,
                   "scales": list(SCALES), "runs": sweep},
     }
-    save_results(args.out, results)
-    print(f"wrote {args.out} ({results['meta']['minutes']:.1f} min)")
+    save_results(out, results)
+    print(f"wrote {out} ({results['meta']['minutes']:.1f} min)")
     return 0
+
+
+def cache_path(device) -> Path:
+    """Where the comparison on ``device`` is cached for the page."""
+    suffix = "" if device.type == "cpu" else f"_{device.type}"
+    return ROOT / "book" / "_data" / f"lenet_lab{suffix}.json"
 
 
 if __name__ == "__main__":

@@ -144,6 +144,27 @@ def test_the_cache_reproduces_its_first_run(results):
     assert history["train_loss"][0] == pytest.approx(cached["train_loss"][0], rel=1e-2)
 
 
+def test_a_gpu_cache_agrees_with_the_cpu_cache(results):
+    """``make lab-full DEVICE=cuda`` caches the comparison on a GPU beside the CPU's: the
+    same seeds and batches, but other kernels round otherwise, and over ten epochs that moves
+    a run as far as another seed would. So the final mean accuracies of each model and
+    optimizer agree within twice the seeds' spread plus two binomial standard errors."""
+    path = CACHE / "lenet_lab_cuda.json"
+    if not path.exists():
+        pytest.skip("no GPU comparison cached yet: make lab-full DEVICE=cuda writes it")
+    gpu = experiment.load_results(path)
+    same = ("source", "train_size", "val_size", "epochs", "seeds", "batch_size")
+    assert {k: gpu["meta"][k] for k in same} == {k: results["meta"][k] for k in same}
+    n_val = results["meta"]["val_size"]
+    for model, by_optimizer in gpu["runs"].items():
+        for name, histories in by_optimizer.items():
+            cpu_mean, cpu_std = experiment.final(results["runs"][model][name], "val_acc")
+            gpu_mean, gpu_std = experiment.final(histories, "val_acc")
+            tolerance = 2 * (cpu_mean * (1 - cpu_mean) / n_val) ** 0.5 + 2 * max(cpu_std,
+                                                                                 gpu_std)
+            assert gpu_mean == pytest.approx(cpu_mean, abs=tolerance), (model, name)
+
+
 def test_figures(results):
     x, y, *_ = tiny()
     history = {"train_loss": [2.0, 1.0], "train_acc": [0.3, 0.6], "val_loss": [1.5, 1.2],

@@ -26,14 +26,16 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_lenet5_costs_what_its_layers_say():
-    counts = throughput.multiply_adds(lenet5())
-    # Output values times the multiply-adds of each: C_in·5·5 per convolution value (C1
-    # pads its 28×28 input to keep 28×28), the fan-in per linear output.
-    by_hand = [6 * 28 * 28 * (1 * 5 * 5), 16 * 10 * 10 * (6 * 5 * 5), 120 * 400, 84 * 120,
-               10 * 84]
-    assert list(counts.values()) == by_hand and sum(by_hand) == 416_520
+    costs = throughput.layer_costs(lenet5())
+    # Output values and multiply-adds of each: C_in·5·5 per convolution value (C1 pads its
+    # 28×28 input to keep 28×28), the fan-in per linear output.
+    by_hand = [(6 * 28 * 28, 1 * 5 * 5), (16 * 10 * 10, 6 * 5 * 5), (120, 400), (84, 120),
+               (10, 84)]
+    assert list(costs.values()) == by_hand
+    forward = [values * per_value for values, per_value in by_hand]
+    assert sum(forward) == 416_520
     # Training: the forward, the weight gradients (as many), the input gradients (all but C1).
-    assert throughput.training_multiply_adds(counts) == 3 * sum(by_hand) - by_hand[0]
+    assert throughput.training_multiply_adds(costs) == 3 * sum(forward) - forward[0]
 
 
 def test_fused_kernels_where_torch_has_them():
@@ -68,12 +70,14 @@ def test_the_lab_picks_its_settings_once_and_says_which(capsys, monkeypatch):
     best, speeds = speed.choose(lenet5, train_one_epoch, x, y, batch_size=16, batches=2,
                                 rounds=1)
     assert torch.equal(torch.get_rng_state(), state)  # a seeded run after it is unchanged
-    assert set(speeds) == set(speed.candidates(CPU)) and best == max(speeds, key=speeds.get)
+    first, other = speed.candidates(CPU)
+    assert set(speeds) == {first, other}
+    assert best == (other if speeds[other] > 1.15 * speeds[first] else first)
     assert all(v > 0 for v in speeds.values())
-    first = speed.lab_settings(lenet5, train_one_epoch, x, y, batch_size=16)
+    picked = speed.lab_settings(lenet5, train_one_epoch, x, y, batch_size=16)
     said = capsys.readouterr().out
-    assert f"with {first.describe()}, the fastest" in said and "images/s" in said
-    assert speed.lab_settings(lenet5, train_one_epoch, x, y, batch_size=16) == first
+    assert f"with {picked.describe()} (images/s" in said and "cpu (1 thread)" in said
+    assert speed.lab_settings(lenet5, train_one_epoch, x, y, batch_size=16) == picked
     assert capsys.readouterr().out == ""  # chosen once
 
 
