@@ -160,8 +160,8 @@ def step_times(model: nn.Sequential, x, y, optimizer, *, steps: int = 50) -> dic
 
 
 def compare(loops: Sequence[str] = DEFAULT_LOOPS, *, device: str = "cpu", threads: int = 1,
-            images: int | None = None, epochs: int = 3, batch_size: int = 64,
-            seeds: Sequence[int] | None = None, amp: bool = False) -> list[dict]:
+            images: int | None = None, epochs: int = 5, batch_size: int = 64, seed: int = 0,
+            amp: bool = False) -> list[dict]:
     """Train each loop in its own process, epochs interleaved; one row per loop.
 
     Each process trains a warm-up epoch (seed ``1000·seed``), then ``epochs`` timed epochs
@@ -171,11 +171,9 @@ def compare(loops: Sequence[str] = DEFAULT_LOOPS, *, device: str = "cpu", thread
     every epoch, ``val_loss`` and ``val_acc``, and ``ratio``: the plain loop's median epoch
     over this loop's (when the plain loop is among ``loops``).
     """
-    seeds = list(seeds) if seeds is not None else [0] * len(loops)
     workers = [_Worker(loop, {"loop": loop, "device": device, "threads": threads,
                               "images": images, "batch_size": batch_size, "seed": seed,
-                              "amp": amp})
-               for loop, seed in zip(loops, seeds, strict=True)]
+                              "amp": amp}) for loop in loops]
     try:
         for worker in workers:
             worker.ready()
