@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also the lab's loop under torch.compile")
     parser.add_argument("--device", default=None, help="cpu, cuda, … (default: all present)")
     parser.add_argument("--batch-size", default="64", help="batch sizes, e.g. 64,1024")
-    parser.add_argument("--amp", action="store_true", help="bfloat16 autocast on a GPU")
+    parser.add_argument("--amp", action="store_true",
+                        help="on a GPU, also every loop under bfloat16 autocast")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args(argv)
 
@@ -58,15 +59,16 @@ def main(argv: list[str] | None = None) -> int:
         # Thread counts matter on the CPU; on a GPU they only feed the plain loop's loader.
         for count in threads if device == "cpu" else threads[:1]:
             for batch_size in batch_sizes:
-                group = compare(loops, device=device, threads=count, images=args.images,
-                                epochs=args.epochs, batch_size=batch_size,
-                                amp=args.amp and device != "cpu")
-                _print(group)
-                rows += group
+                for amp in [False, True] if args.amp and device != "cpu" else [False]:
+                    group = compare(loops, device=device, threads=count, images=args.images,
+                                    epochs=args.epochs, batch_size=batch_size, amp=amp)
+                    _print(group)
+                    rows += group
     lab = [r for r in rows if r["loop"] == "lab" and r["ratio"]]
     if lab:
         print("the lab's loop over the plain loop: " + ", ".join(
-            f"×{r['ratio']:.2f} on {r['device']}, batch {r['batch_size']}" for r in lab))
+            f"×{r['ratio']:.2f} on {r['device']}, batch {r['batch_size']}, {r['precision']}"
+            for r in lab))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         meta = {"date": date.today().isoformat(), "torch": torch.__version__,
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 def _print(rows: list[dict]) -> None:
     first = rows[0]
     print(f"\nLeNet-5, Adam, batch {first['batch_size']}, {first['images']} images, "
-          f"{first['device']}: {first['data']}")
+          f"{first['device']}, {first['precision']}: {first['data']}")
     print(f"{'loop':38s} {'images/s':>9s} {'s/epoch':>8s} {'× plain':>8s} "
           f"{'Δ loss':>8s} {'val acc':>8s}  settings")
     plain = next((r for r in rows if r["loop"] == "plain"), None)

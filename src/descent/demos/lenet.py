@@ -126,12 +126,13 @@ def throughput_figure(rows: list[dict]):
     (threads, batch size), each bar labelled with its ratio to the plain loop."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
-        groups.setdefault((row["device"], row["batch_size"]), []).append(row)
+        key = (row["device"], row["batch_size"], row.get("precision", "float32"))
+        groups.setdefault(key, []).append(row)
     longest = max(len(g) for g in groups.values())
     fig, axes = figure(nrows=len(groups), figsize=(7.0, len(groups) * (0.6 + 0.32 * longest)))
     axes = np.atleast_1d(axes)
     top = max(r["images_per_s"] for r in rows)
-    for ax, ((device, batch), group) in zip(axes, groups.items(), strict=True):
+    for ax, ((device, batch, precision), group) in zip(axes, groups.items(), strict=True):
         y = np.arange(len(group))[::-1]
         speeds = [r["images_per_s"] for r in group]
         colors = [color("sgd") if r["loop"] == "plain" else
@@ -142,7 +143,7 @@ def throughput_figure(rows: list[dict]):
             ax.text(r["images_per_s"], yi, f" {r['images_per_s']:,.0f}{ratio}", va="center",
                     fontsize=8)
         ax.set_yticks(y, [r["label"] for r in group], fontsize=8)
-        ax.set_title(f"{device}, batch {batch}", fontsize=9, loc="left")
+        ax.set_title(f"{device}, batch {batch}, {precision}", fontsize=9, loc="left")
         ax.set_xlim(0, top * 1.35)  # room for the labels
         major_ticks_only(ax)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
@@ -157,7 +158,8 @@ def throughput_table(rows: list[dict]) -> str:
     for r in rows:
         ratio = f"{r['ratio']:.2f}" if r.get("ratio") else ""
         speed = f"{r['images_per_s']:,.0f}".replace(",", "\u2009")  # the book's thin spaces
-        lines.append(f"| {r['device']}, batch {r['batch_size']} | {r['label']} | {speed} | "
+        where = f"{r['device']}, batch {r['batch_size']}, {r.get('precision', 'float32')}"
+        lines.append(f"| {where} | {r['label']} | {speed} | "
                      f"{r['median_epoch_s']:.2f} | {ratio} | {r['loss'][-1]:.4f} | "
                      f"{100 * r['val_acc']:.2f} % |")
     return "\n".join(lines)

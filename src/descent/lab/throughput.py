@@ -301,7 +301,9 @@ class _Loop:
         self.x_val = data.x_val.to(device) if chosen is None else speed.laid_out(
             data.x_val.to(device), chosen)
         self.y_val = data.y_val.to(device)
+        precision = "bfloat16 autocast" if self.amp and device.type == "cuda" else "float32"
         self.info = {"device": describe(device), "images": len(y), "data": data.note,
+                     "precision": precision,
                      "settings": None if chosen is None else asdict(chosen),
                      "settings_text": "" if chosen is None else chosen.describe()}
 
