@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         tensors[0], tensors[1] = tensors[0][:args.train_size], tensors[1][:args.train_size]
     custom = {COURSE_ADAM: (course_adam, {"lr": 1e-3})}
     settings = lab_settings(lenet5, train_one_epoch, tensors[0], tensors[1],
-                            batch_size=args.batch_size)
+                            batch_size=args.batch_size, threads=args.threads)
     names = [*OPTIMIZERS, COURSE_ADAM]
     common = {"train_one_epoch": train_one_epoch, "evaluate": evaluate,
               "batch_size": args.batch_size, "custom": custom, "threads": args.threads,

@@ -7,8 +7,12 @@ import torch
 
 
 @pytest.fixture
-def one_thread():
-    """Run on one torch thread (steady, repeatable timings and results), then restore."""
+def one_thread(monkeypatch):
+    """Run on one torch thread (steady, repeatable timings and results), then restore; the
+    lab's choice of settings (descent.lab.speed) sees one core, so it keeps one thread."""
+    from descent.lab import speed
+
+    monkeypatch.setattr(speed, "available_cores", lambda: 1)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

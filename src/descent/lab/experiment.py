@@ -74,13 +74,15 @@ def run(build: Callable, optimizer: str, tensors, train_one_epoch: Callable,
     """One seeded run: a fresh model from ``build()``, trained by ``optimizer``; its curves.
 
     ``settings`` (:mod:`descent.lab.speed`) say how the loop runs; by default the fastest
-    here, which :func:`descent.lab.speed.lab_settings` finds on the first run and prints.
+    here, which :func:`descent.lab.speed.lab_settings` finds on the first run and prints
+    (with ``threads`` None, the thread count too).
     """
     device = tensors[0].device
     prepare(device, seed, threads)
     if settings is None:
         settings = speed.lab_settings(build, train_one_epoch, tensors[0], tensors[1],
-                                      batch_size=batch_size)
+                                      batch_size=batch_size, threads=threads)
+    settings.use_threads()
     model = speed.prepared_model(build().to(device), settings)
     opt = make_optimizer(optimizer, model.parameters(), lr_scale, custom, settings, device)
     tensors = [speed.laid_out(t, settings) for t in tensors]

@@ -285,7 +285,8 @@ class _Loop:
         prepare(device, self.seed)
         if spec["loop"] in ("lab", "compiled"):  # the lab's own choice of layout
             best = speed.lab_settings(build, self.train_one_epoch, x.to(device), y.to(device),
-                                      batch_size=self.batch_size, say=False)
+                                      batch_size=self.batch_size, threads=spec["threads"],
+                                      say=False)
             chosen = replace(chosen, channels_last=best.channels_last)
         model = build().to(device)
         if chosen is None:
