@@ -264,7 +264,7 @@ def _serve() -> None:
     reply(loop.info)
     for line in sys.stdin:
         request = json.loads(line)
-        reply(loop.epoch(request["epoch"]) if "epoch" in request else loop.evaluate())
+        reply(loop.epoch(request["epoch"]) if "epoch" in request else loop.validate())
 
 
 class _Loop:
@@ -322,7 +322,7 @@ class _Loop:
         synchronize(self.device)
         return {"seconds": time.perf_counter() - started, "loss": float(loss)}
 
-    def evaluate(self) -> dict:
+    def validate(self) -> dict:
         with torch.inference_mode(), autocast(self.device, self.amp):
             loss, accuracy = self.evaluate_answer(self.model, self.x_val, self.y_val)
         return {"val_loss": float(loss), "val_acc": float(accuracy)}
