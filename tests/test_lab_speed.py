@@ -81,7 +81,7 @@ def test_the_lab_picks_its_settings_once_and_says_which(capsys, monkeypatch):
     monkeypatch.setattr(speed, "available_cores", lambda: 2)
     picked = speed.lab_settings(lenet5, train_one_epoch, x, y, batch_size=16)
     said = capsys.readouterr().out
-    assert f"The lab trains on cpu with {picked.describe()} (images/s" in said
+    assert f"The lab trains on cpu with {picked.describe()}. Images per second" in said
     assert picked.threads in (1, 2) and torch.get_num_threads() == picked.threads
     assert speed.lab_settings(lenet5, train_one_epoch, x, y, batch_size=16) == picked
     assert capsys.readouterr().out == ""  # chosen once

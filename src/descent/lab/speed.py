@@ -195,8 +195,8 @@ def lab_settings(build: Callable, train_one_epoch: Callable, x: torch.Tensor,
                               threads=counts)
         _CHOSEN[key] = best
         if say:
-            timings = ", ".join(f"{s.describe()}: {v:,.0f}" for s, v in speeds.items())
-            print(f"The lab trains on {device.type} with {best.describe()} "
-                  f"(images/s on a few batches here: {timings}).")
+            timings = "; ".join(f"{v:,.0f} with {s.describe()}" for s, v in speeds.items())
+            print(f"The lab trains on {device.type} with {best.describe()}. Images per second "
+                  f"on a few batches here: {timings}.")
     _CHOSEN[key].use_threads()
     return _CHOSEN[key]
