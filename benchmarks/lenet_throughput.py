@@ -1,7 +1,7 @@
 """LeNet-5 training throughput: the lab's loop against a plain DataLoader loop, in one run.
 
     .venv/bin/python benchmarks/lenet_throughput.py [--threads 1,2] [--epochs 5]
-        [--loops plain,one tensor,fused,channels_last,lab] [--compile]
+        [--loops plain,one_tensor,fused,channels_last,lab] [--compile]
         [--device cpu,cuda] [--batch-size 64,1024] [--amp]
         [--json book/_data/lenet_throughput.json]
 

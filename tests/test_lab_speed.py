@@ -108,12 +108,12 @@ def test_the_lab_never_tries_more_threads_than_it_may_use(monkeypatch, tmp_path)
 def test_the_benchmark_compares_loops_that_draw_the_same_batches(tmp_path, capsys):
     main = runpy.run_path(str(repo_root() / "benchmarks" / "lenet_throughput.py"))["main"]
     out = tmp_path / "t.json"
-    assert main(["--loops", "plain,one tensor,lab", "--threads", "1", "--images", "256",
+    assert main(["--loops", "plain,one_tensor,lab", "--threads", "1", "--images", "256",
                  "--epochs", "1", "--batch-size", "32", "--json", str(out)]) == 0
     assert "the lab's loop over the plain loop: ×" in capsys.readouterr().out
     rows = json.loads(out.read_text())["rows"]
     plain, one_tensor, lab = rows
-    assert [r["loop"] for r in rows] == ["plain", "one tensor", "lab"]
+    assert [r["loop"] for r in rows] == ["plain", "one_tensor", "lab"]
     # The seeded DataLoader draws train_one_epoch's batches: the same kernels on the same
     # batches in the same order give the very same network.
     assert one_tensor["val_loss"] == plain["val_loss"]

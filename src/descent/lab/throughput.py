@@ -6,7 +6,7 @@ The loops (:data:`LOOPS`), each step adding one technique to the one before:
   copied to the device, ``loss.item()`` after every step, ``torch.optim.Adam`` as it comes:
   what one writes first. Its loader is seeded per epoch, so it draws exactly the batches of
   the chapter's ``train_one_epoch``;
-* ``one tensor``: the chapter's ``train_one_epoch`` on data moved to the device once, batches
+* ``one_tensor``: the chapter's ``train_one_epoch`` on data moved to the device once, batches
   indexed there, losses summed there;
 * ``fused``, ``channels_last``: the settings of :mod:`descent.lab.speed` added one by one;
 * ``lab``: the lab's loop, with the settings :func:`descent.lab.speed.lab_settings` picks on
@@ -45,7 +45,7 @@ from descent.lab.training import autocast, describe, prepare, synchronize
 #: name -> (what the figures call it, its settings; None: the plain DataLoader loop).
 LOOPS: dict[str, tuple[str, speed.Settings | None]] = {
     "plain": ("plain DataLoader loop", None),
-    "one tensor": ("data as one tensor, batches indexed", speed.PLAIN),
+    "one_tensor": ("data as one tensor, batches indexed", speed.PLAIN),
     "fused": ("+ fused optimizer", replace(speed.PLAIN, fused=True)),
     "channels_last": ("+ channels_last", replace(speed.PLAIN, fused=True,
                                                  channels_last=True)),
@@ -53,7 +53,7 @@ LOOPS: dict[str, tuple[str, speed.Settings | None]] = {
     "compiled": ("the lab's loop, compiled", speed.Settings(compile=True)),
 }
 #: Every loop but the compiled one: torch.compile is slower for LeNet-5 on the CPUs measured.
-DEFAULT_LOOPS = ("plain", "one tensor", "fused", "channels_last", "lab")
+DEFAULT_LOOPS = ("plain", "one_tensor", "fused", "channels_last", "lab")
 
 
 def plain_loader(x, y, batch_size: int, seed: int) -> DataLoader:
