@@ -257,6 +257,12 @@ class GradebookLock:
             self._connection = None
 
 
+def venv_first_path() -> str:
+    """``$PATH`` with this interpreter's ``bin`` first: nbgrader shells out to ``alembic``
+    (gradebook migrations), which must be this environment's."""
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
 class Course:
     """nbgrader's API on the course folder, in this process (one import for the whole run).
 
@@ -266,9 +272,7 @@ class Course:
     """
 
     def __init__(self, work: Path, assignment: str):
-        # nbgrader shells out to alembic (gradebook migrations): this venv's bin first.
-        os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent),
-                                              os.environ.get("PATH", "")])
+        os.environ["PATH"] = venv_first_path()
         from nbgrader.apps import NbGraderAPI
         from traitlets.config.loader import PyFileConfigLoader
 

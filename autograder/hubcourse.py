@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.course import COURSE_ID
+from autograder.course import COURSE_ID, venv_first_path
 
 #: The files nbgrader's release_feedback reads beside each feedback page.
 SUBMISSION_FILES = ("timestamp.txt", "submission_secret.txt")
@@ -78,8 +78,7 @@ def release_feedback(course: HubCourse, assignment: str, notebooks: list[str], o
         done = subprocess.run(
             [sys.executable, "-m", "nbgrader", "release_feedback", assignment],
             cwd=course.root, capture_output=True, text=True,
-            env={**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent),
-                                                        os.environ.get("PATH", "")])})
+            env={**os.environ, "PATH": venv_first_path()})
         if done.returncode != 0:
             raise HubCourseError("nbgrader release_feedback failed:\n" + done.stderr[-2000:])
     return released

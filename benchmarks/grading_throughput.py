@@ -34,9 +34,10 @@ from pathlib import Path
 
 # Nothing heavy is imported at the top: the judges of a local Dask cluster's workers (whose
 # main module this script is) import this module again, each of them.
+from autograder.course import venv_first_path  # light: no nbgrader until a Course is made
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+ENV = {**os.environ, "PATH": venv_first_path()}
 
 
 def make_class(chapter: str, students: int, folder: Path) -> None:

@@ -29,6 +29,8 @@ from urllib.request import urlopen
 
 import pytest
 
+from autograder.course import venv_first_path
+
 #: Where Chromium is looked for, in order; DESCENT_CHROMIUM names another executable.
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -187,7 +189,7 @@ def running_lab(root: Path, scratch: Path, *, timeout: float = 120) -> Iterator[
     shutil.copyfile(REPO / "lab-overrides.json", settings / "overrides.json")
     env = {
         **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PATH": venv_first_path(),
         "JUPYTER_CONFIG_DIR": str(scratch / "config"),
         "JUPYTER_DATA_DIR": str(scratch / "data"),
         "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"),

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.course import venv_first_path
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -61,7 +63,7 @@ def fill_in(release, answers: dict[str, str]):
 
 def tool_env(**env) -> dict[str, str]:
     """This environment with the venv's bin first on PATH (nbgrader needs alembic)."""
-    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **env}
+    return {**os.environ, "PATH": venv_first_path(), **env}
 
 
 def run_tool(args: list[str], cwd: Path = ROOT, timeout: int = 900, **env):

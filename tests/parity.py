@@ -31,6 +31,8 @@ import nbformat
 from nbformat.v4 import new_code_cell
 from parity_cases import Case, Submission
 
+from autograder.course import venv_first_path
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PLAIN_COURSE = "parity"
@@ -44,8 +46,7 @@ class ToolFailed(AssertionError):
 
 
 def _env() -> dict[str, str]:
-    # nbgrader shells out to alembic: the venv's bin comes first on PATH.
-    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return {**os.environ, "PATH": venv_first_path()}
 
 
 def _run(args: list, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from browser import unavailable
 
+from autograder.course import venv_first_path
+
 ASSIGNMENT = "ps1"
 ALICE, BOB = "nobody", "daemon"  # two users every Debian system has
 SECRET = b"MODEL ANSWER: only the instructor may read this"
@@ -61,7 +63,7 @@ def collect(root: Path, exchange: Path) -> subprocess.CompletedProcess:
          "--ExchangeFactory.collect=autograder.exchange.SafeCollect",
          "--CourseDirectory.max_file_size=100"],  # kB: a "huge" file is 200 kB here
         cwd=root, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+        env={**os.environ, "PATH": venv_first_path()})
 
 
 def collected(root: Path, user: str) -> dict[str, bytes]:
