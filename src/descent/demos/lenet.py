@@ -126,7 +126,7 @@ def throughput_figure(rows: list[dict]):
     (threads, batch size), each bar labelled with its ratio to the plain loop."""
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
-        key = (row["device"], row["batch_size"], row.get("precision", "float32"))
+        key = (row["device"], row["batch_size"], row["precision"])
         groups.setdefault(key, []).append(row)
     longest = max(len(g) for g in groups.values())
     fig, axes = figure(nrows=len(groups), figsize=(7.0, len(groups) * (0.6 + 0.32 * longest)))
@@ -139,7 +139,7 @@ def throughput_figure(rows: list[dict]):
                   color("adam") if r["loop"] == "lab" else "#9aa5b1" for r in group]
         ax.barh(y, speeds, height=0.7, color=colors)
         for yi, r in zip(y, group, strict=True):
-            ratio = f"  ×{r['ratio']:.2f}" if r.get("ratio") else ""
+            ratio = f"  ×{r['ratio']:.2f}" if r["ratio"] else ""
             ax.text(r["images_per_s"], yi, f" {r['images_per_s']:,.0f}{ratio}", va="center",
                     fontsize=8)
         ax.set_yticks(y, [r["label"] for r in group], fontsize=8)
@@ -152,13 +152,14 @@ def throughput_figure(rows: list[dict]):
 
 
 def throughput_table(rows: list[dict]) -> str:
-    """The rows as a Markdown table: loop, images/s, s/epoch, ratio, loss gap, accuracy."""
+    """The rows as a Markdown table: loop, images/s, s/epoch, ratio, final training loss and
+    validation accuracy."""
     lines = ["| device | loop | images/s | s/epoch | × plain | final loss | val. accuracy |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
-        ratio = f"{r['ratio']:.2f}" if r.get("ratio") else ""
+        ratio = f"{r['ratio']:.2f}" if r["ratio"] else ""
         speed = f"{r['images_per_s']:,.0f}".replace(",", "\u2009")  # the book's thin spaces
-        where = f"{r['device']}, batch {r['batch_size']}, {r.get('precision', 'float32')}"
+        where = f"{r['device']}, batch {r['batch_size']}, {r['precision']}"
         lines.append(f"| {where} | {r['label']} | {speed} | "
                      f"{r['median_epoch_s']:.2f} | {ratio} | {r['loss'][-1]:.4f} | "
                      f"{100 * r['val_acc']:.2f} % |")

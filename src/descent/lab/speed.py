@@ -150,6 +150,8 @@ def choose(build: Callable, train_one_epoch: Callable, x: torch.Tensor, y: torch
     alike. Returns the fastest and every option's images per second (its best round). The
     random numbers are left as they were, so a seeded run that follows is unchanged.
     """
+    from descent.lab.experiment import make_optimizer  # (which imports this module)
+
     device = x.device
     options = options or candidates(device, threads=threads, compile=compile)
     n = min(len(x), batches * batch_size)
@@ -157,8 +159,7 @@ def choose(build: Callable, train_one_epoch: Callable, x: torch.Tensor, y: torch
     trials = []
     for settings in options:
         model = prepared_model(build().to(device), settings)
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3,
-                                     **optimizer_options(torch.optim.Adam, device, settings))
+        optimizer = make_optimizer("adam", model.parameters(), settings=settings, device=device)
         trials.append((settings, model, optimizer, laid_out(x[:n], settings)))
     speeds = dict.fromkeys(options, 0.0)
     for round_ in range(rounds + 1):  # round 0 warms up

@@ -40,6 +40,7 @@ from torch import nn
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 from descent.lab import speed
+from descent.lab.experiment import make_optimizer
 from descent.lab.training import autocast, describe, prepare, synchronize
 
 #: name -> (what the figures call it, its settings; None: the plain DataLoader loop).
@@ -288,19 +289,16 @@ class _Loop:
                                       batch_size=self.batch_size, threads=spec["threads"],
                                       say=False)
             chosen = replace(chosen, channels_last=best.channels_last)
-        model = build().to(device)
+        layout = chosen or speed.PLAIN  # the plain loop: torch's defaults
+        self.model = speed.prepared_model(build().to(device), layout)
+        self.optimizer = make_optimizer("adam", self.model.parameters(), settings=layout,
+                                        device=device)
         if chosen is None:
-            self.optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
             self.x, self.y = x, y  # the plain loop copies each batch itself
         else:
-            model = speed.prepared_model(model, chosen)
-            self.optimizer = torch.optim.Adam(
-                model.parameters(), lr=1e-3,
-                **speed.optimizer_options(torch.optim.Adam, device, chosen))
-            self.x, self.y = speed.laid_out(x.to(device), chosen), y.to(device)
-        self.model, self.settings = model, chosen
-        self.x_val = data.x_val.to(device) if chosen is None else speed.laid_out(
-            data.x_val.to(device), chosen)
+            self.x, self.y = speed.laid_out(x.to(device), layout), y.to(device)
+        self.settings = chosen
+        self.x_val = speed.laid_out(data.x_val.to(device), layout)
         self.y_val = data.y_val.to(device)
         precision = "bfloat16 autocast" if self.amp and device.type == "cuda" else "float32"
         self.info = {"device": describe(device), "images": len(y), "data": data.note,
