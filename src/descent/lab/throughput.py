@@ -310,11 +310,12 @@ class _Loop:
         seed = 1000 * self.seed + epoch
         synchronize(self.device)
         started = time.perf_counter()
-        if self.settings is None:
-            loss = plain_epoch(self.model, plain_loader(self.x, self.y, self.batch_size, seed),
-                               self.optimizer, self.device)
-        else:
-            with autocast(self.device, self.amp):
+        with autocast(self.device, self.amp):  # every loop of a row group: one precision
+            if self.settings is None:
+                loss = plain_epoch(self.model,
+                                   plain_loader(self.x, self.y, self.batch_size, seed),
+                                   self.optimizer, self.device)
+            else:
                 loss, _ = self.train_one_epoch(self.model, self.x, self.y, self.optimizer,
                                                batch_size=self.batch_size, seed=seed)
         synchronize(self.device)
